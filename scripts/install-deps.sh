@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mmfuzz builds with, when any is missing. Idempotent: does nothing
+# (and needs no network) when everything is present.
+set -euo pipefail
+
+packages=(cmake ninja-build clang libclang-rt-14-dev libgtest-dev librapidcheck-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "installing: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

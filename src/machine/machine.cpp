@@ -1,0 +1,503 @@
+#include "machine/machine.hpp"
+
+#include "machine/handle_access.hpp"
+#include "pgtable/softleaf.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <sstream>
+
+namespace mmfuzz {
+
+namespace {
+
+template <typename T> T *alloc_table_memory(std::size_t entries, std::size_t align_bytes) {
+    void *p = ::operator new (entries * sizeof(T), std::align_val_t{align_bytes});
+    auto *t = static_cast<T *>(p);
+    std::uninitialized_value_construct_n(t, entries);
+    return t;
+}
+
+std::string hex(std::uint64_t v) {
+    std::ostringstream s;
+    s << "0x" << std::hex << v;
+    return s.str();
+}
+
+} // namespace
+
+void machine::aligned_free::operator()(void *p) const {
+    ::operator delete (p, std::align_val_t{align});
+}
+
+machine::machine(const machine_options &opts)
+    : geo_(geometry_of(opts.gran)), opts_(opts),
+      nr_tables_(static_cast<std::size_t>(opts.window_pmds) * 4 + 8),
+      data_base_(geometry_of(opts.gran).ptrs_per_pte()),
+      nr_frames_(static_cast<std::uint64_t>(opts.window_pmds + 1) * 4 *
+                 geometry_of(opts.gran).ptrs_per_pte()),
+      root_(nullptr, aligned_free{alignof(pmd_t)}), tables_(nullptr, aligned_free{alignof(pte_t)}) {
+    if (opts.window_pmds == 0 || opts.window_pmds > 16)
+        throw std::invalid_argument("window_pmds must be 1..16");
+    mm.mach = this;
+    const std::size_t n = geo_.ptrs_per_pte();
+    const std::size_t table_bytes = n * sizeof(pte_t);
+    // Tables are aligned to their size, as page-table pages are, so an entry's index is its
+    // address bits (hw_pte_index, contpte's block alignment).
+    root_ = std::unique_ptr<pmd_t, aligned_free>(alloc_table_memory<pmd_t>(n, table_bytes),
+                                                 aligned_free{table_bytes});
+    tables_ = std::unique_ptr<pte_t, aligned_free>(
+        alloc_table_memory<pte_t>(n * nr_tables_, table_bytes), aligned_free{table_bytes});
+    table_allocated_.assign(nr_tables_, 0);
+    table_pmd_slot_.assign(nr_tables_, -1);
+    deposited_.resize(opts.window_pmds);
+    pages_.resize(nr_frames_);
+    folios_.resize(nr_frames_);
+    folio_head_.assign(nr_frames_, 0);
+    writes_.reserve(1024);
+    flushes_.reserve(64);
+}
+
+machine::~machine() = default;
+
+std::uint64_t machine::window_end() const {
+    return window_base + std::uint64_t{opts_.window_pmds} * geo_.pmd_size();
+}
+
+bool machine::in_window(std::uint64_t addr) const {
+    return addr >= window_start() && addr < window_end();
+}
+
+std::size_t machine::pmd_index(std::uint64_t addr) const {
+    return static_cast<std::size_t>((addr - window_base) >> geo_.pmd_shift());
+}
+
+// ---- walking ------------------------------------------------------------------------------
+
+hw_pmdp machine::pmd_off(std::uint64_t addr) {
+    if (!in_window(addr))
+        throw api_misuse("pmd_off: address " + hex(addr) + " is outside the window");
+    return handle_access::make_pmd(root_.get() + pmd_index(addr));
+}
+
+std::optional<hw_ptep> machine::pte_offset_map(hw_pmdp pmdp, std::uint64_t addr) {
+    const pmd_t pmd = read(pmdp);
+    if (!pmd_table(pmd) || !is_table_page(pmd_pfn(pmd)))
+        return std::nullopt;
+    return handle_access::make_pte(table_ptr(pmd_pgtable(pmd)) + geo_.pte_index(addr));
+}
+
+staged_ptep machine::pte_offset_staged(pgtable_t table, std::uint64_t addr) {
+    if (!is_table_page(table.pfn) || !table_allocated_[table_slot(table.pfn)])
+        throw api_misuse("pte_offset_staged: pfn " + hex(table.pfn) + " is not a table page");
+    return handle_access::make_staged(table_ptr(table) + geo_.pte_index(addr));
+}
+
+pgtable_t machine::pte_alloc_one() {
+    for (std::size_t i = 0; i < nr_tables_; ++i) {
+        if (!table_allocated_[i]) {
+            table_allocated_[i] = 1;
+            const pgtable_t t{first_table_pfn + i};
+            std::fill_n(table_ptr(t), geo_.ptrs_per_pte(), pte_t{0});
+            return t;
+        }
+    }
+    throw std::runtime_error("pte_alloc_one: out of page-table pages");
+}
+
+void machine::pte_free(pgtable_t table) {
+    if (!is_table_page(table.pfn) || !table_allocated_[table_slot(table.pfn)])
+        throw api_misuse("pte_free: pfn " + hex(table.pfn) + " is not an allocated table");
+    if (table_is_live(table))
+        throw api_misuse("pte_free: table " + hex(table.pfn) + " is still reachable");
+    table_allocated_[table_slot(table.pfn)] = 0;
+}
+
+bool machine::is_table_page(pfn_t pfn) const {
+    return pfn >= first_table_pfn && pfn < first_table_pfn + nr_tables_;
+}
+
+std::size_t machine::table_slot(pfn_t pfn) const {
+    return static_cast<std::size_t>(pfn - first_table_pfn);
+}
+
+bool machine::table_is_live(pgtable_t table) const {
+    return is_table_page(table.pfn) && table_pmd_slot_[table_slot(table.pfn)] >= 0;
+}
+
+std::optional<std::uint64_t> machine::table_va(pgtable_t table) const {
+    if (!table_is_live(table))
+        return std::nullopt;
+    return window_base +
+           (static_cast<std::uint64_t>(table_pmd_slot_[table_slot(table.pfn)]) << geo_.pmd_shift());
+}
+
+pte_t *machine::table_ptr(pgtable_t table) const {
+    return tables_.get() + table_slot(table.pfn) * geo_.ptrs_per_pte();
+}
+
+pgtable_t machine::table_of_ptr(const pte_t *p) const {
+    const auto off = static_cast<std::size_t>(p - tables_.get());
+    return {first_table_pfn + off / geo_.ptrs_per_pte()};
+}
+
+pgtable_t machine::table_of(hw_ptep ptep) const {
+    return table_of_ptr(handle_access::ptr(ptep));
+}
+pgtable_t machine::table_of(staged_ptep ptep) const {
+    return table_of_ptr(handle_access::ptr(ptep));
+}
+std::size_t machine::index_of(hw_ptep ptep) const {
+    return static_cast<std::size_t>(handle_access::ptr(ptep) - tables_.get()) % geo_.ptrs_per_pte();
+}
+std::size_t machine::index_of(hw_pmdp pmdp) const {
+    return static_cast<std::size_t>(handle_access::ptr(pmdp) - root_.get());
+}
+
+std::optional<pgtable_t> machine::live_table_for(std::uint64_t addr) const {
+    if (!in_window(addr))
+        return std::nullopt;
+    const pmd_t pmd = root_.get()[pmd_index(addr)];
+    if (!pmd_table(pmd) || !is_table_page(pmd_pfn(pmd)))
+        return std::nullopt;
+    return pmd_pgtable(pmd);
+}
+
+std::deque<pgtable_t> &machine::pmd_huge_pte(hw_pmdp pmdp) {
+    return deposited_.at(index_of(pmdp));
+}
+
+// ---- entry access ---------------------------------------------------------------------------
+
+void machine::record_write(pt_level level, pfn_t table, std::size_t index, pteval_t old_val,
+                           pteval_t new_val) {
+    const bool live = level == pt_level::pmd || table_is_live({table});
+    writes_.push_back(
+        {seq_++, level, table, static_cast<std::uint32_t>(index), live, old_val, new_val});
+}
+
+pte_t machine::read(hw_ptep ptep) const {
+    return *handle_access::ptr(ptep);
+}
+
+pte_t machine::read_once(hw_ptep ptep) const {
+    std::atomic_ref<pteval_t> v(handle_access::ptr(ptep)->pte);
+    return {v.load(std::memory_order_relaxed)};
+}
+
+void machine::write(hw_ptep ptep, pte_t pte) {
+    pte_t *p = handle_access::ptr(ptep);
+    record_write(pt_level::pte, table_of_ptr(p).pfn, index_of(ptep), p->pte, pte.pte);
+    *p = pte;
+}
+
+pte_t machine::xchg(hw_ptep ptep, pte_t pte) {
+    const pte_t old = read(ptep);
+    write(ptep, pte);
+    return old;
+}
+
+pte_t machine::read(staged_ptep ptep) const {
+    return *handle_access::ptr(ptep);
+}
+
+void machine::write(staged_ptep ptep, pte_t pte) {
+    pte_t *p = handle_access::ptr(ptep);
+    const pgtable_t t = table_of_ptr(p);
+    record_write(pt_level::pte, t.pfn, static_cast<std::size_t>(p - table_ptr(t)), p->pte, pte.pte);
+    *p = pte;
+}
+
+pmd_t machine::read(hw_pmdp pmdp) const {
+    return *handle_access::ptr(pmdp);
+}
+
+void machine::write(hw_pmdp pmdp, pmd_t pmd) {
+    pmd_t *p = handle_access::ptr(pmdp);
+    const std::size_t idx = index_of(pmdp);
+    const pmd_t old = *p;
+    record_write(pt_level::pmd, root_pfn, idx, old.pmd, pmd.pmd);
+    *p = pmd;
+    after_pmd_write(idx, old, pmd);
+}
+
+pmd_t machine::xchg(hw_pmdp pmdp, pmd_t pmd) {
+    const pmd_t old = read(pmdp);
+    write(pmdp, pmd);
+    return old;
+}
+
+void machine::after_pmd_write(std::size_t index, pmd_t old_pmd, pmd_t new_pmd) {
+    if (pmd_table(old_pmd) && is_table_page(pmd_pfn(old_pmd)))
+        table_pmd_slot_[table_slot(pmd_pfn(old_pmd))] = -1;
+    if (pmd_table(new_pmd)) {
+        if (!is_table_page(pmd_pfn(new_pmd))) {
+            report("PMD_WELLFORMED", "PMD " + std::to_string(index) + " points to pfn " +
+                                         hex(pmd_pfn(new_pmd)) + ", which is not a table page");
+            return;
+        }
+        auto &slot = table_pmd_slot_[table_slot(pmd_pfn(new_pmd))];
+        if (slot >= 0 && static_cast<std::size_t>(slot) != index)
+            report("PMD_WELLFORMED",
+                   "table " + hex(pmd_pfn(new_pmd)) + " is installed at two PMDs");
+        slot = static_cast<std::int32_t>(index);
+    }
+}
+
+pte_t machine::peek_pte(pgtable_t table, std::size_t index) const {
+    return table_ptr(table)[index];
+}
+
+pmd_t machine::peek_pmd(std::size_t index) const {
+    return root_.get()[index];
+}
+
+// ---- logs -----------------------------------------------------------------------------------
+
+void machine::clear_logs() {
+    writes_.clear();
+    flushes_.clear();
+}
+
+void machine::flush_tlb(flush_kind kind, std::uint64_t start, std::uint64_t end,
+                        std::uint64_t stride, bool last_level) {
+    flushes_.push_back({seq_++, kind, start, end, stride, last_level});
+}
+
+void machine::flush_tlb_page(std::uint64_t addr) {
+    flush_tlb(flush_kind::page, addr, addr + geo_.page_size(), geo_.page_size(), true);
+}
+
+void machine::flush_tlb_range(std::uint64_t start, std::uint64_t end) {
+    flush_tlb(flush_kind::range, start, end, geo_.page_size(), false);
+}
+
+void machine::flush_pmd_tlb_range(std::uint64_t start, std::uint64_t end) {
+    flush_tlb(flush_kind::pmd_range, start, end, geo_.pmd_size(), false);
+}
+
+void machine::flush_tlb_mm() {
+    flush_tlb(flush_kind::mm, window_start(), window_end(), 0, false);
+}
+
+// ---- locks ----------------------------------------------------------------------------------
+
+spinlock_t machine::pmd_lockptr() const {
+    return opts_.split_ptlocks ? spinlock_t{root_pfn} : spinlock_t{0};
+}
+
+spinlock_t machine::pte_lockptr(pgtable_t table) const {
+    return opts_.split_ptlocks ? spinlock_t{table.pfn} : spinlock_t{0};
+}
+
+void machine::spin_lock(spinlock_t lock) {
+    if (spin_is_locked(lock)) {
+        report("LOCK", "spin_lock of lock " + hex(lock.id) + " that is already held (deadlock)");
+        return;
+    }
+    held_.push_back(lock);
+}
+
+void machine::spin_unlock(spinlock_t lock) {
+    const auto it = std::find(held_.begin(), held_.end(), lock);
+    if (it == held_.end()) {
+        report("LOCK", "spin_unlock of lock " + hex(lock.id) + " that is not held");
+        return;
+    }
+    held_.erase(it);
+}
+
+bool machine::spin_is_locked(spinlock_t lock) const {
+    return std::find(held_.begin(), held_.end(), lock) != held_.end();
+}
+
+void machine::assert_ptl_held(hw_ptep ptep, std::string_view call) {
+    const pgtable_t t = table_of(ptep);
+    if (!spin_is_locked(pte_lockptr(t)))
+        report("LOCK", std::string(call) + " without the PTE lock of table " + hex(t.pfn));
+}
+
+void machine::assert_pmd_lock_held(std::string_view call) {
+    if (!spin_is_locked(pmd_lockptr()))
+        report("LOCK", std::string(call) + " without the PMD lock");
+}
+
+// ---- frames and folios -------------------------------------------------------------------------
+
+bool machine::pfn_valid(pfn_t pfn) const {
+    return pfn >= data_base_ && pfn < end_data_pfn();
+}
+
+folio *machine::folio_alloc(unsigned order, bool anon) {
+    if (order > geo_.pmd_order())
+        throw api_misuse("folio_alloc: order " + std::to_string(order) + " above PMD order");
+    const std::uint64_t n = std::uint64_t{1} << order;
+    for (std::uint64_t off = 0; off + n <= nr_frames_; off += n) {
+        const bool free = std::none_of(pages_.begin() + static_cast<std::ptrdiff_t>(off),
+                                       pages_.begin() + static_cast<std::ptrdiff_t>(off + n),
+                                       [](const page_state &p) { return p.allocated; });
+        if (!free)
+            continue;
+        const pfn_t head = data_base_ + off;
+        for (std::uint64_t i = 0; i < n; ++i) {
+            page_state &ps = pages_[off + i];
+            if (ps.anon_map_count != 0 || ps.file_map_count != 0)
+                report("MAPCOUNT", "page " + hex(head + i) + " allocated with map counts " +
+                                       std::to_string(ps.anon_map_count) + "/" +
+                                       std::to_string(ps.file_map_count));
+            ps = page_state{};
+            ps.allocated = true;
+            folio_head_[off + i] = head;
+        }
+        folio &f = folios_[off];
+        f = folio{};
+        f.pfn = head;
+        f.order = order;
+        f.anon = anon;
+        f.refcount = 1;
+        ++nr_folios_;
+        return &f;
+    }
+    return nullptr;
+}
+
+void machine::folio_free(folio *f) {
+    for (std::uint64_t i = 0; i < f->nr_pages(); ++i) {
+        page_state &ps = page(f->pfn + i);
+        if (ps.anon_map_count != 0 || ps.file_map_count != 0)
+            report("MAPCOUNT", "page " + hex(f->pfn + i) + " freed while still mapped (" +
+                                   std::to_string(ps.anon_map_count) + "/" +
+                                   std::to_string(ps.file_map_count) + ")");
+        ps.allocated = false;
+        folio_head_[f->pfn + i - data_base_] = 0;
+    }
+    f->refcount = 0;
+    --nr_folios_;
+}
+
+folio *machine::pfn_folio(pfn_t pfn) {
+    if (!pfn_valid(pfn))
+        return nullptr;
+    const pfn_t head = folio_head_[pfn - data_base_];
+    return head == 0 ? nullptr : &folios_[head - data_base_];
+}
+
+const folio *machine::pfn_folio(pfn_t pfn) const {
+    return const_cast<machine *>(this)->pfn_folio(pfn);
+}
+
+page_state &machine::page(pfn_t pfn) {
+    if (!pfn_valid(pfn))
+        throw api_misuse("page: pfn " + hex(pfn) + " is not a data frame");
+    return pages_[pfn - data_base_];
+}
+
+const page_state &machine::page(pfn_t pfn) const {
+    return const_cast<machine *>(this)->page(pfn);
+}
+
+// ---- page_table_check ----------------------------------------------------------------------
+
+namespace {
+/// pte_user_accessible_page() on arm64: valid and user readable or executable.
+bool user_accessible(pte_t pte) {
+    return pte_valid(pte) && (pte_user(pte) || pte_user_exec(pte));
+}
+} // namespace
+
+void machine::ptc_clear_pages(pte_t pte, std::uint64_t nr) {
+    if (!user_accessible(pte) || pte_special(pte))
+        return;
+    for (std::uint64_t i = 0; i < nr; ++i) {
+        const pfn_t pfn = pte_pfn(pte) + i;
+        const folio *f = pfn_folio(pfn);
+        if (f == nullptr)
+            continue;
+        page_state &ps = page(pfn);
+        int &mine = f->anon ? ps.anon_map_count : ps.file_map_count;
+        const int other = f->anon ? ps.file_map_count : ps.anon_map_count;
+        if (other != 0 || --mine < 0)
+            report("MAPCOUNT", "clearing a mapping of page " + hex(pfn) + " left counts " +
+                                   std::to_string(ps.anon_map_count) + "/" +
+                                   std::to_string(ps.file_map_count));
+    }
+}
+
+void machine::ptc_set_pages(pte_t pte, std::uint64_t nr) {
+    if (!user_accessible(pte) || pte_special(pte))
+        return;
+    for (std::uint64_t i = 0; i < nr; ++i) {
+        const pfn_t pfn = pte_pfn(pte) + i;
+        const folio *f = pfn_folio(pfn);
+        if (f == nullptr)
+            continue;
+        page_state &ps = page(pfn);
+        if (f->anon) {
+            if (ps.file_map_count != 0 || (++ps.anon_map_count > 1 && pte_write(pte)))
+                report("MAPCOUNT", "writable anon mapping of page " + hex(pfn) +
+                                       " that is mapped " + std::to_string(ps.anon_map_count) +
+                                       " times");
+        } else if (ps.anon_map_count != 0 || ++ps.file_map_count < 0) {
+            report("MAPCOUNT", "file mapping of anon-counted page " + hex(pfn));
+        }
+    }
+}
+
+void machine::ptc_check_flags(pte_t pte) {
+    if (pte_present(pte) && pte_uffd_wp(pte) && pte_write(pte))
+        report("MAPCOUNT", "present entry " + hex(pte.pte) + " is both uffd-wp and writable");
+    if (pte_is_softleaf(pte) && pte_swp_uffd_wp(pte)) {
+        const softleaf_t e = softleaf_from_pte(pte);
+        if (softleaf_is_migration_write(e) || softleaf_is_device_private_write(e))
+            report("MAPCOUNT", "uffd-wp swap entry " + hex(pte.pte) + " is a writable entry");
+    }
+}
+
+void machine::page_table_check_pte_clear(const mm_struct *m, pte_t pte) {
+    if (m->is_kernel)
+        return;
+    ptc_clear_pages(pte, 1);
+}
+
+void machine::page_table_check_ptes_set(const mm_struct *m, hw_ptep ptep, pte_t pte, unsigned nr) {
+    if (m->is_kernel)
+        return;
+    ptc_check_flags(pte);
+    for (unsigned i = 0; i < nr; ++i)
+        ptc_clear_pages(read(hw_pte_add(ptep, i)), 1);
+    ptc_set_pages(pte, nr);
+}
+
+void machine::page_table_check_ptes_set(const mm_struct *m, staged_ptep ptep, pte_t pte,
+                                        unsigned nr) {
+    if (m->is_kernel)
+        return;
+    ptc_check_flags(pte);
+    for (unsigned i = 0; i < nr; ++i)
+        ptc_clear_pages(read(staged_pte_add(ptep, i)), 1);
+    ptc_set_pages(pte, nr);
+}
+
+void machine::page_table_check_pmd_clear(const mm_struct *m, pmd_t pmd) {
+    if (m->is_kernel || !pmd_leaf(pmd))
+        return;
+    ptc_clear_pages(pmd_pte(pmd), geo_.ptrs_per_pte());
+}
+
+void machine::page_table_check_pmd_set(const mm_struct *m, hw_pmdp pmdp, pmd_t pmd) {
+    if (m->is_kernel)
+        return;
+    page_table_check_pmd_clear(m, read(pmdp));
+    if (pmd_leaf(pmd))
+        ptc_set_pages(pmd_pte(pmd), geo_.ptrs_per_pte());
+}
+
+// ---- findings -------------------------------------------------------------------------------
+
+void machine::report(std::string_view id, std::string detail) {
+    violations_.push_back({std::string(id), std::move(detail)});
+}
+
+} // namespace mmfuzz

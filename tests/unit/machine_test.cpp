@@ -1,0 +1,201 @@
+// The simulated memory: tables, liveness, logs, folios, page_table_check counters and locks.
+#include "fixture.hpp"
+#include "pgtable/softleaf.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mmfuzz {
+namespace {
+
+using test::test_world;
+
+class MachineTest : public ::testing::TestWithParam<granule> {};
+
+TEST_P(MachineTest, HandlesIndexTheirTableLikeTheKernel) {
+    test_world w(GetParam());
+    const std::size_t last = w.geo().ptrs_per_pte() - 1;
+    EXPECT_EQ(hw_pte_index(w.ptep(0), w.geo().ptrs_per_pte()), 0U);
+    EXPECT_EQ(hw_pte_index(w.ptep(last), w.geo().ptrs_per_pte()), last);
+    EXPECT_EQ(w.m.index_of(w.ptep(last)), last);
+    EXPECT_EQ(hw_pte_next(w.ptep(3)), w.ptep(4));
+    EXPECT_EQ(hw_pte_add(w.ptep(3), 5), w.ptep(8));
+    EXPECT_EQ(hw_pte_distance(w.ptep(3), w.ptep(8)), 5);
+    EXPECT_EQ(w.m.table_of(w.ptep(7)), w.table);
+}
+
+TEST_P(MachineTest, PmdPopulateMakesATableLiveAndClearingDetachesIt) {
+    test_world w(GetParam());
+    EXPECT_TRUE(w.m.table_is_live(w.table));
+    EXPECT_EQ(w.m.table_va(w.table), w.m.window_start());
+    EXPECT_EQ(w.m.live_table_for(w.addr(5)), w.table);
+    const pgtable_t staged = w.m.pte_alloc_one();
+    EXPECT_FALSE(w.m.table_is_live(staged));
+    EXPECT_FALSE(w.m.live_table_for(w.m.window_start() + w.geo().pmd_size()).has_value());
+    EXPECT_THROW(w.m.pte_free(w.table), api_misuse); // still reachable
+    w.ops->pmdp_huge_get_and_clear(&w.m.mm, w.m.window_start(), w.pmdp);
+    EXPECT_FALSE(w.m.table_is_live(w.table));
+    EXPECT_FALSE(w.m.pte_offset_map(w.pmdp, w.addr(0)).has_value());
+    w.m.pte_free(w.table);
+    w.m.pte_free(staged);
+}
+
+TEST_P(MachineTest, EveryWriteIsLoggedWithLiveness) {
+    test_world w(GetParam());
+    folio *f = w.alloc(0);
+    const pgtable_t t2 = w.m.pte_alloc_one();
+    w.m.write(w.ptep(2), test_world::mk(f));
+    w.m.write(w.m.pte_offset_staged(t2, w.addr(2)), test_world::mk(f));
+    ASSERT_EQ(w.m.write_log().size(), 2U);
+    const auto &a = w.m.write_log()[0];
+    EXPECT_EQ(a.level, pt_level::pte);
+    EXPECT_EQ(a.table, w.table.pfn);
+    EXPECT_EQ(a.index, 2U);
+    EXPECT_TRUE(a.live);
+    EXPECT_EQ(a.old_val, 0U);
+    EXPECT_EQ(a.new_val, pte_val(test_world::mk(f)));
+    const auto &b = w.m.write_log()[1];
+    EXPECT_EQ(b.table, t2.pfn);
+    EXPECT_FALSE(b.live);
+    EXPECT_LT(a.seq, b.seq);
+    w.m.clear_logs();
+    EXPECT_TRUE(w.m.write_log().empty());
+}
+
+TEST_P(MachineTest, FoliosAreNaturallyAlignedAndDistinct) {
+    test_world w(GetParam());
+    const unsigned top = w.geo().pmd_order();
+    folio *small = w.alloc(0);
+    folio *cont = w.alloc(w.geo().cont_pte_shift);
+    folio *pmd = w.alloc(top);
+    EXPECT_EQ(cont->pfn % w.geo().cont_ptes(), 0U);
+    EXPECT_EQ(pmd->pfn % w.geo().ptrs_per_pte(), 0U);
+    EXPECT_EQ(w.m.pfn_folio(cont->pfn + 3), cont);
+    EXPECT_EQ(w.m.pfn_folio(small->pfn), small);
+    EXPECT_FALSE(cont->contains(small->pfn));
+    EXPECT_EQ(w.m.nr_folios(), 3U);
+    const pfn_t freed = cont->pfn;
+    w.m.folio_free(cont);
+    EXPECT_EQ(w.m.pfn_folio(freed), nullptr);
+    EXPECT_EQ(w.m.nr_folios(), 2U);
+    EXPECT_THROW(w.m.folio_alloc(top + 1, true), api_misuse);
+}
+
+TEST_P(MachineTest, FlushRequestsAreRecorded) {
+    test_world w(GetParam());
+    w.m.flush_tlb_page(w.addr(1));
+    w.m.flush_tlb_range(w.addr(0), w.addr(16));
+    w.m.flush_pmd_tlb_range(w.m.window_start(), w.m.window_start() + w.geo().pmd_size());
+    w.m.flush_tlb_mm();
+    ASSERT_EQ(w.m.flush_log().size(), 4U);
+    EXPECT_EQ(w.m.flush_log()[0].kind, flush_kind::page);
+    EXPECT_EQ(w.m.flush_log()[0].start, w.addr(1));
+    EXPECT_EQ(w.m.flush_log()[0].end, w.addr(2));
+    EXPECT_EQ(w.m.flush_log()[1].kind, flush_kind::range);
+    EXPECT_EQ(w.m.flush_log()[1].end, w.addr(16));
+    EXPECT_EQ(w.m.flush_log()[2].kind, flush_kind::pmd_range);
+    EXPECT_EQ(w.m.flush_log()[3].kind, flush_kind::mm);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllGranules, MachineTest, ::testing::ValuesIn(test::all_granules),
+                         [](const auto &info) { return test::granule_param_name(info.param); });
+
+TEST(PageTableCheck, CountsMappingsAndRejectsAWritableSharedAnonPage) {
+    test_world w(granule::k4);
+    folio *f = w.alloc(0);
+    w.lock();
+    w.ops->set_pte_at(&w.m.mm, w.addr(0), w.ptep(0), test_world::mk(f, 0, PAGE_READONLY));
+    EXPECT_EQ(w.m.page(f->pfn).anon_map_count, 1);
+    w.ops->set_pte_at(&w.m.mm, w.addr(1), w.ptep(1), test_world::mk(f, 0, PAGE_READONLY));
+    EXPECT_EQ(w.m.page(f->pfn).anon_map_count, 2);
+    EXPECT_TRUE(w.m.violations().empty());
+    w.ops->set_pte_at(&w.m.mm, w.addr(2), w.ptep(2), test_world::mk(f, 0, PAGE_SHARED));
+    ASSERT_EQ(w.m.violations().size(), 1U);
+    EXPECT_EQ(w.m.violations()[0].id, "MAPCOUNT");
+    w.unlock();
+}
+
+TEST(PageTableCheck, OverwriteClearsTheOldMappingFirst) {
+    test_world w(granule::k4);
+    folio *a = w.alloc(0);
+    folio *b = w.alloc(0);
+    w.lock();
+    w.ops->set_pte_at(&w.m.mm, w.addr(0), w.ptep(0), test_world::mk(a));
+    w.ops->set_pte_at(&w.m.mm, w.addr(0), w.ptep(0), test_world::mk(b));
+    EXPECT_EQ(w.m.page(a->pfn).anon_map_count, 0);
+    EXPECT_EQ(w.m.page(b->pfn).anon_map_count, 1);
+    w.ops->ptep_get_and_clear(&w.m.mm, w.addr(0), w.ptep(0));
+    EXPECT_EQ(w.m.page(b->pfn).anon_map_count, 0);
+    w.unlock();
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST(PageTableCheck, ProtNoneSwapAndKernelEntriesAreNotCounted) {
+    test_world w(granule::k4);
+    folio *f = w.alloc(0);
+    w.lock();
+    w.ops->set_pte_at(&w.m.mm, w.addr(0), w.ptep(0), test_world::mk(f, 0, PAGE_NONE));
+    w.ops->set_pte_at(&w.m.mm, w.addr(1), w.ptep(1),
+                      softleaf_to_pte(make_writable_migration_entry(f->pfn)));
+    EXPECT_EQ(w.m.page(f->pfn).anon_map_count, 0);
+    mm_struct init_mm{&w.m, true, {}};
+    w.ops->set_pte_at(&init_mm, w.addr(2), w.ptep(2), test_world::mk(f, 0, PAGE_KERNEL));
+    EXPECT_EQ(w.m.page(f->pfn).anon_map_count, 0);
+    w.unlock();
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST(PageTableCheck, UffdWpMustNotBeWritable) {
+    test_world w(granule::k4);
+    folio *f = w.alloc(0);
+    w.lock();
+    w.ops->set_pte_at(&w.m.mm, w.addr(0), w.ptep(0),
+                      set_pte_bit(test_world::mk(f, 0, PAGE_SHARED), PTE_UFFD_WP));
+    w.ops->set_pte_at(&w.m.mm, w.addr(1), w.ptep(1),
+                      pte_swp_mkuffd_wp(softleaf_to_pte(make_writable_migration_entry(f->pfn))));
+    w.unlock();
+    ASSERT_EQ(w.m.violations().size(), 2U);
+    EXPECT_EQ(w.m.violations()[0].id, "MAPCOUNT");
+    EXPECT_EQ(w.m.violations()[1].id, "MAPCOUNT");
+}
+
+TEST(PageTableCheck, FreeingAMappedFolioIsAViolation) {
+    test_world w(granule::k4);
+    folio *f = w.map_folio(0, 0);
+    w.m.folio_free(f);
+    ASSERT_FALSE(w.m.violations().empty());
+    EXPECT_EQ(w.m.violations()[0].id, "MAPCOUNT");
+}
+
+TEST(Locks, SplitAndSharedPtlocks) {
+    test_world split(granule::k4);
+    EXPECT_NE(split.m.pte_lockptr(split.table), split.m.pmd_lockptr());
+    test_world shared(granule::k4, "generic", machine_options{.split_ptlocks = false});
+    EXPECT_EQ(shared.m.pte_lockptr(shared.table), shared.m.pmd_lockptr());
+}
+
+TEST(Locks, DoubleLockUnlockUnheldAndMissingPtlAreViolations) {
+    test_world w(granule::k4);
+    w.lock();
+    w.lock();
+    w.unlock();
+    w.unlock();
+    ASSERT_EQ(w.m.violations().size(), 2U);
+    EXPECT_EQ(w.m.violations()[0].id, "LOCK");
+    EXPECT_EQ(w.m.violations()[1].id, "LOCK");
+    w.m.clear_violations();
+    folio *f = w.alloc(0);
+    w.ops->set_pte_at(&w.m.mm, w.addr(0), w.ptep(0), test_world::mk(f)); // no PTL
+    ASSERT_EQ(w.m.violations().size(), 1U);
+    EXPECT_EQ(w.m.violations()[0].id, "LOCK");
+    EXPECT_NE(w.m.violations()[0].detail.find("set_ptes"), std::string::npos);
+}
+
+TEST(Machine, RejectsOutOfWindowAndBadSizes) {
+    test_world w(granule::k4);
+    EXPECT_THROW(w.m.pmd_off(w.m.window_end()), api_misuse);
+    EXPECT_THROW(w.m.pmd_off(0), api_misuse);
+    EXPECT_THROW(machine(machine_options{.window_pmds = 0}), std::invalid_argument);
+}
+
+} // namespace
+} // namespace mmfuzz
