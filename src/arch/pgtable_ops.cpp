@@ -51,12 +51,7 @@ unsigned pgtable_ops::pte_batch_hint(hw_ptep /*ptep*/, pte_t /*pte*/) {
 void pgtable_ops::update_mmu_cache_range(vm_area_struct * /*vma*/, std::uint64_t addr, hw_ptep ptep,
                                          unsigned nr) {
     m_.assert_ptl_held(ptep, "update_mmu_cache_range");
-    const auto live = m_.live_table_for(addr);
-    if (!live || *live != m_.table_of(ptep) || m_.index_of(ptep) != m_.geo().pte_index(addr))
-        m_.report("UPDATE_MMU_WALK", "update_mmu_cache_range(addr=" + std::to_string(addr) +
-                                         ", nr=" + std::to_string(nr) +
-                                         ") walked from the root and did not reach the table " +
-                                         std::to_string(m_.table_of(ptep).pfn) + " it was given");
+    m_.update_mmu_walk_check(addr, ptep, nr);
 }
 
 // ---- PMD family: mm/pgtable-generic.c ---------------------------------------------------------

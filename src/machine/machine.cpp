@@ -1,5 +1,6 @@
 #include "machine/machine.hpp"
 
+#include "machine/format.hpp"
 #include "machine/handle_access.hpp"
 #include "pgtable/softleaf.hpp"
 
@@ -7,9 +8,10 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
-#include <sstream>
 
 namespace mmfuzz {
+
+using detail::hex;
 
 namespace {
 
@@ -18,12 +20,6 @@ template <typename T> T *alloc_table_memory(std::size_t entries, std::size_t ali
     auto *t = static_cast<T *>(p);
     std::uninitialized_value_construct_n(t, entries);
     return t;
-}
-
-std::string hex(std::uint64_t v) {
-    std::ostringstream s;
-    s << "0x" << std::hex << v;
-    return s.str();
 }
 
 } // namespace
@@ -58,6 +54,11 @@ machine::machine(const machine_options &opts)
     folio_head_.assign(nr_frames_, 0);
     writes_.reserve(1024);
     flushes_.reserve(64);
+    tlb_.resize(tlb_capacity);
+    walk_cache_.assign(opts.window_pmds, 0);
+    break_at_.assign(static_cast<std::size_t>(opts.window_pmds) * n, 0);
+    broken_table_.assign(opts.window_pmds, 0);
+    breaks_.reserve(64);
 }
 
 machine::~machine() = default;
@@ -171,40 +172,56 @@ std::deque<pgtable_t> &machine::pmd_huge_pte(hw_pmdp pmdp) {
 
 // ---- entry access ---------------------------------------------------------------------------
 
+/// Every store lands in the write log; a store to a live PTE table also feeds the BBM monitor
+/// (PMD stores do so in write(hw_pmdp), once the new table is known to be reachable).
 void machine::record_write(pt_level level, pfn_t table, std::size_t index, pteval_t old_val,
-                           pteval_t new_val) {
+                           pteval_t new_val, bool by_hw) {
     const bool live = level == pt_level::pmd || table_is_live({table});
     writes_.push_back(
-        {seq_++, level, table, static_cast<std::uint32_t>(index), live, old_val, new_val});
+        {seq_++, level, table, static_cast<std::uint32_t>(index), live, old_val, new_val, by_hw});
+    ++state_gen_;
+    if (live && level == pt_level::pte)
+        bbm_pte_write(table, index, old_val, new_val);
 }
 
 pte_t machine::read(hw_ptep ptep) const {
-    return *handle_access::ptr(ptep);
+    const pte_t *p = handle_access::ptr(ptep);
+    check_live(p, "read");
+    return *p;
 }
 
 pte_t machine::read_once(hw_ptep ptep) const {
-    std::atomic_ref<pteval_t> v(handle_access::ptr(ptep)->pte);
+    pte_t *p = handle_access::ptr(ptep);
+    check_live(p, "read_once");
+    std::atomic_ref<pteval_t> v(p->pte);
     return {v.load(std::memory_order_relaxed)};
 }
 
 void machine::write(hw_ptep ptep, pte_t pte) {
     pte_t *p = handle_access::ptr(ptep);
+    check_live(p, "write");
     record_write(pt_level::pte, table_of_ptr(p).pfn, index_of(ptep), p->pte, pte.pte);
     *p = pte;
 }
 
 pte_t machine::xchg(hw_ptep ptep, pte_t pte) {
-    const pte_t old = read(ptep);
-    write(ptep, pte);
+    pte_t *p = handle_access::ptr(ptep);
+    check_live(p, "xchg");
+    const pte_t old = *p;
+    record_write(pt_level::pte, table_of_ptr(p).pfn, index_of(ptep), old.pte, pte.pte);
+    *p = pte;
     return old;
 }
 
 pte_t machine::read(staged_ptep ptep) const {
-    return *handle_access::ptr(ptep);
+    const pte_t *p = handle_access::ptr(ptep);
+    check_staged(p, "read");
+    return *p;
 }
 
 void machine::write(staged_ptep ptep, pte_t pte) {
     pte_t *p = handle_access::ptr(ptep);
+    check_staged(p, "write");
     const pgtable_t t = table_of_ptr(p);
     record_write(pt_level::pte, t.pfn, static_cast<std::size_t>(p - table_ptr(t)), p->pte, pte.pte);
     *p = pte;
@@ -221,6 +238,7 @@ void machine::write(hw_pmdp pmdp, pmd_t pmd) {
     record_write(pt_level::pmd, root_pfn, idx, old.pmd, pmd.pmd);
     *p = pmd;
     after_pmd_write(idx, old, pmd);
+    bbm_pmd_write(idx, old.pmd, pmd.pmd);
 }
 
 pmd_t machine::xchg(hw_pmdp pmdp, pmd_t pmd) {
@@ -261,9 +279,14 @@ void machine::clear_logs() {
     flushes_.clear();
 }
 
+/// Every flush request is logged, invalidates the TLB and walk cache entries it covers, and
+/// completes the BBM breaks it covers.
 void machine::flush_tlb(flush_kind kind, std::uint64_t start, std::uint64_t end,
                         std::uint64_t stride, bool last_level) {
-    flushes_.push_back({seq_++, kind, start, end, stride, last_level});
+    const tlb_flush f{seq_++, kind, start, end, stride, last_level};
+    flushes_.push_back(f);
+    tlb_apply_flush(f);
+    bbm_flush(f);
 }
 
 void machine::flush_tlb_page(std::uint64_t addr) {
@@ -280,48 +303,6 @@ void machine::flush_pmd_tlb_range(std::uint64_t start, std::uint64_t end) {
 
 void machine::flush_tlb_mm() {
     flush_tlb(flush_kind::mm, window_start(), window_end(), 0, false);
-}
-
-// ---- locks ----------------------------------------------------------------------------------
-
-spinlock_t machine::pmd_lockptr() const {
-    return opts_.split_ptlocks ? spinlock_t{root_pfn} : spinlock_t{0};
-}
-
-spinlock_t machine::pte_lockptr(pgtable_t table) const {
-    return opts_.split_ptlocks ? spinlock_t{table.pfn} : spinlock_t{0};
-}
-
-void machine::spin_lock(spinlock_t lock) {
-    if (spin_is_locked(lock)) {
-        report("LOCK", "spin_lock of lock " + hex(lock.id) + " that is already held (deadlock)");
-        return;
-    }
-    held_.push_back(lock);
-}
-
-void machine::spin_unlock(spinlock_t lock) {
-    const auto it = std::find(held_.begin(), held_.end(), lock);
-    if (it == held_.end()) {
-        report("LOCK", "spin_unlock of lock " + hex(lock.id) + " that is not held");
-        return;
-    }
-    held_.erase(it);
-}
-
-bool machine::spin_is_locked(spinlock_t lock) const {
-    return std::find(held_.begin(), held_.end(), lock) != held_.end();
-}
-
-void machine::assert_ptl_held(hw_ptep ptep, std::string_view call) {
-    const pgtable_t t = table_of(ptep);
-    if (!spin_is_locked(pte_lockptr(t)))
-        report("LOCK", std::string(call) + " without the PTE lock of table " + hex(t.pfn));
-}
-
-void machine::assert_pmd_lock_held(std::string_view call) {
-    if (!spin_is_locked(pmd_lockptr()))
-        report("LOCK", std::string(call) + " without the PMD lock");
 }
 
 // ---- frames and folios -------------------------------------------------------------------------
@@ -497,6 +478,11 @@ void machine::page_table_check_pmd_set(const mm_struct *m, hw_pmdp pmdp, pmd_t p
 // ---- findings -------------------------------------------------------------------------------
 
 void machine::report(std::string_view id, std::string detail) {
+    note(id, std::move(detail));
+}
+
+/// report() for const accessors (a read through a stale handle is a finding too).
+void machine::note(std::string_view id, std::string detail) const {
     violations_.push_back({std::string(id), std::move(detail)});
 }
 

@@ -1,9 +1,14 @@
 // The simulated machine: physical frames with contents, folios, page tables living in simulated
 // physical pages, the PMD level of the user window, locks, and the logs of every table write and
 // every TLB flush request. Page-table memory is reached only through the accessors below.
+//
+// The hardware half: an MMU that walks the tables (or hits its TLB) and sets AF and DBM-dirty,
+// a TLB with page, contiguous-block and PMD-block entries plus a PMD walk cache, and the monitors
+// that report BBM, TLB_STALE, LOCK, UPDATE_MMU_WALK and LIVENESS violations.
 #pragma once
 
 #include "machine/mm.hpp"
+#include "machine/tlb.hpp"
 #include "pgtable/geometry.hpp"
 #include "pgtable/handle.hpp"
 #include "pgtable/pte.hpp"
@@ -35,6 +40,17 @@ struct violation {
     std::string detail;
 };
 
+/// The stable IDs the machine's monitors report under.
+namespace violation_id {
+inline constexpr std::string_view BBM = "BBM";
+inline constexpr std::string_view TLB_STALE = "TLB_STALE";
+inline constexpr std::string_view LOCK = "LOCK";
+inline constexpr std::string_view UPDATE_MMU_WALK = "UPDATE_MMU_WALK";
+inline constexpr std::string_view LIVENESS = "LIVENESS";
+inline constexpr std::string_view PMD_WELLFORMED = "PMD_WELLFORMED";
+inline constexpr std::string_view MAPCOUNT = "MAPCOUNT";
+} // namespace violation_id
+
 /// A call that breaks a documented precondition of the API (a framework bug, not a finding).
 class api_misuse : public std::logic_error {
   public:
@@ -52,6 +68,7 @@ struct pgtable_write {
     bool live;           ///< whether the table was reachable by hardware at the time
     pteval_t old_val;
     pteval_t new_val;
+    bool by_hw = false; ///< an AF or DBM-dirty update made by the MMU, not by software
 };
 
 enum class flush_kind : std::uint8_t { page, range, pmd_range, mm };
@@ -66,6 +83,10 @@ struct tlb_flush {
     std::uint64_t stride;
     bool last_level;
 };
+
+/// Whether flush request f reaches the TLB entries translating [lo, lo + size): a TLBI by VA
+/// drops every entry containing the VA, and a range flush issues one per stride from its start.
+bool flush_covers(const tlb_flush &f, std::uint64_t lo, std::uint64_t size);
 
 /// A folio: 2^order naturally aligned frames (include/linux/mm_types.h, heavily reduced).
 struct folio {
@@ -134,6 +155,8 @@ class machine {
     [[nodiscard]] std::size_t nr_table_pages() const { return nr_tables_; }
 
     // ---- entry access: the only code that opens handles ----------------------------------------
+    // Accesses through a live handle to a table hardware cannot reach, or through a staged handle
+    // to a table it can, report LIVENESS (and still access the memory).
     pte_t read(hw_ptep ptep) const;
     /// READ_ONCE(): single-copy-atomic load.
     pte_t read_once(hw_ptep ptep) const;
@@ -163,16 +186,54 @@ class machine {
     void flush_pmd_tlb_range(std::uint64_t start, std::uint64_t end);
     void flush_tlb_mm();
 
+    // ---- MMU and TLB (mmu.cpp) ------------------------------------------------------------------
+    static constexpr std::size_t tlb_capacity = 64;
+    /// A user-mode access by the hardware: TLB lookup, else a walk root PMD -> (PMD block | PTE
+    /// table) through simulated memory. On success AF is set if clear and a write to a DBM-clean
+    /// entry clears RDONLY (recorded machine writes, `by_hw`); a write stores `value` into the
+    /// frame's content, a read returns it. For a valid+CONT entry the hardware may use and update
+    /// any entry of the block: entry `slot % CONT_PTES` of the block is the one it uses.
+    hw_access_result hw_access(std::uint64_t va, bool write, unsigned slot = 0,
+                               std::uint64_t value = 0);
+    /// The TLB entry a lookup of va would use, if any.
+    [[nodiscard]] std::optional<tlb_entry> tlb_lookup(std::uint64_t va) const;
+    [[nodiscard]] std::size_t tlb_nr_entries() const;
+    /// The table the walk cache holds for PMD `index`, if any.
+    [[nodiscard]] std::optional<pgtable_t> walk_cache_entry(std::size_t index) const;
+
+    // ---- monitors (bbm.cpp, monitors.cpp)
+    // --------------------------------------------------------- BBM runs incrementally on every
+    // write and flush and reports as soon as a make lands on a translation the TLB may still hold
+    // (rules in machine/bbm.hpp).
+    /// Breaks (valid -> invalid on a live entry) not yet covered by a flush.
+    [[nodiscard]] std::size_t bbm_unflushed_breaks() const { return breaks_.size(); }
+    /// TLB_STALE, at the end of a core operation: no TLB or walk-cache entry is more permissive
+    /// than the tables (other PFN; writable over read-only; hardware-dirty over clean; valid over
+    /// invalid; user over kernel). Entries stale only in AF are allowed (no flush after aging).
+    void check_tlb_stale();
+    /// UPDATE_MMU_WALK: update_mmu_cache_range(addr, ptep, nr) walks from the mm root, as MIPS
+    /// does, and must reach ptep's table and the nr consecutive entries it was given.
+    void update_mmu_walk_check(std::uint64_t addr, hw_ptep ptep, unsigned nr);
+
     // ---- locks -----------------------------------------------------------------------------
     [[nodiscard]] spinlock_t pmd_lockptr() const;
     [[nodiscard]] spinlock_t pte_lockptr(pgtable_t table) const;
-    void spin_lock(spinlock_t lock);
+    // One context runs at a time, so the owner of a held lock is the running flow. Taking a held
+    // lock is a deadlock; taking a second lock of the same class (PTE, PMD, mm) needs a distinct
+    // lockdep subclass, as spin_lock_nested(ptl, SINGLE_DEPTH_NESTING) gives. Without split
+    // ptlocks the PTE and PMD locks are one lock: kernel code guards the nested acquisition with
+    // `if (pte_ptl != pmd_ptl)`, and so must our flows.
+    void spin_lock(spinlock_t lock) { spin_lock_nested(lock, 0); }
+    void spin_lock_nested(spinlock_t lock, unsigned subclass);
     void spin_unlock(spinlock_t lock);
     [[nodiscard]] bool spin_is_locked(spinlock_t lock) const;
     [[nodiscard]] const std::vector<spinlock_t> &held_locks() const { return held_; }
     /// lockdep_assert_held(pte_lockptr(ptep)): a LOCK violation names the call if not held.
     void assert_ptl_held(hw_ptep ptep, std::string_view call);
     void assert_pmd_lock_held(std::string_view call);
+    void assert_lock_held(spinlock_t lock, std::string_view call);
+    /// At the end of a core operation every lock must have been released.
+    void check_locks_released(std::string_view where);
 
     // ---- frames and folios -------------------------------------------------------------------
     [[nodiscard]] pfn_t first_data_pfn() const { return data_base_; }
@@ -204,8 +265,64 @@ class machine {
     void clear_violations() { violations_.clear(); }
 
   private:
+    /// A broken translation (valid -> invalid) that the TLB may still hold until a flush covers
+    /// [cover_lo, cover_lo + cover_size): the page itself, or the whole block it came from.
+    struct pending_break {
+        std::uint64_t va;
+        std::uint64_t cover_lo;
+        std::uint64_t cover_size;
+        pteval_t old_val; ///< the old descriptor, PFN adjusted to the page at va
+        bool from_block;  ///< the old translation was a PMD block
+    };
+    /// What a walk found for an address: the leaf descriptor and where it lives, or the fault.
+    struct walk_result {
+        hw_fault fault = hw_fault::none_entry;
+        bool pmd_leaf = false;
+        pteval_t desc = 0;
+        pfn_t table = 0;       ///< the PTE table (PTE leaves)
+        std::size_t index = 0; ///< index in the PTE table, or the PMD index for a block
+    };
+
     void record_write(pt_level level, pfn_t table, std::size_t index, pteval_t old_val,
-                      pteval_t new_val);
+                      pteval_t new_val, bool by_hw = false);
+    void note(std::string_view id, std::string detail) const;
+    // liveness (monitors.cpp)
+    void check_live(const pte_t *p, const char *what) const {
+        if (table_pmd_slot_[ptr_table_slot(p)] < 0) [[unlikely]]
+            liveness_violation(p, what, true);
+    }
+    void check_staged(const pte_t *p, const char *what) const {
+        if (table_pmd_slot_[ptr_table_slot(p)] >= 0) [[unlikely]]
+            liveness_violation(p, what, false);
+    }
+    void liveness_violation(const pte_t *p, const char *what, bool live_handle) const;
+    [[nodiscard]] std::size_t ptr_table_slot(const pte_t *p) const {
+        return static_cast<std::size_t>(p - tables_.get()) >> geo_.pte_index_bits;
+    }
+    // bbm.cpp
+    void bbm_pte_write(pfn_t table, std::size_t index, pteval_t old_val, pteval_t new_val);
+    void bbm_pmd_write(std::size_t index, pteval_t old_val, pteval_t new_val);
+    void bbm_make(std::uint64_t va, pteval_t new_val, bool new_is_block, const char *what);
+    void bbm_direct(std::uint64_t va, pteval_t old_val, pteval_t new_val, bool size_change);
+    void bbm_add_break(std::uint64_t va, pteval_t old_val, bool from_block);
+    void bbm_remove_break(std::size_t at);
+    void bbm_break_table(std::size_t pmd, pfn_t table);
+    void bbm_report(std::uint64_t va, pteval_t old_val, pteval_t new_val, const char *reason,
+                    bool via_break);
+    void bbm_flush(const tlb_flush &f);
+    [[nodiscard]] std::size_t page_number(std::uint64_t va) const {
+        return static_cast<std::size_t>((va - window_base) >> geo_.page_shift);
+    }
+    // mmu.cpp
+    [[nodiscard]] walk_result walk(std::uint64_t va, bool use_walk_cache) const;
+    tlb_entry *tlb_find(std::uint64_t va);
+    void tlb_insert(const tlb_entry &e);
+    void tlb_apply_flush(const tlb_flush &f);
+    [[nodiscard]] std::uint64_t tlb_entry_size(tlb_kind k) const;
+    void hw_store(bool pmd, pfn_t table, std::size_t index, pteval_t new_val);
+    // monitors.cpp
+    const char *stale_reason(std::uint64_t va, pfn_t pfn, pteval_t desc) const;
+    [[nodiscard]] bool cont_block_hw_dirty(pfn_t table, std::size_t index) const;
     pte_t *table_ptr(pgtable_t table) const;
     [[nodiscard]] std::size_t table_slot(pfn_t pfn) const;
     [[nodiscard]] pgtable_t table_of_ptr(const pte_t *p) const;
@@ -242,7 +359,20 @@ class machine {
     std::vector<pgtable_write> writes_;
     std::vector<tlb_flush> flushes_;
     std::vector<spinlock_t> held_;
-    std::vector<violation> violations_;
+    std::vector<std::uint8_t> held_subclass_; ///< parallel to held_
+    mutable std::vector<violation> violations_;
+
+    // TLB: a small fully associative array, round-robin replacement, plus a per-PMD walk cache.
+    std::vector<tlb_entry> tlb_;
+    std::size_t tlb_victim_ = 0;
+    std::vector<pfn_t> walk_cache_; ///< per PMD index: cached table pfn, 0 if none
+    std::uint64_t state_gen_ = 1;   ///< bumped by every table write and TLB fill
+    std::uint64_t stale_checked_gen_ = 0;
+
+    // BBM monitor state.
+    std::vector<pending_break> breaks_;
+    std::vector<std::uint32_t> break_at_; ///< per window page: index + 1 into breaks_, or 0
+    std::vector<pfn_t> broken_table_;     ///< per PMD: table unlinked without a walk-cache flush
 };
 
 } // namespace mmfuzz
