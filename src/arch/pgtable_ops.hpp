@@ -6,6 +6,7 @@
 // The PMD family defaults to the generic behaviour, which arm64 shares.
 #pragma once
 
+#include "arch/canary.hpp"
 #include "machine/machine.hpp"
 #include "machine/mm.hpp"
 #include "pgtable/handle.hpp"
@@ -30,6 +31,8 @@ class pgtable_ops {
 
     [[nodiscard]] virtual std::string_view name() const = 0;
     [[nodiscard]] machine &mach() const { return m_; }
+    /// Canary bugs enabled in this implementation (none by default).
+    canary_set canaries;
 
     // ---- PTE reads ---------------------------------------------------------------------------
     /// ptep_get(): the entry as core code must see it.

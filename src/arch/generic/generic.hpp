@@ -6,7 +6,7 @@
 
 namespace mmfuzz {
 
-class generic_pgtable final : public pgtable_ops {
+class generic_pgtable : public pgtable_ops {
   public:
     using pgtable_ops::pgtable_ops;
     using pgtable_ops::ptep_get;

@@ -1,0 +1,54 @@
+// Canary bugs: known-bug variants of the implementations and flows, switched on by name at run
+// time, so the benchmark can measure how fast each driver finds each bug class.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace mmfuzz {
+
+enum class canary : std::uint8_t {
+    unfold_drops_dirty,
+    ptep_get_leaks_cont,
+    ptep_get_no_gather,
+    fold_ignores_pfn_contiguity,
+    fold_ignores_folio,
+    convert_skips_flush,
+    clear_flush_young_skips_flush,
+    wrprotect_partial_no_unfold,
+    set_ptes_cont_misaligned,
+    get_and_clear_full_drops_dirty,
+    split_drops_dirty,
+    split_publishes_early,
+    collapse_mmu_update_early,
+    swap_drops_flags,
+    migration_drops_dirty,
+    madv_free_beyond_range,
+    mprotect_no_flush,
+};
+
+struct canary_info {
+    canary id;
+    std::string_view name;
+    std::string_view bug_class; ///< the real bug class it stands for
+    bool in_core;               ///< a core-flow bug (both worlds run it), else an arch bug
+};
+
+std::span<const canary_info> canaries();
+std::optional<canary> canary_from_name(std::string_view name);
+
+/// A set of enabled canaries (empty in every default build and run).
+class canary_set {
+  public:
+    void enable(canary c) { bits_ |= bit(c); }
+    [[nodiscard]] bool on(canary c) const { return (bits_ & bit(c)) != 0; }
+    [[nodiscard]] bool empty() const { return bits_ == 0; }
+
+  private:
+    static std::uint64_t bit(canary c) { return std::uint64_t{1} << static_cast<unsigned>(c); }
+    std::uint64_t bits_ = 0;
+};
+
+} // namespace mmfuzz

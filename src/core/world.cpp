@@ -1,0 +1,38 @@
+#include "core/world.hpp"
+
+#include "arch/registry.hpp"
+
+namespace mmfuzz {
+
+world::world(std::string_view impl, const machine_options &opts)
+    : m(opts), ops(make_pgtable_ops(impl, m)) {
+    vma.vm_mm = &m.mm;
+    vma.vm_start = m.window_start();
+    vma.vm_end = m.window_end();
+    vma.vm_flags = VM_READ | VM_WRITE;
+    vma.anon = true;
+}
+
+std::optional<hw_ptep> world::pte_lookup(std::uint64_t addr) {
+    return m.pte_offset_map(m.pmd_off(addr), addr);
+}
+
+/// mm/memory.c __pte_alloc() and pmd_install(): allocate outside the lock, publish under the
+/// PMD lock only if the PMD is still none.
+std::optional<hw_ptep> world::pte_alloc_map(std::uint64_t addr) {
+    const hw_pmdp pmdp = m.pmd_off(addr);
+    if (pmd_none(ops->pmdp_get(pmdp))) {
+        const pgtable_t table = m.pte_alloc_one();
+        m.spin_lock(m.pmd_lockptr());
+        ops->pmd_populate(&m.mm, pmdp, table);
+        m.spin_unlock(m.pmd_lockptr());
+    }
+    return m.pte_offset_map(pmdp, addr);
+}
+
+spinlock_t world::ptl(std::uint64_t addr) const {
+    const auto t = m.live_table_for(addr);
+    return t ? m.pte_lockptr(*t) : m.pmd_lockptr();
+}
+
+} // namespace mmfuzz

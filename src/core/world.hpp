@@ -1,0 +1,45 @@
+// A world: one machine, one implementation of the handle API, and the core-MM state on top
+// (the VMA and the folios a program allocated). The runner keeps two in lockstep.
+#pragma once
+
+#include "arch/canary.hpp"
+#include "arch/pgtable_ops.hpp"
+#include "machine/machine.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mmfuzz {
+
+class world {
+  public:
+    world(std::string_view impl, const machine_options &opts);
+
+    [[nodiscard]] const geometry &geo() const { return m.geo(); }
+    [[nodiscard]] std::uint64_t page_va(std::uint64_t index) const {
+        return m.window_start() + (index << geo().page_shift);
+    }
+    [[nodiscard]] std::uint64_t nr_pages() const {
+        return std::uint64_t{m.options().window_pmds} * geo().ptrs_per_pte();
+    }
+    /// The live entry for addr, if its PMD points to a table.
+    std::optional<hw_ptep> pte_lookup(std::uint64_t addr);
+    /// __pte_alloc(): install an empty table under the PMD lock if the PMD is none; then the
+    /// entry. None when the PMD maps something else (a huge page, a softleaf).
+    std::optional<hw_ptep> pte_alloc_map(std::uint64_t addr);
+    /// The PTL of addr's table (pte_lockptr()).
+    [[nodiscard]] spinlock_t ptl(std::uint64_t addr) const;
+
+    machine m;
+    std::unique_ptr<pgtable_ops> ops;
+    vm_area_struct vma;
+    /// Canary bugs enabled in the core flows of this world.
+    canary_set canaries;
+    /// Folios allocated by the program, in allocation order (ops name them by index).
+    std::vector<folio *> folios;
+};
+
+} // namespace mmfuzz

@@ -1,0 +1,324 @@
+#include "oracle/check.hpp"
+
+#include "oracle/view.hpp"
+#include "pgtable/softleaf.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace mmfuzz {
+
+namespace {
+
+std::string hexs(std::uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+finding make(std::string id, std::string detail, std::vector<std::uint64_t> pages = {}) {
+    return {std::move(id), std::move(detail), std::move(pages)};
+}
+
+std::optional<pte_t> api_view(world &w, std::uint64_t page) {
+    const auto p = w.pte_lookup(w.page_va(page));
+    if (!p)
+        return std::nullopt;
+    return w.ops->ptep_get(*p);
+}
+
+std::optional<pte_t> raw_view(const world &w, std::uint64_t page) {
+    const auto t = w.m.live_table_for(w.page_va(page));
+    if (!t)
+        return std::nullopt;
+    return w.m.peek_pte(*t, page & (w.geo().ptrs_per_pte() - 1));
+}
+
+/// PTE_CONT on a present entry (in a software leaf, bit 52 is part of the offset).
+bool leaks_cont(pte_t p) {
+    return pte_present(p) && pte_cont(p);
+}
+
+} // namespace
+
+checker::checker(world &ref, world &opt) : spec(ref.nr_pages()), ref_(ref), opt_(opt) {}
+
+std::optional<finding> checker::check_ad(const std::string &where, pte_t seen,
+                                         const ad_interval &iv, std::uint64_t page) {
+    const ad_bits a = ad_of(seen);
+    if (iv.must.dirty && !a.dirty)
+        return make("DIRTY_LOSS", where + " shows clean, but the page is known dirty", {page});
+    if (a.dirty && !iv.may.dirty)
+        return make("EQUIV", where + " shows dirty, which no write or legal spread explains",
+                    {page});
+    if (iv.must.young && !a.young)
+        return make("EQUIV", where + " shows old, but the page is known young", {page});
+    if (a.young && !iv.may.young)
+        return make("EQUIV", where + " shows young, which no access or legal spread explains",
+                    {page});
+    return std::nullopt;
+}
+
+std::optional<finding> checker::check_result(const std::string &what, pte_t r, pte_t o,
+                                             const ad_interval &iv, std::uint64_t page) {
+    if (leaks_cont(r) || leaks_cont(o))
+        return make("CONT_LEAK", what + " returned PTE_CONT to core code", {page});
+    if (exact_part(r) != exact_part(o))
+        return make("EQUIV", what + " returned different entries", {page});
+    if (!pte_present(r))
+        return std::nullopt;
+    if (auto f = check_ad(what + " (" + std::string(ref_.ops->name()) + ")", r, iv, page))
+        return f;
+    return check_ad(what + " (" + std::string(opt_.ops->name()) + ")", o, iv, page);
+}
+
+std::optional<finding> checker::check_leaf(world &w, std::uint64_t page, pte_t api_ref) {
+    const auto raw = raw_view(w, page);
+    if (!raw || pte_none(api_ref) || pte_present(api_ref))
+        return std::nullopt;
+    const std::string who(w.ops->name());
+    if (pte_present(*raw) || (pte_val(*raw) & PTE_TABLE_BIT) != 0)
+        return make("SOFTLEAF_NOT_VALID",
+                    who + " holds " + describe_pte(*raw) + " where a software leaf belongs",
+                    {page});
+    const pteval_t flags = pte_val(*raw) & (PTE_SWP_EXCLUSIVE | PTE_SWP_UFFD_WP);
+    if (pte_val(softleaf_to_pte(softleaf_from_pte(*raw))) + flags != pte_val(*raw))
+        return make("SOFTLEAF_ROUNDTRIP",
+                    who + " entry " + describe_pte(*raw) + " does not re-encode to itself", {page});
+    return std::nullopt;
+}
+
+std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pages) {
+    for (const std::uint64_t page : pages) {
+        const auto a = api_view(ref_, page);
+        const auto b = api_view(opt_, page);
+        if (a.has_value() != b.has_value())
+            return make("EQUIV", "one world has a page table here and the other not", {page});
+        if (!a)
+            continue;
+        if (leaks_cont(*a) || leaks_cont(*b))
+            return make("CONT_LEAK", "ptep_get returned PTE_CONT to core code", {page});
+        if (exact_part(*a) != exact_part(*b))
+            return make("EQUIV", "the worlds show different entries", {page});
+        if (pte_present(*a)) {
+            const ad_interval &iv = spec.at(page);
+            if (auto f = check_ad("ptep_get in " + std::string(ref_.ops->name()), *a, iv, page))
+                return f;
+            if (auto f = check_ad("ptep_get in " + std::string(opt_.ops->name()), *b, iv, page))
+                return f;
+        } else {
+            if (auto f = check_leaf(ref_, page, *a))
+                return f;
+            if (auto f = check_leaf(opt_, page, *a))
+                return f;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &pages) {
+    const std::uint64_t n = opt_.geo().cont_ptes();
+    std::uint64_t last = ~std::uint64_t{0};
+    for (const std::uint64_t page : pages) {
+        const std::uint64_t first = block_of(page);
+        if (first == last)
+            continue;
+        last = first;
+        const auto head = raw_view(opt_, first);
+        if (!head)
+            continue;
+        bool any = false;
+        for (std::uint64_t i = 0; i < n && !any; ++i)
+            any = pte_valid_cont(*raw_view(opt_, first + i));
+        if (!any)
+            continue;
+        std::vector<std::uint64_t> block;
+        for (std::uint64_t i = 0; i < n; ++i)
+            block.push_back(first + i);
+        const folio *f = opt_.m.pfn_folio(pte_pfn(*head));
+        const pte_t norm = pte_normal_form(pte_mknoncont(*head));
+        const bool aligned = pte_pfn(*head) % n == 0;
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const pte_t p = *raw_view(opt_, first + i);
+            if (!pte_valid_cont(p) || !aligned || pte_pfn(p) != pte_pfn(*head) + i ||
+                f == nullptr || !f->contains(pte_pfn(p)) ||
+                pte_normal_form(pte_mknoncont(p)) != pte_advance_pfn(norm, i))
+                return make("CONT_BLOCK",
+                            "entry " + std::to_string(i) + " of a block with PTE_CONT is " +
+                                describe_pte(p),
+                            block);
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<finding> checker::check_pmds(const std::vector<std::size_t> &pmds) {
+    const geometry &g = ref_.geo();
+    for (const std::size_t i : pmds) {
+        const pmd_t a = ref_.m.peek_pmd(i);
+        const pmd_t b = opt_.m.peek_pmd(i);
+        const std::uint64_t first = i * g.ptrs_per_pte();
+        if (a != b)
+            return make("EQUIV", "PMD " + std::to_string(i) + " differs", {first});
+        for (world *w : {&ref_, &opt_}) {
+            const pmd_t p = w->m.peek_pmd(i);
+            const std::string who(w->ops->name());
+            if (pmd_none(p))
+                continue;
+            if (pmd_table(p)) {
+                if (!w->m.is_table_page(pmd_pfn(p)))
+                    return make("PMD_WELLFORMED", who + " PMD points at a non-table page", {first});
+                continue;
+            }
+            if (pmd_present(p)) {
+                const folio *f = w->m.pfn_folio(pmd_pfn(p));
+                if (pmd_pfn(p) % g.ptrs_per_pte() != 0 || f == nullptr || f->order != g.pmd_order())
+                    return make("PMD_WELLFORMED", who + " PMD leaf does not map a PMD-order folio",
+                                {first});
+                continue;
+            }
+            if (!pmd_is_valid_softleaf(p))
+                return make("PMD_WELLFORMED",
+                            who + " PMD holds a softleaf other than migration/device-private",
+                            {first});
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<finding> checker::check_monitors() {
+    for (world *w : {&ref_, &opt_}) {
+        if (w->m.violations().empty())
+            continue;
+        const violation &v = w->m.violations().front();
+        return make(v.id, std::string(w->ops->name()) + ": " + v.detail);
+    }
+    return std::nullopt;
+}
+
+void checker::touched(std::uint64_t first, std::uint64_t nr, std::vector<std::uint64_t> &pages,
+                      std::vector<std::size_t> &pmds) const {
+    const std::uint64_t n = ref_.geo().cont_ptes();
+    const std::uint64_t total = ref_.nr_pages();
+    auto add_block = [&](std::uint64_t page) {
+        const std::uint64_t b = block_of(page);
+        for (std::uint64_t i = 0; i < n && b + i < total; ++i)
+            pages.push_back(b + i);
+    };
+    for (std::uint64_t p = first; p < first + nr && p < total; ++p)
+        add_block(p);
+    for (const world *w : {&ref_, &opt_}) {
+        for (const pgtable_write &wr : w->m.write_log()) {
+            if (wr.level == pt_level::pmd) {
+                pmds.push_back(wr.index);
+                continue;
+            }
+            const auto va = w->m.table_va({wr.table});
+            if (!va)
+                continue;
+            add_block(((*va - w->m.window_start()) >> w->geo().page_shift) + wr.index);
+        }
+    }
+    std::sort(pages.begin(), pages.end());
+    pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+    std::sort(pmds.begin(), pmds.end());
+    pmds.erase(std::unique(pmds.begin(), pmds.end()), pmds.end());
+}
+
+bool checker::foldable(std::uint64_t first) {
+    const std::uint64_t n = ref_.geo().cont_ptes();
+    const auto head = api_view(ref_, first);
+    if (!head || !pte_valid(*head) || pte_special(*head) || pte_pfn(*head) % n != 0)
+        return false;
+    const folio *f = ref_.m.pfn_folio(pte_pfn(*head));
+    if (f == nullptr || !f->contains(pte_pfn(*head) + n - 1))
+        return false;
+    const pte_t norm = pte_normal_form(*head);
+    for (std::uint64_t i = 1; i < n; ++i) {
+        const auto p = api_view(ref_, first + i);
+        if (!p || !pte_valid(*p) || pte_normal_form(*p) != pte_advance_pfn(norm, i))
+            return false;
+    }
+    return true;
+}
+
+void checker::spread(const std::vector<std::uint64_t> &pages) {
+    const std::uint64_t n = ref_.geo().cont_ptes();
+    std::uint64_t last = ~std::uint64_t{0};
+    for (const std::uint64_t page : pages) {
+        const std::uint64_t b = block_of(page);
+        if (b == last)
+            continue;
+        last = b;
+        if (foldable(b))
+            spec.spread(b, n);
+    }
+}
+
+std::optional<finding> checker::audit() {
+    std::vector<std::uint64_t> all(ref_.nr_pages());
+    for (std::uint64_t i = 0; i < all.size(); ++i)
+        all[i] = i;
+    if (auto f = check_pages(all))
+        return f;
+    if (auto f = check_blocks(all))
+        return f;
+    std::vector<std::size_t> pmds(ref_.m.options().window_pmds);
+    for (std::size_t i = 0; i < pmds.size(); ++i)
+        pmds[i] = i;
+    if (auto f = check_pmds(pmds))
+        return f;
+    // page_table_check recount and RSS, from each world's raw tables.
+    for (world *w : {&ref_, &opt_}) {
+        const std::string who(w->ops->name());
+        std::map<pfn_t, int> counts;
+        rss_stat rss;
+        for (const std::uint64_t page : all) {
+            const auto raw = raw_view(*w, page);
+            if (!raw || pte_none(*raw))
+                continue;
+            if (!pte_present(*raw)) {
+                rss.swap += softleaf_is_swap(softleaf_from_pte(*raw)) ? 1 : 0;
+                continue;
+            }
+            const folio *f = w->m.pfn_folio(pte_pfn(*raw));
+            if (f != nullptr)
+                (f->anon ? rss.anon : rss.file) += 1;
+            if (pte_valid(*raw) && (pte_user(*raw) || pte_user_exec(*raw)) && !pte_special(*raw) &&
+                f != nullptr)
+                ++counts[pte_pfn(*raw)];
+        }
+        for (std::size_t i = 0; i < w->m.options().window_pmds; ++i) {
+            const pmd_t p = w->m.peek_pmd(i);
+            if (!pmd_leaf(p))
+                continue;
+            const folio *f = w->m.pfn_folio(pmd_pfn(p));
+            if (f == nullptr)
+                continue;
+            (f->anon ? rss.anon : rss.file) += static_cast<long>(f->nr_pages());
+            if (pmd_valid(p) && pte_user(pmd_pte(p)))
+                for (std::uint64_t k = 0; k < f->nr_pages(); ++k)
+                    ++counts[pmd_pfn(p) + k];
+        }
+        if (rss != w->m.mm.rss)
+            return make("RSS", who + " counters anon/file/swap " +
+                                   std::to_string(w->m.mm.rss.anon) + "/" +
+                                   std::to_string(w->m.mm.rss.file) + "/" +
+                                   std::to_string(w->m.mm.rss.swap) + " but the table maps " +
+                                   std::to_string(rss.anon) + "/" + std::to_string(rss.file) + "/" +
+                                   std::to_string(rss.swap));
+        for (pfn_t pfn = w->m.first_data_pfn(); pfn < w->m.end_data_pfn(); ++pfn) {
+            const page_state &ps = w->m.page(pfn);
+            const auto it = counts.find(pfn);
+            const int mapped = it == counts.end() ? 0 : it->second;
+            if (ps.anon_map_count + ps.file_map_count != mapped)
+                return make("MAPCOUNT", who + " page " + hexs(pfn) + " counted " +
+                                            std::to_string(ps.anon_map_count + ps.file_map_count) +
+                                            " mappings but the table has " +
+                                            std::to_string(mapped));
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace mmfuzz

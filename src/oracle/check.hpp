@@ -1,0 +1,60 @@
+// The oracle's checks over two worlds: view equivalence against the young/dirty spec, the
+// table invariants, the machines' monitors, and the end-of-program audit.
+#pragma once
+
+#include "core/world.hpp"
+#include "oracle/spec.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mmfuzz {
+
+struct finding {
+    std::string invariant;
+    std::string detail;
+    std::vector<std::uint64_t> pages; ///< window page indices involved
+};
+
+class checker {
+  public:
+    checker(world &ref, world &opt);
+
+    /// An op result against its interval: exact part equal, young/dirty inside.
+    std::optional<finding> check_result(const std::string &what, pte_t ref, pte_t opt,
+                                        const ad_interval &iv, std::uint64_t page);
+    /// Views of these pages (and nothing else) in both worlds.
+    std::optional<finding> check_pages(const std::vector<std::uint64_t> &pages);
+    /// CONT_BLOCK over the blocks holding these pages (optimized world's raw table).
+    std::optional<finding> check_blocks(const std::vector<std::uint64_t> &pages);
+    std::optional<finding> check_pmds(const std::vector<std::size_t> &pmds);
+    /// Violations the machines' monitors reported during the op.
+    std::optional<finding> check_monitors();
+    /// Whole window, page_table_check recount and RSS: at the end of a program.
+    std::optional<finding> audit();
+
+    /// Pages and PMDs the op wrote in either world, widened to their CONT blocks, plus `extra`.
+    void touched(std::uint64_t first, std::uint64_t nr, std::vector<std::uint64_t> &pages,
+                 std::vector<std::size_t> &pmds) const;
+    /// A CONT-aligned block that contpte could fold: valid entries mapping one folio contiguously
+    /// from an aligned PFN with equal protection (SEMANTICS 1.4), seen in the reference world.
+    bool foldable(std::uint64_t block_first);
+    /// Spread `may` over every foldable block among these pages.
+    void spread(const std::vector<std::uint64_t> &pages);
+    [[nodiscard]] std::uint64_t block_of(std::uint64_t page) const {
+        return page & ~(std::uint64_t{ref_.geo().cont_ptes()} - 1);
+    }
+
+    ad_spec spec;
+
+  private:
+    std::optional<finding> check_ad(const std::string &where, pte_t seen, const ad_interval &iv,
+                                    std::uint64_t page);
+    std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t api_ref);
+    world &ref_;
+    world &opt_;
+};
+
+} // namespace mmfuzz

@@ -1,0 +1,44 @@
+#include "oracle/invariants.hpp"
+
+#include <array>
+
+namespace mmfuzz {
+
+namespace {
+constexpr std::array<invariant_info, 15> catalogue = {{
+    {"EQUIV", "both worlds show core code the same entries: exact on all fields but young/dirty, "
+              "young/dirty inside the spec interval; op results likewise"},
+    {"DIRTY_LOSS", "an entry or op result shows clean where the page is known dirty"},
+    {"CONT_LEAK", "a value returned through the handle API carries PTE_CONT"},
+    {"CONT_BLOCK", "a block with a CONT entry is CONT_PTES valid+CONT entries mapping consecutive "
+                   "PFNs of one folio from an aligned PFN, equal but for young/dirty"},
+    {"BBM", "a live entry changed in a way that needs break-before-make without an invalid step "
+            "and a covering TLB flush in between"},
+    {"TLB_STALE", "at the end of an op a TLB entry is more permissive than the table"},
+    {"SOFTLEAF_ROUNDTRIP", "a software leaf entry does not decode and re-encode to itself"},
+    {"SOFTLEAF_NOT_VALID", "a software leaf entry has a bit hardware would read as present"},
+    {"PMD_WELLFORMED", "a PMD is none, a table page installed once, an aligned leaf of a "
+                       "PMD-order folio, or a migration/device-private softleaf"},
+    {"MAPCOUNT", "page_table_check rules: counts never negative, anon/file exclusive, a writable "
+                 "anon page mapped once, counts zero at alloc/free and equal to the table's"},
+    {"RSS", "the mm's RSS counters equal the pages mapped in the table"},
+    {"LOCK", "an API call made without the PTL the kernel holds for it, or a lock misuse"},
+    {"UPDATE_MMU_WALK", "update_mmu_cache_range could not reach its entries walking from the root"},
+    {"LIVENESS", "a live handle used on an unreachable table, or a staged handle on a live one"},
+    {"CONTENT", "a read returned other than the last value written (zero only where the kernel "
+                "may discard)"},
+}};
+} // namespace
+
+std::span<const invariant_info> invariants() {
+    return catalogue;
+}
+
+bool is_invariant(std::string_view id) {
+    for (const auto &i : catalogue)
+        if (i.id == id)
+            return true;
+    return false;
+}
+
+} // namespace mmfuzz

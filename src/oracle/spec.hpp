@@ -1,0 +1,92 @@
+// The young/dirty spec: per page an interval must ⊆ observed ⊆ may (DESIGN "The oracle").
+//
+// `must` is what generic semantics guarantee; `may` adds what arm64 contpte may legally
+// over-report (young/dirty of other entries of a block one folio could map contiguously).
+// Transitions are driven by the op stream, never by either world's state.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace mmfuzz {
+
+struct ad_bits {
+    bool young = false;
+    bool dirty = false;
+    friend bool operator==(ad_bits, ad_bits) = default;
+};
+
+struct ad_interval {
+    ad_bits must;
+    ad_bits may;
+};
+
+class ad_spec {
+  public:
+    explicit ad_spec(std::uint64_t pages) : iv_(pages), stale_old_(pages, 0) {}
+
+    [[nodiscard]] const ad_interval &at(std::uint64_t page) const { return iv_[page]; }
+    /// The entry was written with exactly these bits.
+    void set_exact(std::uint64_t page, bool young, bool dirty) {
+        iv_[page] = {{young, dirty}, {young, dirty}};
+    }
+    void set(std::uint64_t page, const ad_interval &iv) { iv_[page] = iv; }
+    /// The entry stopped being present: nothing to check any more.
+    void clear(std::uint64_t page) {
+        iv_[page] = {};
+        stale_old_[page] = 0;
+    }
+    /// OR over a range, as batched getters gather.
+    [[nodiscard]] ad_interval gather(std::uint64_t first, std::uint64_t nr) const {
+        ad_interval g;
+        for (std::uint64_t p = first; p < first + nr; ++p) {
+            g.must.young |= iv_[p].must.young;
+            g.must.dirty |= iv_[p].must.dirty;
+            g.may.young |= iv_[p].may.young;
+            g.may.dirty |= iv_[p].may.dirty;
+        }
+        return g;
+    }
+    /// Young cleared on this page: definitely old now.
+    void clear_young(std::uint64_t page) {
+        iv_[page].must.young = false;
+        iv_[page].may.young = false;
+    }
+    /// Young may have been cleared here (block-wide clear of a contiguous block).
+    void relax_young(std::uint64_t page) { iv_[page].must.young = false; }
+    void clear_dirty(std::uint64_t page) {
+        iv_[page].must.dirty = false;
+        iv_[page].may.dirty = false;
+    }
+    /// A TLB may still hold a translation whose AF was cleared without a flush.
+    void mark_stale_old(std::uint64_t page) { stale_old_[page] = 1; }
+    void flushed(std::uint64_t page) { stale_old_[page] = 0; }
+    [[nodiscard]] bool stale_old(std::uint64_t page) const { return stale_old_[page] != 0; }
+    /// A successful hardware access: young unless a stale-old translation served it; a write
+    /// makes the page dirty.
+    void accessed(std::uint64_t page, bool write) {
+        ad_interval &iv = iv_[page];
+        if (!stale_old(page))
+            iv.must.young = true;
+        iv.may.young = true;
+        if (write) {
+            iv.must.dirty = true;
+            iv.may.dirty = true;
+        }
+    }
+    /// May-spread over a block that one folio maps contiguously with equal prot.
+    void spread(std::uint64_t first, std::uint64_t nr) {
+        const ad_interval g = gather(first, nr);
+        for (std::uint64_t p = first; p < first + nr; ++p) {
+            iv_[p].may.young |= g.may.young;
+            iv_[p].may.dirty |= g.may.dirty;
+        }
+    }
+    [[nodiscard]] std::uint64_t size() const { return iv_.size(); }
+
+  private:
+    std::vector<ad_interval> iv_;
+    std::vector<std::uint8_t> stale_old_;
+};
+
+} // namespace mmfuzz

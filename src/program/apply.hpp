@@ -1,0 +1,27 @@
+// Applying one legal op to one world, the way the kernel's caller would: under the PTL, with
+// the caller's TLB flush and RSS accounting.
+#pragma once
+
+#include "core/world.hpp"
+#include "program/op.hpp"
+
+namespace mmfuzz {
+
+enum class result_kind : std::uint8_t { none, pte, boolean, access, folio };
+
+struct op_result {
+    result_kind kind = result_kind::none;
+    pte_t pte{};
+    bool flag = false;
+    /// hw_access: the fault, or 0 with the value read.
+    int fault = 0;
+    std::uint64_t value = 0;
+    /// folio_alloc found no memory.
+    bool failed = false;
+};
+
+op_result apply_op(world &w, const op &o);
+/// The pages an op names (its range): first page index and count.
+std::pair<std::uint64_t, std::uint64_t> op_range(const op &o);
+
+} // namespace mmfuzz

@@ -1,0 +1,358 @@
+#include "program/legalize.hpp"
+
+#include "pgtable/softleaf.hpp"
+
+#include <algorithm>
+
+namespace mmfuzz {
+
+namespace {
+
+/// 1..limit, covering the whole range as the raw value varies.
+std::uint64_t fold_count(std::uint64_t raw, std::uint64_t limit) {
+    return limit == 0 ? 0 : 1 + (raw == 0 ? 0 : (raw - 1) % limit);
+}
+
+std::uint64_t table_room(const world &w, std::uint64_t index) {
+    return w.geo().ptrs_per_pte() - (index & (w.geo().ptrs_per_pte() - 1));
+}
+
+std::optional<pte_t> current(world &w, std::uint64_t index) {
+    const auto p = w.pte_lookup(w.page_va(index));
+    if (!p)
+        return std::nullopt;
+    return w.ops->ptep_get(*p);
+}
+
+/// Same execute permission as `like`, so a live change never needs break-before-make.
+prot_kind keep_exec(prot_kind p, bool exec) {
+    switch (p) {
+    case prot_kind::rw:
+    case prot_kind::rwx:
+        return exec ? prot_kind::rwx : prot_kind::rw;
+    case prot_kind::ro:
+    case prot_kind::rx:
+        return exec ? prot_kind::rx : prot_kind::ro;
+    default:
+        return p;
+    }
+}
+
+prot_kind without_write(prot_kind p) {
+    return p == prot_kind::rw ? prot_kind::ro : p == prot_kind::rwx ? prot_kind::rx : p;
+}
+
+/// Index of the program folio containing pfn.
+std::optional<std::size_t> folio_index(const world &w, pfn_t pfn) {
+    for (std::size_t i = 0; i < w.folios.size(); ++i)
+        if (w.folios[i]->contains(pfn))
+            return i;
+    return std::nullopt;
+}
+
+/// Whether a page is mapped by some entry (page_table_check's counters): one mapping each.
+bool mapped(const world &w, pfn_t pfn) {
+    const page_state &ps = w.m.page(pfn);
+    return ps.anon_map_count != 0 || ps.file_map_count != 0;
+}
+
+std::optional<op> no(std::string &why, const char *reason) {
+    why = reason;
+    return std::nullopt;
+}
+
+} // namespace
+
+unsigned folio_batch(world &w, std::uint64_t index, unsigned limit) {
+    const auto first = current(w, index);
+    if (!first || !pte_present(*first))
+        return 0;
+    const folio *f = w.m.pfn_folio(pte_pfn(*first));
+    const auto room = static_cast<unsigned>(table_room(w, index));
+    const unsigned max = std::min(limit, room);
+    const pte_t norm = pte_normal_form(*first);
+    unsigned n = 1;
+    for (; n < max; ++n) {
+        const auto p = current(w, index + n);
+        if (!p || !pte_present(*p) || pte_pfn(*p) != pte_pfn(*first) + n ||
+            w.m.pfn_folio(pte_pfn(*p)) != f || f == nullptr ||
+            pte_advance_pfn(norm, n) != pte_normal_form(*p))
+            break;
+    }
+    return n;
+}
+
+pte_t set_ptes_entry(const world &w, const op &o) {
+    const folio *f = w.folios.at(o[slot::folio]);
+    pte_t pte = pfn_pte(f->pfn + o[slot::page], prot_of(static_cast<prot_kind>(o[slot::arg])));
+    const std::uint64_t fl = o[slot::flags];
+    if ((fl & SETF_YOUNG) == 0)
+        pte = pte_mkold(pte);
+    if ((fl & SETF_DIRTY) != 0)
+        pte = pte_mkdirty(pte);
+    if ((fl & SETF_SPECIAL) != 0)
+        pte = pte_mkspecial(pte);
+    if ((fl & SETF_UFFD_WP) != 0)
+        pte = pte_mkuffd_wp(pte);
+    return pte;
+}
+
+pte_t softleaf_entry(const world &w, const op &o) {
+    const auto kind = static_cast<leaf_kind>(o[slot::arg]);
+    const std::uint64_t fl = o[slot::flags];
+    auto pfn = [&] { return w.folios.at(o[slot::folio])->pfn + o[slot::page]; };
+    softleaf_t e{};
+    switch (kind) {
+    case leaf_kind::swap:
+        e = swp_entry(static_cast<unsigned>(o[slot::nr]), o[slot::value]);
+        break;
+    case leaf_kind::migration_read:
+    case leaf_kind::migration_read_exclusive:
+    case leaf_kind::migration_write:
+        e = kind == leaf_kind::migration_read    ? make_readable_migration_entry(pfn())
+            : kind == leaf_kind::migration_write ? make_writable_migration_entry(pfn())
+                                                 : make_readable_exclusive_migration_entry(pfn());
+        if ((fl & LEAFF_YOUNG) != 0)
+            e = make_migration_entry_young(e);
+        if ((fl & LEAFF_DIRTY) != 0)
+            e = make_migration_entry_dirty(e);
+        break;
+    case leaf_kind::device_read:
+        e = make_readable_device_private_entry(pfn());
+        break;
+    case leaf_kind::device_write:
+        e = make_writable_device_private_entry(pfn());
+        break;
+    case leaf_kind::device_exclusive:
+        e = make_device_exclusive_entry(pfn());
+        break;
+    case leaf_kind::hwpoison:
+        e = make_hwpoison_entry(pfn());
+        break;
+    case leaf_kind::marker:
+    default:
+        e = make_pte_marker_entry(o[slot::value]);
+        break;
+    }
+    pte_t pte = softleaf_to_pte(e);
+    if ((fl & LEAFF_EXCLUSIVE) != 0)
+        pte = pte_swp_mkexclusive(pte);
+    if ((fl & LEAFF_UFFD_WP) != 0)
+        pte = pte_swp_mkuffd_wp(pte);
+    return pte;
+}
+
+namespace {
+
+std::optional<op> legalize_set_ptes(op o, world &ref, std::string &why) {
+    if (ref.folios.empty())
+        return no(why, "no folio to map");
+    o[slot::folio] %= ref.folios.size();
+    const folio *f = ref.folios[o[slot::folio]];
+    o[slot::page] %= f->nr_pages();
+    const std::uint64_t index = o[slot::addr];
+    std::uint64_t nr =
+        fold_count(o[slot::nr], std::min(table_room(ref, index), f->nr_pages() - o[slot::page]));
+    // nr > 1 only over non-present entries (SEMANTICS 2).
+    std::uint64_t free_run = 0;
+    while (free_run < nr) {
+        const auto p = current(ref, index + free_run);
+        if (p && pte_present(*p))
+            break;
+        ++free_run;
+    }
+    nr = std::max<std::uint64_t>(1, std::min(nr, free_run));
+    o[slot::nr] = nr;
+    auto prot = static_cast<prot_kind>(o[slot::arg]);
+    if ((o[slot::flags] & SETF_UFFD_WP) != 0)
+        prot = without_write(prot); // a uffd-wp entry is never writable (page_table_check)
+    const auto old = current(ref, index);
+    if (old && pte_valid(*old)) {
+        // set_pte_at over a live entry: only the same page, young, dirty kept, same execute
+        // permission, never invalid (arm64 __check_safe_pte_update()).
+        const auto fi = folio_index(ref, pte_pfn(*old));
+        if (!fi || prot == prot_kind::none)
+            return no(why, "replacing a live entry needs the same page and a valid entry");
+        o[slot::folio] = *fi;
+        o[slot::page] = pte_pfn(*old) - ref.folios[*fi]->pfn;
+        o[slot::flags] |= SETF_YOUNG;
+        if (pte_write(*old))
+            o[slot::flags] |= SETF_DIRTY;
+        if (pte_special(*old))
+            o[slot::flags] |= SETF_SPECIAL;
+        else
+            o[slot::flags] &= ~SETF_SPECIAL;
+        prot = keep_exec(prot, pte_user_exec(*old));
+    } else {
+        for (std::uint64_t i = 0; i < nr; ++i)
+            if (mapped(ref, ref.folios[o[slot::folio]]->pfn + o[slot::page] + i))
+                return no(why, "page already mapped (one mapping per page)");
+    }
+    o[slot::arg] = static_cast<std::uint64_t>(prot);
+    return o;
+}
+
+std::optional<op> legalize_softleaf(op o, world &ref, std::string &why) {
+    const auto old = current(ref, o[slot::addr]);
+    if (old && pte_present(*old))
+        return no(why, "a software leaf replaces only a non-present entry");
+    const auto kind = static_cast<leaf_kind>(o[slot::arg]);
+    const bool has_pfn = kind != leaf_kind::swap && kind != leaf_kind::marker;
+    if (has_pfn) {
+        if (ref.folios.empty())
+            return no(why, "no folio for a pfn entry");
+        o[slot::folio] %= ref.folios.size();
+        o[slot::page] %= ref.folios[o[slot::folio]]->nr_pages();
+        o[slot::nr] = 0;
+        o[slot::value] = 0;
+    } else {
+        o[slot::folio] = 0;
+        o[slot::page] = 0;
+    }
+    if (kind == leaf_kind::swap) {
+        o[slot::nr] %= MAX_SWAPFILES;
+        // Offset bit 40 is pte bit 52, PTE_CONT: arm64's set_ptes() applies pte_mknoncont() to
+        // every pte it is given, present or not (arch/arm64/include/asm/pgtable.h), so a swap
+        // pte with offset >= 2^40 would lose that bit. No swap device is that large; keep below.
+        o[slot::value] &= (std::uint64_t{1} << (52 - __SWP_OFFSET_SHIFT)) - 1;
+        if (o[slot::nr] == 0 && o[slot::value] == 0)
+            o[slot::value] = 1; // swap slot 0 of file 0 would encode as the none pte
+    } else if (kind == leaf_kind::marker) {
+        o[slot::nr] = 0;
+        o[slot::value] &= PTE_MARKER_MASK;
+        if (o[slot::value] == 0)
+            o[slot::value] = PTE_MARKER_GUARD;
+    }
+    const bool migration = kind == leaf_kind::migration_read ||
+                           kind == leaf_kind::migration_read_exclusive ||
+                           kind == leaf_kind::migration_write;
+    if (!migration)
+        o[slot::flags] &= ~(LEAFF_YOUNG | LEAFF_DIRTY);
+    if (kind == leaf_kind::migration_write || kind == leaf_kind::device_write)
+        o[slot::flags] &= ~LEAFF_UFFD_WP; // page_table_check: uffd-wp is never writable
+    return o;
+}
+
+/// A batch of one folio from addr: nr is cut to the batch; none if the first entry is absent.
+std::optional<op> legalize_batch(op o, world &ref, std::string &why) {
+    const unsigned limit =
+        static_cast<unsigned>(fold_count(o[slot::nr], table_room(ref, o[slot::addr])));
+    const unsigned n = folio_batch(ref, o[slot::addr], limit);
+    if (n == 0)
+        return no(why, "no present entry to start a folio batch");
+    o[slot::nr] = n;
+    return o;
+}
+
+std::optional<op> legalize_cydp(op o, world &ref, std::string &why) {
+    if (o[slot::flags] == 0)
+        o[slot::flags] = CYDPF_YOUNG;
+    if ((o[slot::flags] & CYDPF_DIRTY) == 0)
+        return legalize_batch(o, ref, why);
+    // Dirty is cleaned only over whole folios (MADV_FREE splits or skips partial ones).
+    const auto p = current(ref, o[slot::addr]);
+    if (!p || !pte_present(*p))
+        return no(why, "no present entry");
+    const folio *f = ref.m.pfn_folio(pte_pfn(*p));
+    if (f == nullptr)
+        return no(why, "entry maps no folio");
+    const std::uint64_t back = pte_pfn(*p) - f->pfn;
+    if (back > (o[slot::addr] & (ref.geo().ptrs_per_pte() - 1)))
+        return no(why, "folio starts in another table");
+    const std::uint64_t start = o[slot::addr] - back;
+    if (folio_batch(ref, start, static_cast<unsigned>(f->nr_pages())) != f->nr_pages())
+        return no(why, "folio not mapped whole at one place");
+    const auto first = current(ref, start);
+    if (!first || pte_pfn(*first) != f->pfn)
+        return no(why, "folio not mapped whole at one place");
+    o[slot::addr] = start;
+    o[slot::nr] = f->nr_pages();
+    return o;
+}
+
+std::optional<op> legalize_modify_prot(op o, world &ref, std::string &why) {
+    auto b = legalize_batch(o, ref, why);
+    if (!b)
+        return b;
+    const pte_t first = *current(ref, (*b)[slot::addr]);
+    auto prot = static_cast<prot_kind>((*b)[slot::arg]);
+    if (pte_valid(first))
+        prot = keep_exec(prot, pte_user_exec(first));
+    if (pte_uffd_wp(first))
+        prot = without_write(prot);
+    (*b)[slot::arg] = static_cast<std::uint64_t>(prot);
+    return b;
+}
+
+} // namespace
+
+std::optional<op> legalize(const op &in, world &ref, std::string &why) {
+    op o = in;
+    o[slot::addr] %= ref.nr_pages();
+    switch (o.kind) {
+    case op_kind::folio_alloc:
+        if (ref.folios.size() > 0xff)
+            return no(why, "folio table full");
+        o[slot::arg] %= ref.geo().pmd_order() + 1;
+        o[slot::addr] = 0;
+        return o;
+    case op_kind::set_ptes:
+        return legalize_set_ptes(o, ref, why);
+    case op_kind::set_softleaf:
+        return legalize_softleaf(o, ref, why);
+    case op_kind::hw_access:
+        o[slot::folio] %= ref.geo().cont_ptes();
+        return o;
+    default:
+        break;
+    }
+    const auto cur = current(ref, o[slot::addr]);
+    if (!cur)
+        return no(why, "no page table there");
+    switch (o.kind) {
+    case op_kind::ptep_get:
+    case op_kind::ptep_get_lockless:
+    case op_kind::ptep_get_and_clear:
+        return o;
+    case op_kind::pte_clear:
+        // pte_clear() bypasses page_table_check: the kernel uses it on non-present entries
+        // only (clear_not_present_full_ptes()); present ones go through ptep_get_and_clear().
+        if (pte_present(*cur))
+            return no(why, "pte_clear is for non-present entries");
+        return o;
+    case op_kind::ptep_test_and_clear_young:
+    case op_kind::ptep_clear_flush_young:
+        if (!pte_present(*cur))
+            return no(why, "young is a bit of present entries only");
+        return o;
+    case op_kind::get_and_clear_full_ptes:
+    case op_kind::clear_full_ptes:
+        if (!pte_present(*cur)) {
+            o[slot::nr] = 1;
+            return o;
+        }
+        return legalize_batch(o, ref, why);
+    case op_kind::clear_flush_young_ptes:
+    case op_kind::wrprotect_ptes:
+        return legalize_batch(o, ref, why);
+    case op_kind::clear_young_dirty_ptes:
+        return legalize_cydp(o, ref, why);
+    case op_kind::modify_prot:
+        return legalize_modify_prot(o, ref, why);
+    case op_kind::ptep_set_access_flags: {
+        if (!pte_valid(*cur) || pte_special(*cur))
+            return no(why, "access flags are fixed up on valid, normal entries");
+        std::uint64_t fl = o[slot::flags];
+        if (pte_uffd_wp(*cur))
+            fl &= ~ACCF_WRITE;
+        if ((fl & ACCF_WRITE) == 0 && !pte_write(*cur))
+            fl &= ~ACCF_DIRTY;
+        o[slot::flags] = fl;
+        return o;
+    }
+    default:
+        return no(why, "unknown op");
+    }
+}
+
+} // namespace mmfuzz

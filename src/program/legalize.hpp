@@ -1,0 +1,27 @@
+// The legalizer: turns any decoded op into a call that meets the kernel's documented
+// preconditions, or says why it cannot (a counted no-op, never a report). It reads only the
+// reference world, whose core-visible structure both worlds share.
+#pragma once
+
+#include "core/world.hpp"
+#include "program/op.hpp"
+
+#include <optional>
+#include <string>
+
+namespace mmfuzz {
+
+/// The legal form of `o` against the reference world's current state, or nullopt with the
+/// reason in `why`. Legalizing a legal op returns it unchanged.
+std::optional<op> legalize(const op &o, world &ref, std::string &why);
+
+/// Entries from `index` (at most `limit`) that are present and map consecutive pages of one
+/// folio with equal protection, as folio_pte_batch() groups them. 0 if the first is not present.
+unsigned folio_batch(world &w, std::uint64_t index, unsigned limit);
+
+/// The entry core code would install for a set_ptes op (its first page).
+pte_t set_ptes_entry(const world &w, const op &o);
+/// The software leaf entry of a set_softleaf op.
+pte_t softleaf_entry(const world &w, const op &o);
+
+} // namespace mmfuzz

@@ -1,0 +1,365 @@
+#include "program/runner.hpp"
+
+#include "core/world.hpp"
+#include "oracle/check.hpp"
+#include "oracle/invariants.hpp"
+#include "oracle/view.hpp"
+#include "program/apply.hpp"
+#include "program/codec.hpp"
+#include "program/legalize.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace mmfuzz {
+
+namespace {
+
+std::string hexs(std::uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+std::string describe_result(const op_result &r) {
+    switch (r.kind) {
+    case result_kind::pte:
+        return describe_pte(r.pte);
+    case result_kind::boolean:
+        return r.flag ? "1" : "0";
+    case result_kind::access:
+        return r.fault == 0 ? "ok value=" + hexs(r.value) : "fault " + std::to_string(r.fault);
+    case result_kind::folio:
+        return r.failed ? "no memory" : "ok";
+    default:
+        return "";
+    }
+}
+
+/// One run: two worlds, the checker, and the report builder.
+class session {
+  public:
+    session(const program &p, const run_options &o)
+        : prog_(p), opts_(o), ref_(o.reference, p.header.options),
+          opt_(o.optimized, p.header.options), chk_(ref_, opt_) {
+        if (o.inject.empty())
+            return;
+        const auto c = canary_from_name(o.inject);
+        if (!c)
+            throw std::invalid_argument("unknown canary '" + o.inject + "'");
+        for (const canary_info &i : canaries()) {
+            if (i.id != *c)
+                continue;
+            opt_.ops->canaries.enable(*c);
+            opt_.canaries.enable(*c);
+            if (i.in_core)
+                ref_.canaries.enable(*c);
+        }
+    }
+
+    run_result run();
+
+  private:
+    std::optional<finding> step(const op &o, const op_result &a, const op_result &b);
+    std::optional<finding> check_returns(const op &o, const op_result &a, const op_result &b);
+    void update_spec(const op &o, const op_result &a);
+    void note_flushes();
+    std::string report(const finding &f, std::size_t index, const op *o);
+    std::string dump();
+
+    const program &prog_;
+    const run_options &opts_;
+    world ref_;
+    world opt_;
+    checker chk_;
+};
+
+std::optional<finding> session::check_returns(const op &o, const op_result &a, const op_result &b) {
+    const auto [first, nr] = op_range(o);
+    const std::string what(desc_of(o.kind).name);
+    switch (o.kind) {
+    case op_kind::folio_alloc:
+        if (a.failed != b.failed)
+            return finding{"EQUIV", "folio_alloc succeeded in one world only", {}};
+        return std::nullopt;
+    case op_kind::ptep_get:
+    case op_kind::ptep_get_lockless:
+    case op_kind::ptep_get_and_clear:
+    case op_kind::get_and_clear_full_ptes:
+    case op_kind::modify_prot:
+        return chk_.check_result(what, a.pte, b.pte, chk_.spec.gather(first, nr), first);
+    case op_kind::ptep_test_and_clear_young:
+    case op_kind::ptep_clear_flush_young:
+    case op_kind::clear_flush_young_ptes: {
+        const ad_interval iv = chk_.spec.gather(first, nr);
+        for (const op_result *r : {&a, &b}) {
+            if (iv.must.young && !r->flag)
+                return finding{"EQUIV", what + " returned 0 over a young page", {first}};
+            if (!iv.may.young && r->flag)
+                return finding{"EQUIV", what + " returned 1 where nothing could be young", {first}};
+        }
+        return std::nullopt;
+    }
+    case op_kind::hw_access:
+        if (a.fault != b.fault || a.value != b.value)
+            return finding{
+                "EQUIV", "hw_access: " + describe_result(a) + " vs " + describe_result(b), {first}};
+        return std::nullopt;
+    default:
+        return std::nullopt;
+    }
+}
+
+void session::update_spec(const op &o, const op_result &a) {
+    ad_spec &s = chk_.spec;
+    const auto range = op_range(o);
+    const std::uint64_t first = range.first;
+    const std::uint64_t nr = range.second;
+    const std::uint64_t n = ref_.geo().cont_ptes();
+    // Young cleared without a flush on [first, first+nr): contpte may clear the blocks that
+    // the range touches, if one folio could map them contiguously.
+    auto clear_young = [&] {
+        for (std::uint64_t p = first; p < first + nr; ++p) {
+            s.clear_young(p);
+            s.mark_stale_old(p);
+        }
+        for (const std::uint64_t edge : {chk_.block_of(first), chk_.block_of(first + nr - 1)}) {
+            if (!chk_.foldable(edge))
+                continue;
+            for (std::uint64_t q = edge; q < edge + n; ++q) {
+                s.relax_young(q);
+                s.mark_stale_old(q);
+            }
+        }
+    };
+    switch (o.kind) {
+    case op_kind::set_ptes: {
+        const pte_t pte = set_ptes_entry(ref_, o);
+        for (std::uint64_t p = first; p < first + nr; ++p)
+            s.set_exact(p, pte_young(pte), pte_dirty(pte));
+        break;
+    }
+    case op_kind::set_softleaf:
+    case op_kind::ptep_get_and_clear:
+    case op_kind::pte_clear:
+    case op_kind::get_and_clear_full_ptes:
+    case op_kind::clear_full_ptes:
+        for (std::uint64_t p = first; p < first + nr; ++p)
+            s.clear(p);
+        break;
+    case op_kind::ptep_test_and_clear_young:
+    case op_kind::ptep_clear_flush_young:
+    case op_kind::clear_flush_young_ptes:
+        clear_young();
+        break;
+    case op_kind::clear_young_dirty_ptes:
+        if ((o[slot::flags] & CYDPF_YOUNG) != 0)
+            clear_young();
+        if ((o[slot::flags] & CYDPF_DIRTY) != 0)
+            for (std::uint64_t p = first; p < first + nr; ++p)
+                s.clear_dirty(p);
+        break;
+    case op_kind::ptep_set_access_flags: {
+        const bool write = (o[slot::flags] & ACCF_WRITE) != 0;
+        const bool dirty = write || (o[slot::flags] & ACCF_DIRTY) != 0;
+        ad_interval iv = s.at(first);
+        iv.must.young = iv.may.young = true;
+        if (dirty)
+            iv.must.dirty = iv.may.dirty = true;
+        s.set(first, iv);
+        break;
+    }
+    case op_kind::modify_prot: {
+        const ad_interval g = s.gather(first, nr);
+        for (std::uint64_t p = first; p < first + nr; ++p)
+            s.set(p, g);
+        break;
+    }
+    case op_kind::hw_access:
+        if (a.fault == 0)
+            s.accessed(first, o[slot::arg] != 0);
+        break;
+    default:
+        break;
+    }
+}
+
+/// A page flushed by both worlds no longer has a stale-old translation anywhere.
+void session::note_flushes() {
+    const auto &fa = ref_.m.flush_log();
+    const auto &fb = opt_.m.flush_log();
+    if (fa.empty() || fb.empty())
+        return;
+    const std::uint64_t base = ref_.m.window_start();
+    const unsigned shift = ref_.geo().page_shift;
+    auto covered = [&](const std::vector<tlb_flush> &log, std::uint64_t va) {
+        return std::any_of(log.begin(), log.end(), [&](const tlb_flush &f) {
+            return f.kind == flush_kind::mm || (va >= f.start && va < f.end);
+        });
+    };
+    for (const tlb_flush &f : fa) {
+        const std::uint64_t start = std::max(f.start, base);
+        const std::uint64_t end =
+            f.kind == flush_kind::mm ? ref_.m.window_end() : std::min(f.end, ref_.m.window_end());
+        for (std::uint64_t va = start; va < end; va += ref_.geo().page_size()) {
+            const std::uint64_t page = (va - base) >> shift;
+            if (chk_.spec.stale_old(page) && covered(fb, va))
+                chk_.spec.flushed(page);
+        }
+    }
+}
+
+std::optional<finding> session::step(const op &o, const op_result &a, const op_result &b) {
+    if (auto f = chk_.check_monitors())
+        return f;
+    if (auto f = check_returns(o, a, b))
+        return f;
+    update_spec(o, a);
+    note_flushes();
+    const auto [first, nr] = op_range(o);
+    std::vector<std::uint64_t> pages;
+    std::vector<std::size_t> pmds;
+    chk_.touched(first, nr, pages, pmds);
+    chk_.spread(pages);
+    if (auto f = chk_.check_pmds(pmds))
+        return f;
+    if (auto f = chk_.check_pages(pages))
+        return f;
+    if (auto f = chk_.check_blocks(pages))
+        return f;
+    for (world *w : {&ref_, &opt_})
+        w->m.check_tlb_stale();
+    return chk_.check_monitors();
+}
+
+std::string session::report(const finding &f, std::size_t index, const op *o) {
+    std::string r =
+        "VIOLATION " + f.invariant + " at op #" + std::to_string(index) + ": " + f.detail + "\n";
+    for (const invariant_info &i : invariants())
+        if (i.id == f.invariant)
+            r += "  invariant: " + std::string(i.doc) + "\n";
+    r += "  op: " +
+         (o != nullptr ? print_op(prog_.header, *o) : std::string("(end-of-program audit)")) + "\n";
+    const std::string ln(ref_.ops->name());
+    const std::string rn(opt_.ops->name());
+    std::vector<std::uint64_t> blocks;
+    for (const std::uint64_t page : f.pages) {
+        const std::uint64_t va = ref_.page_va(page);
+        r += "  page " + hexs(va) + " (index " + std::to_string(page) + "):\n";
+        for (world *w : {&ref_, &opt_}) {
+            const auto p = w->pte_lookup(va);
+            r += "    " + std::string(w->ops->name()) + ": " +
+                 (p ? describe_pte(w->ops->ptep_get(*p)) : std::string("no table")) + "\n";
+        }
+        r += "    spec: " + describe_interval(chk_.spec.at(page)) + "\n";
+        blocks.push_back(chk_.block_of(page));
+        if (f.pages.size() > 4)
+            break;
+    }
+    std::sort(blocks.begin(), blocks.end());
+    blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+    if (blocks.empty())
+        return r;
+    std::vector<map_row> rows;
+    const std::uint64_t n = ref_.geo().cont_ptes();
+    for (const std::uint64_t b : blocks) {
+        map_row row{ref_.page_va(b), {}, {}};
+        for (std::uint64_t i = 0; i < n; ++i) {
+            for (auto [w, out] : {std::pair{&ref_, &row.left}, std::pair{&opt_, &row.right}}) {
+                const auto t = w->m.live_table_for(w->page_va(b + i));
+                *out +=
+                    t ? map_char(w->m.peek_pte(*t, (b + i) & (w->geo().ptrs_per_pte() - 1))) : ' ';
+            }
+        }
+        rows.push_back(row);
+    }
+    return r + "  raw tables, one row per CONT block:\n" + render_map(rows, ln, rn);
+}
+
+/// Both worlds' PMDs and non-none PTEs, raw and through the API.
+std::string session::dump() {
+    std::string out;
+    for (world *w : {&ref_, &opt_}) {
+        out += "-- " + std::string(w->ops->name()) + " final tables\n";
+        for (std::size_t i = 0; i < w->m.options().window_pmds; ++i) {
+            const pmd_t pmd = w->m.peek_pmd(i);
+            const std::uint64_t va = w->page_va(i * w->geo().ptrs_per_pte());
+            out += "pmd " + hexs(va) + " = " + hexs(pmd_val(pmd)) +
+                   (pmd_table(pmd)  ? " (table)"
+                    : pmd_leaf(pmd) ? " (leaf)"
+                                    : "") +
+                   "\n";
+            const auto t = w->m.live_table_for(va);
+            if (!t)
+                continue;
+            for (std::size_t k = 0; k < w->geo().ptrs_per_pte(); ++k) {
+                const pte_t raw = w->m.peek_pte(*t, k);
+                if (pte_none(raw))
+                    continue;
+                const std::uint64_t pva = va + k * w->geo().page_size();
+                out += "  pte " + hexs(pva) + " raw " + describe_pte(raw) + "\n" +
+                       std::string(21, ' ') + "api " +
+                       describe_pte(w->ops->ptep_get(*w->pte_lookup(pva))) + "\n";
+            }
+        }
+    }
+    return out;
+}
+
+run_result session::run() {
+    run_result res;
+    res.legalized.header = prog_.header;
+    const std::size_t limit = std::min(prog_.ops.size(), opts_.max_ops.value_or(prog_.ops.size()));
+    for (std::size_t i = 0; i < limit; ++i) {
+        const op &raw = prog_.ops[i];
+        std::string why;
+        const auto o = legalize(raw, ref_, why);
+        if (!o) {
+            ++res.noops;
+            if (opts_.trace)
+                res.trace += std::to_string(i) + "  (skipped: " + why + ") " +
+                             print_op(prog_.header, raw) + "\n";
+            continue;
+        }
+        const op_result a = apply_op(ref_, *o);
+        const op_result b = apply_op(opt_, *o);
+        ++res.applied;
+        res.legalized.ops.push_back(*o);
+        if (opts_.trace) {
+            res.trace += std::to_string(i) + "  " + print_op(prog_.header, *o);
+            if (a.kind != result_kind::none)
+                res.trace += "  => " + describe_result(a);
+            res.trace += "\n";
+        }
+        if (opts_.oracle) {
+            if (auto f = step(*o, a, b)) {
+                res.violation = verdict_violation{f->invariant, i, f->detail, report(*f, i, &*o)};
+                if (opts_.dump)
+                    res.dump = dump();
+                return res;
+            }
+        }
+        ref_.m.clear_logs();
+        opt_.m.clear_logs();
+        ref_.m.clear_violations();
+        opt_.m.clear_violations();
+    }
+    if (opts_.oracle) {
+        if (auto f = chk_.audit()) {
+            res.violation = verdict_violation{f->invariant, prog_.ops.size(), f->detail,
+                                              report(*f, prog_.ops.size(), nullptr)};
+        }
+    }
+    if (opts_.dump)
+        res.dump = dump();
+    return res;
+}
+
+} // namespace
+
+run_result run_program(const program &p, const run_options &opts) {
+    session s(p, opts);
+    return s.run();
+}
+
+} // namespace mmfuzz

@@ -1,0 +1,49 @@
+// The runner: applies a program to two worlds in lockstep, runs the oracle after every op and
+// an audit at the end, and returns a verdict. Same input, same verdict and same trace.
+#pragma once
+
+#include "program/op.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace mmfuzz {
+
+struct run_options {
+    std::string reference = "generic";
+    std::string optimized = "arm64_contpte";
+    /// Off: apply ops to both worlds without any check (the benchmark's bare baseline).
+    bool oracle = true;
+    /// Record one trace line per op.
+    bool trace = false;
+    /// A canary bug to enable by name ("" for none): arch canaries in the optimized world,
+    /// core canaries in both.
+    std::string inject;
+    /// Render both worlds' final tables into run_result::dump.
+    bool dump = false;
+    /// Stop after this many ops (minimization); all when unset.
+    std::optional<std::size_t> max_ops;
+};
+
+struct verdict_violation {
+    std::string invariant;
+    std::size_t op_index = 0; ///< == program size for the end-of-program audit
+    std::string summary;      ///< one line
+    std::string report;       ///< views, spec interval and table map
+};
+
+struct run_result {
+    std::optional<verdict_violation> violation;
+    std::size_t applied = 0;
+    std::size_t noops = 0;
+    std::string trace;
+    std::string dump;
+    /// The ops as applied, each in its legal form; no-ops dropped. Replays the same.
+    program legalized;
+    [[nodiscard]] bool passed() const { return !violation.has_value(); }
+};
+
+run_result run_program(const program &p, const run_options &opts = {});
+
+} // namespace mmfuzz
