@@ -1,0 +1,72 @@
+// libFuzzer target: decode -> legalize -> run both worlds -> on a violation print the report and
+// abort, so libFuzzer keeps the input. Structure-aware mutation and crossover over the op
+// language unless built with MMFUZZ_BYTE_MUTATION_ONLY.
+//
+// Environment: MMFUZZ_INJECT=NAME enables a canary; MMFUZZ_GRANULE=4K|16K|64K|any pins the
+// granule of every input (default 4K, the default configuration).
+#include "program/codec.hpp"
+#include "program/mutate.hpp"
+#include "program/runner.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t *data, std::size_t size, std::size_t max);
+
+namespace {
+
+std::string inject;
+bool pin_granule = true;
+mmfuzz::granule pinned = mmfuzz::granule::k4;
+/// Longer inputs are cut: a violation needs few ops, and exec/s matters more.
+constexpr std::size_t max_ops = 256;
+
+} // namespace
+
+extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
+    if (const char *e = std::getenv("MMFUZZ_INJECT"))
+        inject = e;
+    if (const char *g = std::getenv("MMFUZZ_GRANULE")) {
+        if (std::string(g) == "any") {
+            pin_granule = false;
+        } else if (const auto gg = mmfuzz::granule_from_name(g)) {
+            pinned = *gg;
+        } else {
+            std::fprintf(stderr, "MMFUZZ_GRANULE: expected 4K, 16K, 64K or any\n");
+            std::abort();
+        }
+    }
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    mmfuzz::program p = mmfuzz::decode_binary({data, size});
+    if (pin_granule)
+        p.header.options.gran = pinned;
+    if (p.ops.size() > max_ops)
+        p.ops.resize(max_ops);
+    mmfuzz::run_options o;
+    o.inject = inject;
+    const mmfuzz::run_result r = mmfuzz::run_program(p, o);
+    if (r.violation) {
+        std::fprintf(stderr, "%s\nreproducer (legalized):\n%s", r.violation->report.c_str(),
+                     mmfuzz::print_text(r.legalized).c_str());
+        std::abort();
+    }
+    return 0;
+}
+
+#ifndef MMFUZZ_BYTE_MUTATION_ONLY
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t *data, std::size_t size,
+                                               std::size_t max_size, unsigned int seed) {
+    return mmfuzz::mutate_program(data, size, max_size, seed, LLVMFuzzerMutate);
+}
+
+extern "C" std::size_t LLVMFuzzerCustomCrossOver(const std::uint8_t *data1, std::size_t size1,
+                                                 const std::uint8_t *data2, std::size_t size2,
+                                                 std::uint8_t *out, std::size_t max_out_size,
+                                                 unsigned int seed) {
+    return mmfuzz::crossover_programs(data1, size1, data2, size2, out, max_out_size, seed);
+}
+#endif

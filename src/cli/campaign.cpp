@@ -1,0 +1,291 @@
+// mmfuzz campaign: time-boxed fuzzing on one machine with libFuzzer's fork mode, then crash
+// deduplication by invariant and op, minimization, reproducers and a summary.
+#include "cli/cli.hpp"
+
+#include "program/codec.hpp"
+#include "program/minimize.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef MMFUZZ_SOURCE_DIR
+#define MMFUZZ_SOURCE_DIR "."
+#endif
+
+namespace fs = std::filesystem;
+
+namespace mmfuzz::cli {
+
+namespace {
+
+constexpr const char *campaign_help =
+    R"(usage: mmfuzz campaign --time SECONDS [--jobs N] [--out DIR] [--seed N]
+                        [--inject NAME] [--fuzzer PATH] [--seeds DIR]
+
+Runs the libFuzzer differential target (reference vs arm64 contpte) for SECONDS with N jobs
+(libFuzzer -fork), showing elapsed time, execs/s, coverage, corpus size and violations. At the
+end, crashes are deduplicated by invariant and op, each is minimized into DIR/reproducers/, a
+summary is written to DIR/summary.txt, and the corpus in DIR/corpus is merged. Interrupting with
+Ctrl-C stops fuzzing early and still keeps every crash and the corpus.
+  --out DIR      campaign folder (default: campaign-out); reused if it exists
+  --fuzzer PATH  the mm_diff_fuzzer binary (default: $MMFUZZ_FUZZER, or the one built beside
+                 this mmfuzz by the fuzz preset)
+  --seeds DIR    seed corpus (default: the source tree's corpus/seeds)
+Exit status: 0 no violation, 1 violations found, 2 bad arguments or no fuzzer.
+)";
+
+volatile std::sig_atomic_t interrupted = 0;
+void on_sigint(int) {
+    interrupted = 1;
+}
+
+std::string find_fuzzer(const std::string &given) {
+    if (!given.empty())
+        return given;
+    if (const char *env = std::getenv("MMFUZZ_FUZZER"))
+        return env;
+    std::error_code ec;
+    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    for (const fs::path &p :
+         {self.parent_path() / "fuzz" / "mm_diff_fuzzer", self.parent_path() / "mm_diff_fuzzer"})
+        if (fs::exists(p))
+            return p.string();
+    return "";
+}
+
+/// Values of one libFuzzer status line ("#1234 ... cov: 5 corp: 6 exec/s: 7 ...").
+struct status {
+    std::string execs = "0";
+    std::string cov = "0";
+    std::string corp = "0";
+    std::string rate = "0";
+    std::string crashes = "0";
+};
+
+void parse_status(const std::string &line, status &s) {
+    if (line.empty() || line[0] != '#')
+        return;
+    std::istringstream in(line);
+    std::string tok;
+    in >> tok;
+    s.execs = tok.substr(1, tok.find_first_not_of("0123456789", 1) - 1);
+    while (in >> tok) {
+        std::string v;
+        if (tok == "cov:" && in >> v)
+            s.cov = v;
+        else if (tok == "corp:" && in >> v)
+            s.corp = v.substr(0, v.find('/'));
+        else if (tok == "exec/s:" && in >> v)
+            s.rate = v;
+        else if (tok == "oom/timeout/crash:" && in >> v)
+            s.crashes = v.substr(v.rfind('/') + 1);
+    }
+}
+
+/// Runs the fuzzer with stderr piped back; prints a progress line as status lines arrive.
+int run_fuzzer(const std::vector<std::string> &argv, const std::vector<std::string> &env,
+               const fs::path &log, int seconds, status &last) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0)
+        throw std::runtime_error("pipe failed");
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        dup2(pipefd[1], STDOUT_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        for (const std::string &e : env)
+            putenv(const_cast<char *>(e.c_str()));
+        std::vector<char *> args;
+        for (const std::string &a : argv)
+            args.push_back(const_cast<char *>(a.c_str()));
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        std::perror("execv");
+        _exit(127);
+    }
+    close(pipefd[1]);
+    std::ofstream logf(log, std::ios::app);
+    FILE *in = fdopen(pipefd[0], "r");
+    char buf[4096];
+    const auto start = std::chrono::steady_clock::now();
+    while (std::fgets(buf, sizeof buf, in) != nullptr) {
+        const std::string line(buf);
+        logf << line;
+        parse_status(line, last);
+        const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count();
+        std::fprintf(stderr, "\r[%4llds/%ds] execs %s (%s/s)  cov %s  corpus %s  violations %s   ",
+                     static_cast<long long>(elapsed), seconds, last.execs.c_str(),
+                     last.rate.c_str(), last.cov.c_str(), last.corp.c_str(), last.crashes.c_str());
+    }
+    std::fprintf(stderr, "\n");
+    std::fclose(in);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+std::string unique_path(const fs::path &dir, const std::string &stem) {
+    fs::path p = dir / (stem + ".ops");
+    for (int i = 2; fs::exists(p); ++i)
+        p = dir / (stem + "-" + std::to_string(i) + ".ops");
+    return p.string();
+}
+
+} // namespace
+
+int cmd_campaign(const std::vector<std::string> &args) {
+    if (wants_help(args)) {
+        std::cout << campaign_help;
+        return 0;
+    }
+    int seconds = -1;
+    int jobs = 1;
+    std::string out = "campaign-out";
+    std::string seed;
+    std::string inject;
+    std::string fuzzer_arg;
+    std::string seeds = std::string(MMFUZZ_SOURCE_DIR) + "/corpus/seeds";
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const bool has = i + 1 < args.size();
+        try {
+            if (args[i] == "--time" && has)
+                seconds = std::stoi(args[++i]);
+            else if (args[i] == "--jobs" && has)
+                jobs = std::stoi(args[++i]);
+            else if (args[i] == "--out" && has)
+                out = args[++i];
+            else if (args[i] == "--seed" && has)
+                seed = std::to_string(std::stoul(args[++i]));
+            else if (args[i] == "--inject" && has)
+                inject = args[++i];
+            else if (args[i] == "--fuzzer" && has)
+                fuzzer_arg = args[++i];
+            else if (args[i] == "--seeds" && has)
+                seeds = args[++i];
+            else
+                return usage_error("campaign: unexpected argument '" + args[i] + "'",
+                                   campaign_help);
+        } catch (const std::exception &) {
+            return usage_error("campaign: " + args[i] + " needs a number", campaign_help);
+        }
+    }
+    if (seconds <= 0 || jobs <= 0)
+        return usage_error("campaign: --time SECONDS (> 0) is required", campaign_help);
+    if (!inject.empty() && !canary_known(inject))
+        return usage_error("campaign: unknown canary '" + inject + "'", campaign_help);
+    const std::string fuzzer = find_fuzzer(fuzzer_arg);
+    if (fuzzer.empty() || !fs::exists(fuzzer)) {
+        std::cerr << "mmfuzz: campaign: no mm_diff_fuzzer found (build the fuzz preset: "
+                     "cmake --preset fuzz && cmake --build --preset fuzz, or pass --fuzzer)\n";
+        return 2;
+    }
+    const fs::path dir(out);
+    fs::create_directories(dir / "corpus");
+    fs::create_directories(dir / "crashes");
+    fs::create_directories(dir / "reproducers");
+
+    std::vector<std::string> argv = {fuzzer,
+                                     "-fork=" + std::to_string(jobs),
+                                     "-ignore_crashes=1",
+                                     "-max_total_time=" + std::to_string(seconds),
+                                     "-artifact_prefix=" + (dir / "crashes").string() + "/",
+                                     "-print_final_stats=1"};
+    const fs::path src(MMFUZZ_SOURCE_DIR);
+    if (fs::exists(src / "corpus" / "mm_diff_fuzzer.dict"))
+        argv.push_back("-dict=" + (src / "corpus" / "mm_diff_fuzzer.dict").string());
+    if (!seed.empty())
+        argv.push_back("-seed=" + seed);
+    argv.push_back((dir / "corpus").string());
+    if (fs::exists(seeds))
+        argv.push_back(seeds);
+    std::vector<std::string> env;
+    if (!inject.empty())
+        env.push_back("MMFUZZ_INJECT=" + inject);
+
+    std::signal(SIGINT, on_sigint);
+    std::cerr << "campaign: " << seconds << " s, " << jobs << " job(s), fuzzer " << fuzzer
+              << ", output in " << dir.string() << "\n";
+    status st;
+    const auto t0 = std::chrono::steady_clock::now();
+    run_fuzzer(argv, env, dir / "fuzzer.log", seconds, st);
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::signal(SIGINT, SIG_DFL);
+
+    // Deduplicate by (invariant, op), minimize one reproducer of each.
+    run_options opts;
+    opts.inject = inject;
+    std::map<std::string, std::pair<std::string, std::size_t>> unique; // key -> (repro, count)
+    std::size_t crashes = 0;
+    for (const auto &e : fs::directory_iterator(dir / "crashes")) {
+        std::string error;
+        const auto p = load_program(e.path().string(), error, nullptr);
+        if (!p)
+            continue;
+        const run_result r = run_program(*p, opts);
+        if (!r.violation)
+            continue;
+        ++crashes;
+        const std::size_t k = r.violation->op_index;
+        const std::string opname = k < p->ops.size() && !r.legalized.ops.empty()
+                                       ? std::string(desc_of(r.legalized.ops.back().kind).name)
+                                       : "audit";
+        const std::string key = r.violation->invariant + "-" + opname;
+        auto &slot = unique[key];
+        ++slot.second;
+        if (!slot.first.empty() || interrupted)
+            continue;
+        const minimize_result m = minimize(*p, opts);
+        slot.first = unique_path(dir / "reproducers", key);
+        write_reproducer(slot.first, m.reproducer, m.invariant, inject,
+                         "found by mmfuzz campaign, minimized from " + e.path().string());
+    }
+
+    // Merge the corpus: keep only inputs that add coverage.
+    if (!interrupted) {
+        const fs::path merged = dir / "corpus.merged";
+        fs::create_directories(merged);
+        status ignored;
+        run_fuzzer({fuzzer, "-merge=1", merged.string(), (dir / "corpus").string()}, env,
+                   dir / "merge.log", 0, ignored);
+        if (!fs::is_empty(merged)) {
+            fs::remove_all(dir / "corpus");
+            fs::rename(merged, dir / "corpus");
+        } else {
+            fs::remove_all(merged);
+        }
+    }
+
+    std::ostringstream sum;
+    std::size_t corpus_size = 0;
+    for ([[maybe_unused]] const auto &e : fs::directory_iterator(dir / "corpus"))
+        ++corpus_size;
+    sum << "campaign summary\n"
+        << "  elapsed      " << static_cast<long long>(elapsed) << " s"
+        << (interrupted ? " (interrupted)" : "") << "\n"
+        << "  jobs         " << jobs << "\n"
+        << "  execs        " << st.execs << " (" << st.rate << "/s at the end)\n"
+        << "  coverage     " << st.cov << "\n"
+        << "  corpus       " << corpus_size << " inputs in " << (dir / "corpus").string() << "\n"
+        << "  violations   " << crashes << " crashing inputs, " << unique.size()
+        << " distinct (invariant, op)\n";
+    for (const auto &[key, v] : unique)
+        sum << "    " << key << " x" << v.second << "  "
+            << (v.first.empty() ? "(not minimized)" : v.first) << "\n";
+    std::ofstream(dir / "summary.txt") << sum.str();
+    std::cout << sum.str();
+    return crashes > 0 ? 1 : 0;
+}
+
+} // namespace mmfuzz::cli

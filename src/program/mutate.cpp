@@ -1,0 +1,109 @@
+#include "program/mutate.hpp"
+
+#include "program/codec.hpp"
+#include "program/generate.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace mmfuzz {
+
+namespace {
+
+/// Writes p into out, dropping trailing ops until it fits; returns the size written.
+std::size_t emit(const program &p, std::uint8_t *out, std::size_t max_size) {
+    program q = p;
+    std::vector<std::uint8_t> bytes = encode_binary(q);
+    while (bytes.size() > max_size && !q.ops.empty()) {
+        q.ops.pop_back();
+        bytes = encode_binary(q);
+    }
+    const std::size_t n = std::min(bytes.size(), max_size);
+    std::memcpy(out, bytes.data(), n);
+    return n;
+}
+
+void tweak_field(const rand_fn &rnd, program &p, op &o) {
+    const op_desc &d = desc_of(o.kind);
+    if (d.nfields == 0)
+        return;
+    const field_desc &f = d.fields[rnd(d.nfields)];
+    std::uint64_t v = o[f.s];
+    switch (rnd(4)) {
+    case 0:
+        v = random_field(rnd, p.header, d, f);
+        break;
+    case 1:
+        v += 1;
+        break;
+    case 2:
+        v = v == 0 ? 0 : v - 1;
+        break;
+    default:
+        // Reuse a value another op has in the same slot: addresses meet, batches line up.
+        if (!p.ops.empty())
+            v = p.ops[rnd(p.ops.size())][f.s];
+        break;
+    }
+    o[f.s] = normalize_field(d, f, v);
+}
+
+} // namespace
+
+std::size_t mutate_program(std::uint8_t *data, std::size_t size, std::size_t max_size,
+                           unsigned seed, const byte_mutator &fallback) {
+    const rand_fn rnd = seeded_rand(seed);
+    program p = decode_binary({data, size});
+    const auto pos = [&](std::size_t extra) { return rnd(p.ops.size() + extra); };
+    switch (p.ops.empty() ? 0 : rnd(10)) {
+    case 0:
+    case 1:
+        p.ops.insert(p.ops.begin() + static_cast<std::ptrdiff_t>(pos(1)), random_op(rnd, p.header));
+        break;
+    case 2:
+        p.ops.erase(p.ops.begin() + static_cast<std::ptrdiff_t>(pos(0)));
+        break;
+    case 3: {
+        const op copy = p.ops[pos(0)];
+        p.ops.insert(p.ops.begin() + static_cast<std::ptrdiff_t>(pos(1)), copy);
+        break;
+    }
+    case 4:
+        std::swap(p.ops[pos(0)], p.ops[pos(0)]);
+        break;
+    case 5: {
+        const std::size_t from = pos(0);
+        const std::size_t len = 1 + rnd(std::min<std::size_t>(8, p.ops.size() - from));
+        const std::vector<op> run(p.ops.begin() + static_cast<std::ptrdiff_t>(from),
+                                  p.ops.begin() + static_cast<std::ptrdiff_t>(from + len));
+        p.ops.insert(p.ops.begin() + static_cast<std::ptrdiff_t>(pos(1)), run.begin(), run.end());
+        break;
+    }
+    case 6:
+    case 7:
+    case 8:
+        tweak_field(rnd, p, p.ops[pos(0)]);
+        break;
+    default:
+        if (fallback)
+            return fallback(data, size, max_size);
+        tweak_field(rnd, p, p.ops[pos(0)]);
+        break;
+    }
+    return emit(p, data, max_size);
+}
+
+std::size_t crossover_programs(const std::uint8_t *data1, std::size_t size1,
+                               const std::uint8_t *data2, std::size_t size2, std::uint8_t *out,
+                               std::size_t max_out, unsigned seed) {
+    const rand_fn rnd = seeded_rand(seed);
+    program a = decode_binary({data1, size1});
+    const program b = decode_binary({data2, size2});
+    const std::size_t cut_a = rnd(a.ops.size() + 1);
+    const std::size_t cut_b = rnd(b.ops.size() + 1);
+    a.ops.resize(cut_a);
+    a.ops.insert(a.ops.end(), b.ops.begin() + static_cast<std::ptrdiff_t>(cut_b), b.ops.end());
+    return emit(a, out, max_out);
+}
+
+} // namespace mmfuzz
