@@ -115,16 +115,18 @@ void machine::bbm_remove_break(std::size_t at) {
     breaks_.pop_back();
 }
 
-/// A valid translation of va becomes reachable: check it against the broken, unflushed one.
-void machine::bbm_make(std::uint64_t va, pteval_t new_val, bool new_is_block, const char *what) {
+/// A valid translation of va becomes reachable: check it against the broken, unflushed one and
+/// return why it needs BBM (nullptr if it does not); `old_val` gets the broken translation.
+const char *machine::bbm_make(std::uint64_t va, pteval_t new_val, bool new_is_block,
+                              pteval_t &old_val) {
     const std::uint32_t at = break_at_[page_number(va)];
     if (at == 0)
-        return;
+        return nullptr;
     const pending_break b = breaks_[at - 1];
     bbm_remove_break(at - 1);
-    if (const char *why = bbm::change_needs_bbm(b.old_val, new_val, true,
-                                                b.from_block != new_is_block, opts_.bbml2_noabort))
-        bbm_report(va, b.old_val, new_val, (std::string(what) + ": " + why).c_str(), true);
+    old_val = b.old_val;
+    return bbm::change_needs_bbm(b.old_val, new_val, true, b.from_block != new_is_block,
+                                 opts_.bbml2_noabort);
 }
 
 void machine::bbm_pte_write(pfn_t table, std::size_t index, pteval_t old_val, pteval_t new_val) {
@@ -140,8 +142,8 @@ void machine::bbm_pte_write(pfn_t table, std::size_t index, pteval_t old_val, pt
         bbm_direct(va, old_val, new_val, false);
     else if (was)
         bbm_add_break(va, old_val, false);
-    else
-        bbm_make(va, new_val, false, "PTE make");
+    else if (pteval_t broken = 0; const char *why = bbm_make(va, new_val, false, broken))
+        bbm_report(va, broken, new_val, why, true);
 }
 
 /// Unlinking a table breaks every translation it offered and leaves the walk cache stale.
@@ -211,9 +213,18 @@ void machine::bbm_pmd_write(std::size_t index, pteval_t old_val, pteval_t new_va
         if (!is_table_page(t) || breaks_.empty())
             return;
         const pte_t *entries = table_ptr({t});
-        for (std::size_t i = 0; i < n && !breaks_.empty(); ++i)
-            if (pte_valid(entries[i]))
-                bbm_make(page_va(i), entries[i].pte, false, "table published by pmd_populate");
+        bool reported = false;
+        for (std::size_t i = 0; i < n && !breaks_.empty(); ++i) {
+            pteval_t broken = 0;
+            const char *why = pte_valid(entries[i])
+                                  ? bbm_make(page_va(i), entries[i].pte, false, broken)
+                                  : nullptr;
+            if (why != nullptr && !reported) {
+                bbm_report(page_va(i), broken, entries[i].pte,
+                           (std::string("publishing table ") + hex(t) + ": " + why).c_str(), true);
+                reported = true;
+            }
+        }
     } else if (is) {
         if (broken_table_[index] != 0 && !opts_.bbml2_noabort)
             report(violation_id::BBM,
@@ -223,8 +234,17 @@ void machine::bbm_pmd_write(std::size_t index, pteval_t old_val, pteval_t new_va
                        hex(broken_table_[index]) +
                        " (no flush beyond the last level since it was unlinked)");
         broken_table_[index] = 0;
-        for (std::size_t i = 0; i < n && !breaks_.empty(); ++i)
-            bbm_make(page_va(i), pte_advance_pfn({new_val}, i).pte, true, "block make");
+        bool reported = false;
+        for (std::size_t i = 0; i < n && !breaks_.empty(); ++i) {
+            pteval_t broken = 0;
+            const pteval_t page = pte_advance_pfn({new_val}, i).pte;
+            const char *why = bbm_make(page_va(i), page, true, broken);
+            if (why != nullptr && !reported) {
+                bbm_report(page_va(i), broken, page, (std::string("PMD block: ") + why).c_str(),
+                           true);
+                reported = true;
+            }
+        }
     }
 }
 

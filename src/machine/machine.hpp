@@ -302,7 +302,7 @@ class machine {
     // bbm.cpp
     void bbm_pte_write(pfn_t table, std::size_t index, pteval_t old_val, pteval_t new_val);
     void bbm_pmd_write(std::size_t index, pteval_t old_val, pteval_t new_val);
-    void bbm_make(std::uint64_t va, pteval_t new_val, bool new_is_block, const char *what);
+    const char *bbm_make(std::uint64_t va, pteval_t new_val, bool new_is_block, pteval_t &old_val);
     void bbm_direct(std::uint64_t va, pteval_t old_val, pteval_t new_val, bool size_change);
     void bbm_add_break(std::uint64_t va, pteval_t old_val, bool from_block);
     void bbm_remove_break(std::size_t at);
