@@ -17,6 +17,13 @@ class ContpteTest : public ::testing::TestWithParam<granule> {
   protected:
     explicit ContpteTest(machine_options opts = {}) : w(GetParam(), "arm64_contpte", opts) {}
 
+    /// No machine monitor (BBM, LOCK, MAPCOUNT, LIVENESS...) may fire during a contpte test;
+    /// a test that provokes one on purpose checks and clears it.
+    void TearDown() override {
+        for (const auto &v : w.m.violations())
+            ADD_FAILURE() << v.id << ": " << v.detail;
+    }
+
     arm64_contpte_pgtable &impl() { return dynamic_cast<arm64_contpte_pgtable &>(*w.ops); }
     /// CONT_PTES of the granule under test, and the folio order that exactly covers a block.
     [[nodiscard]] std::size_t C() const { return w.geo().cont_ptes(); }
@@ -51,6 +58,12 @@ class ContpteTest : public ::testing::TestWithParam<granule> {
     }
 
     void write_raw(std::size_t index, pte_t pte) { w.m.write(w.ptep(index), pte); }
+    /// A user access by the MMU to the page at index. In a CONT block the hardware may use and
+    /// update any entry: `slot` picks which one.
+    void touch(std::size_t index, bool write, unsigned slot = 0) {
+        const hw_access_result r = w.m.hw_access(w.addr(index), write, slot);
+        ASSERT_TRUE(r.ok()) << "access to entry " << index << " faulted";
+    }
     [[nodiscard]] bool cont(std::size_t index) const { return pte_cont(w.raw(index)); }
     [[nodiscard]] std::size_t count_cont(std::size_t from, std::size_t n) const {
         std::size_t c = 0;

@@ -94,8 +94,9 @@ TEST_P(ContpteFold, NoFoldOfInvalidEntries) {
 
 TEST_P(ContpteFold, NoFoldOfAnEntryThatIsAlreadyCont) {
     folio *f = w.alloc(cont_order());
-    map_each(0, f, 0, C() - 1);
-    write_raw(C() - 1, test_world::mk(f, C() - 1)); // completes the block without a fold attempt
+    map_each(C() - 1, f, C() - 1, 1); // the last entry first: no fold while the rest is none
+    map_each(0, f, 0, C() - 1);       // then the rest: none of them is last by VA
+    ASSERT_EQ(count_cont(0, C()), 0U);
     const pte_t last = test_world::mk(f, C() - 1);
     w.lock();
     impl().contpte_try_fold(&w.m.mm, w.addr(C() - 1), w.ptep(C() - 1), last);
@@ -166,12 +167,17 @@ TEST_P(ContpteFold, NoFoldWhenTwoFoliosShareTheBlock) {
 
 TEST_P(ContpteFold, NoFoldWithANonContiguousPfn) {
     folio *f = w.alloc(cont_order());
-    map_each(0, f, 0, C());
-    ASSERT_EQ(count_cont(0, C()), C());
-    set_one(3, test_world::mk(f, 4)); // unfolds; entries 3 and 4 now map the same page
-    set_one(4, test_world::mk(f, 3));
-    set_one(C() - 1, test_world::mk(f, C() - 1));
+    for (std::size_t i = 0; i < C(); ++i)
+        set_one(i, test_world::mk(f, i == 3 ? 4 : i == 4 ? 3 : i)); // pages 3 and 4 swapped
     EXPECT_EQ(count_cont(0, C()), 0U);
+    EXPECT_TRUE(flushes().empty());
+    // Put the two pages in order (ptep_clear_flush(), then set) and complete the block again: it
+    // folds.
+    w.lock();
+    w.ops->ptep_get_and_clear(&w.m.mm, w.addr(3), w.ptep(3));
+    w.ops->ptep_get_and_clear(&w.m.mm, w.addr(4), w.ptep(4));
+    w.unlock();
+    w.m.flush_tlb_range(w.addr(3), w.addr(5));
     set_one(3, test_world::mk(f, 3));
     set_one(4, test_world::mk(f, 4));
     set_one(C() - 1, test_world::mk(f, C() - 1));
@@ -201,8 +207,8 @@ TEST_P(ContpteFold, NoFoldWithANoneEntryInTheBlock) {
 TEST_P(ContpteFold, YoungAndDirtyDoNotPreventAFold) {
     folio *f = w.alloc(cont_order());
     map_each(0, f, 0, C() - 1);
-    write_raw(1, pte_mkold(w.raw(1)));
-    write_raw(2, pte_mkdirty(w.raw(2)));
+    set_one(1, pte_mkold(test_world::mk(f, 1)));
+    set_one(2, pte_mkdirty(test_world::mk(f, 2)));
     set_one(C() - 1, test_world::mk(f, C() - 1));
     EXPECT_EQ(count_cont(0, C()), C());
 }
@@ -210,7 +216,8 @@ TEST_P(ContpteFold, YoungAndDirtyDoNotPreventAFold) {
 TEST_P(ContpteFold, UnfoldSpreadsYoungAndDirtyToEveryEntry) {
     map_folio_as(0, cont_order(), pte_mkold);
     ASSERT_EQ(count_cont(0, C()), C());
-    write_raw(3, pte_mkyoung(pte_mkdirty(w.raw(3)))); // hardware updated one entry of the block
+    touch(0, true, 3); // a write to page 0 for which the MMU updates entry 3 of the block
+    ASSERT_TRUE(pte_hw_dirty(w.raw(3)));
     w.m.clear_logs();
     w.lock();
     w.ops->pte_clear(&w.m.mm, w.addr(0), w.ptep(0));

@@ -10,11 +10,13 @@ using test::test_world;
 
 class ContpteOps : public ContpteTest {
   protected:
-    /// A CONT block at index 0 of a new folio, old and clean, with entry `hot` made young and
-    /// hardware-dirty in place (as the MMU may do to any entry of a block).
+    /// A CONT block at index 0 of a new folio, old and clean; then a write to its first page for
+    /// which the MMU picks entry `hot` of the block to set AF and dirty on.
     folio *old_block_with_hot_entry(std::size_t hot) {
         folio *f = map_folio_as(0, cont_order(), pte_mkold);
-        write_raw(hot, pte_mkyoung(pte_mkdirty(w.raw(hot))));
+        touch(0, true, static_cast<unsigned>(hot));
+        EXPECT_TRUE(pte_young(w.raw(hot)) && pte_hw_dirty(w.raw(hot)));
+        EXPECT_FALSE(hot != 0 && pte_young(w.raw(0)));
         w.m.clear_logs();
         return f;
     }
@@ -22,8 +24,7 @@ class ContpteOps : public ContpteTest {
 
 TEST_P(ContpteOps, PtepGetGathersYoungAndDirtyAndHidesCont) {
     folio *f = map_folio_as(0, cont_order(), pte_mkold);
-    write_raw(C() - 1, pte_mkdirty(w.raw(C() - 1)));
-    write_raw(2, pte_mkyoung(w.raw(2)));
+    touch(0, true, static_cast<unsigned>(C() - 1)); // the MMU updates the last entry
     for (const pte_t got : {w.ops->ptep_get(w.ptep(0)), w.ops->ptep_get_once(w.ptep(0))}) {
         EXPECT_TRUE(pte_young(got));
         EXPECT_TRUE(pte_dirty(got));
@@ -40,7 +41,8 @@ TEST_P(ContpteOps, PtepGetDoesNotGatherOutsideACont) {
     folio *f = w.alloc(cont_order());
     for (std::size_t i = 0; i + 1 < C(); ++i)
         set_one(i, pte_mkold(test_world::mk(f, i)));
-    write_raw(1, pte_mkyoung(pte_mkdirty(w.raw(1))));
+    touch(1, true); // not CONT: the MMU can only update entry 1
+    ASSERT_TRUE(pte_hw_dirty(w.raw(1)));
     const pte_t got = w.ops->ptep_get(w.ptep(0));
     EXPECT_FALSE(pte_young(got));
     EXPECT_FALSE(pte_dirty(got));
@@ -70,6 +72,8 @@ TEST_P(ContpteOps, PtepGetLocklessValidatesTheWholeBlock) {
     old_block_with_hot_entry(2);
     const pte_t stray = w.raw(5);
     write_raw(5, pte_advance_pfn(stray, 1)); // a PFN out of sequence, still CONT
+    ASSERT_FALSE(w.m.violations().empty());  // which the BBM monitor sees as it happens
+    w.m.clear_violations();
     const pte_t locked = w.ops->ptep_get(w.ptep(1));
     EXPECT_TRUE(pte_dirty(locked)); // the PTL reader trusts the block
     EXPECT_TRUE(w.m.violations().empty());
@@ -79,6 +83,7 @@ TEST_P(ContpteOps, PtepGetLocklessValidatesTheWholeBlock) {
     EXPECT_FALSE(pte_cont(lockless));
     ASSERT_EQ(w.m.violations().size(), 1U);
     EXPECT_EQ(w.m.violations()[0].id, "CONT_BLOCK");
+    w.m.clear_violations();
 }
 
 TEST_P(ContpteOps, PteClearUnfoldsThenClears) {
@@ -115,14 +120,14 @@ TEST_P(ContpteOps, PtepGetAndClearReturnsTheYoungAndDirtyOfTheBlock) {
 
 TEST_P(ContpteOps, GetAndClearFullPtesOverWholeBlocksNeitherUnfoldsNorFlushes) {
     folio *f = map_folio_as(0, cont_order() + 1, pte_mkold);
-    write_raw(2 * C() - 1, pte_mkdirty(w.raw(2 * C() - 1)));
+    touch(C(), true, static_cast<unsigned>(C() - 1)); // entry 2C-1 becomes young and dirty
     w.m.clear_logs();
     w.lock();
     const pte_t got = w.ops->get_and_clear_full_ptes(&w.m.mm, w.addr(0), w.ptep(0),
                                                      static_cast<unsigned>(2 * C()), 1);
     w.unlock();
     EXPECT_TRUE(pte_dirty(got)); // accumulated from the last entry
-    EXPECT_FALSE(pte_young(got));
+    EXPECT_TRUE(pte_young(got));
     EXPECT_FALSE(pte_cont(got));
     EXPECT_EQ(pte_pfn(got), f->pfn);
     for (std::size_t i = 0; i < 2 * C(); ++i)
@@ -133,7 +138,7 @@ TEST_P(ContpteOps, GetAndClearFullPtesOverWholeBlocksNeitherUnfoldsNorFlushes) {
 
 TEST_P(ContpteOps, GetAndClearFullPtesUnfoldsOnlyTheEdgeBlocks) {
     map_folio_as(0, cont_order() + 2, pte_mkold);
-    write_raw(C() / 2, pte_mkdirty(w.raw(C() / 2))); // inside the range, in the first block
+    touch(0, true, static_cast<unsigned>(C() / 2)); // entry C/2: inside the range, first block
     w.m.clear_logs();
     const std::size_t start = C() / 2;
     const auto nr = static_cast<unsigned>(3 * C());
@@ -220,8 +225,9 @@ TEST_P(ContpteOps, ClearFlushYoungFlushesTheBlockOnlyIfYoung) {
 
 TEST_P(ContpteOps, ClearFlushYoungPtesWidensToBlockEdges) {
     map_folio_as(0, cont_order() + 1, pte_mkold);
-    write_raw(C() - 1, pte_mkyoung(w.raw(C() - 1)));
-    write_raw(2 * C() - 1, pte_mkyoung(w.raw(2 * C() - 1))); // outside the range asked for
+    touch(0, false, static_cast<unsigned>(C() - 1));
+    touch(C(), false, static_cast<unsigned>(C() - 1)); // entry 2C-1: outside the range asked for
+    ASSERT_TRUE(pte_young(w.raw(2 * C() - 1)));
     w.m.clear_logs();
     w.lock();
     EXPECT_TRUE(w.ops->clear_flush_young_ptes(&w.vma, w.addr(C() / 2), w.ptep(C() / 2),
@@ -340,7 +346,7 @@ TEST_P(ContpteOps, SetAccessFlagsIsANoOpWhenEveryEntryMatches) {
 
 TEST_P(ContpteOps, SetAccessFlagsUpdatesEveryEntryWhenOnlyASiblingMatches) {
     map_cont_blocks(0, cont_order());
-    write_raw(2, pte_mkdirty(w.raw(2)));
+    touch(0, true, 2); // the MMU dirties entry 2 only
     w.m.clear_logs();
     w.lock();
     const pte_t entry = pte_mkdirty(w.ops->ptep_get(w.ptep(5)));
@@ -390,7 +396,7 @@ TEST_P(ContpteOps, SetAccessFlagsUnfoldsWhenTheWriteBitChanges) {
 
 TEST_P(ContpteOps, ModifyProtRoundTripsAWholeBlock) {
     map_folio_as(0, cont_order(), pte_mkold);
-    write_raw(5, pte_mkdirty(w.raw(5)));
+    touch(0, true, 5);
     w.m.clear_logs();
     const auto nr = static_cast<unsigned>(C());
     w.lock();
@@ -433,6 +439,7 @@ TEST_P(ContpteOps, CallsUnderThePtlAssertIt) {
     w.ops->ptep_test_and_clear_young(&w.vma, w.addr(0), w.ptep(0));
     ASSERT_EQ(w.m.violations().size(), 1U);
     EXPECT_EQ(w.m.violations()[0].id, "LOCK");
+    w.m.clear_violations();
 }
 
 INSTANTIATE_TEST_SUITE_P(AllGranules, ContpteOps, ::testing::ValuesIn(test::all_granules),
