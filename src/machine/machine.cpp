@@ -55,6 +55,12 @@ machine::machine(const machine_options &opts)
     writes_.reserve(1024);
     flushes_.reserve(64);
     tlb_.resize(tlb_capacity);
+    tlb_verified_.resize(tlb_capacity);
+    tlb_len_.assign(tlb_capacity, 0);
+    page_gen_.assign(static_cast<std::size_t>(opts.window_pmds) * n, 0);
+    block_gen_.assign(static_cast<std::size_t>(opts.window_pmds) * n / geo_.cont_ptes(), 0);
+    pmd_entry_gen_.assign(opts.window_pmds, 0);
+    pmd_any_gen_.assign(opts.window_pmds, 0);
     walk_cache_.assign(opts.window_pmds, 0);
     break_at_.assign(static_cast<std::size_t>(opts.window_pmds) * n, 0);
     broken_table_.assign(opts.window_pmds, 0);
@@ -180,8 +186,19 @@ void machine::record_write(pt_level level, pfn_t table, std::size_t index, pteva
     writes_.push_back(
         {seq_++, level, table, static_cast<std::uint32_t>(index), live, old_val, new_val, by_hw});
     ++state_gen_;
-    if (live && level == pt_level::pte)
-        bbm_pte_write(table, index, old_val, new_val);
+    if (!live)
+        return;
+    if (level == pt_level::pmd) {
+        ++pmd_entry_gen_[index];
+        ++pmd_any_gen_[index];
+        return;
+    }
+    const auto pmd = static_cast<std::size_t>(table_pmd_slot_[table_slot(table)]);
+    const std::size_t page = (pmd << geo_.pte_index_bits) + index;
+    ++page_gen_[page];
+    ++block_gen_[page >> geo_.cont_pte_shift];
+    ++pmd_any_gen_[pmd];
+    bbm_pte_write(table, index, old_val, new_val);
 }
 
 pte_t machine::read(hw_ptep ptep) const {

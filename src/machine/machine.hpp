@@ -368,6 +368,23 @@ class machine {
     std::vector<pfn_t> walk_cache_; ///< per PMD index: cached table pfn, 0 if none
     std::uint64_t state_gen_ = 1;   ///< bumped by every table write and TLB fill
     std::uint64_t stale_checked_gen_ = 0;
+    // TLB_STALE re-verifies a TLB entry only when what it translates has been written since.
+    // Per TLB slot, parallel to tlb_: the length it covers (0 when empty, so lookups need no
+    // kind test) and the write generations it was last verified at, with pointers to the
+    // counters it depends on (the vectors never resize after construction).
+    struct tlb_verified {
+        bool valid = false;
+        std::uint32_t gen_a = 0;
+        std::uint32_t gen_b = 0;
+        const std::uint32_t *a = nullptr;
+        const std::uint32_t *b = nullptr;
+    };
+    std::vector<std::uint64_t> tlb_len_;
+    std::vector<tlb_verified> tlb_verified_;
+    std::vector<std::uint32_t> page_gen_;      ///< per window page: live PTE writes
+    std::vector<std::uint32_t> block_gen_;     ///< per CONT block: live PTE writes
+    std::vector<std::uint32_t> pmd_entry_gen_; ///< per PMD: writes of the PMD entry
+    std::vector<std::uint32_t> pmd_any_gen_;   ///< per PMD: writes of the PMD or its live table
 
     // BBM monitor state.
     std::vector<pending_break> breaks_;

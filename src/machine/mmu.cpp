@@ -89,17 +89,19 @@ machine::walk_result machine::walk(std::uint64_t va, bool use_walk_cache) const 
     return r;
 }
 
+/// The first entry covering va. Overlapping entries (a block cached next to stale pages, as
+/// BBML2 allows) resolve to the lowest slot: the ARM ARM lets the TLB return any of them.
 tlb_entry *machine::tlb_find(std::uint64_t va) {
-    for (tlb_entry &e : tlb_)
-        if (e.kind != tlb_kind::empty && va - e.va < tlb_entry_size(e.kind))
-            return &e;
+    for (std::size_t i = 0; i < tlb_.size(); ++i)
+        if (va - tlb_[i].va < tlb_len_[i])
+            return &tlb_[i];
     return nullptr;
 }
 
 std::optional<tlb_entry> machine::tlb_lookup(std::uint64_t va) const {
-    for (const tlb_entry &e : tlb_)
-        if (e.kind != tlb_kind::empty && va - e.va < tlb_entry_size(e.kind))
-            return e;
+    for (std::size_t i = 0; i < tlb_.size(); ++i)
+        if (va - tlb_[i].va < tlb_len_[i])
+            return tlb_[i];
     return std::nullopt;
 }
 
@@ -120,22 +122,34 @@ std::optional<pgtable_t> machine::walk_cache_entry(std::size_t index) const {
 /// which only ever removes staleness.
 void machine::tlb_insert(const tlb_entry &e) {
     ++state_gen_;
-    for (tlb_entry &slot : tlb_) {
-        if (slot.kind == tlb_kind::empty) {
-            slot = e;
-            return;
-        }
+    std::size_t at = 0;
+    while (at < tlb_.size() && tlb_[at].kind != tlb_kind::empty)
+        ++at;
+    if (at == tlb_.size()) {
+        at = tlb_victim_;
+        tlb_victim_ = (tlb_victim_ + 1) % tlb_.size();
     }
-    tlb_[tlb_victim_] = e;
-    tlb_victim_ = (tlb_victim_ + 1) % tlb_.size();
+    tlb_[at] = e;
+    tlb_len_[at] = tlb_entry_size(e.kind);
+    const auto off = static_cast<std::size_t>(e.va - window_base);
+    const std::size_t pmd = off >> geo_.pmd_shift();
+    tlb_verified &v = tlb_verified_[at];
+    v.valid = false; // a fill through a stale walk cache may be stale already
+    v.a = e.kind == tlb_kind::pmd    ? &pmd_any_gen_[pmd]
+          : e.kind == tlb_kind::cont ? &block_gen_[off >> (geo_.page_shift + geo_.cont_pte_shift)]
+                                     : &page_gen_[off >> geo_.page_shift];
+    v.b = &pmd_entry_gen_[pmd];
 }
 
 /// Leaf entries (page, CONT block, PMD block) go on any covering flush; walk-cache entries only
 /// on a flush that is not last-level (TLBI VAE1 rather than VALE1).
 void machine::tlb_apply_flush(const tlb_flush &f) {
-    for (tlb_entry &e : tlb_)
-        if (e.kind != tlb_kind::empty && flush_covers(f, e.va, tlb_entry_size(e.kind)))
-            e = tlb_entry{};
+    for (std::size_t i = 0; i < tlb_.size(); ++i) {
+        if (tlb_len_[i] != 0 && flush_covers(f, tlb_[i].va, tlb_len_[i])) {
+            tlb_[i] = tlb_entry{};
+            tlb_len_[i] = 0;
+        }
+    }
     if (f.last_level)
         return;
     for (std::size_t p = 0; p < walk_cache_.size(); ++p)
@@ -191,7 +205,9 @@ hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
             access_frame(e->pfn + ((va - e->va) >> geo_.page_shift));
             return res;
         }
-        *e = tlb_entry{}; // the dirty update goes to memory: walk again
+        // The dirty update goes to memory: walk again.
+        tlb_len_[static_cast<std::size_t>(e - tlb_.data())] = 0;
+        *e = tlb_entry{};
     }
 
     const walk_result w = walk(va, true);

@@ -63,7 +63,16 @@ void machine::check_tlb_stale() {
                                             " -> pfn " + hex(pfn) + " (" + hex(e.desc) +
                                             "), table entry now " + hex(w.desc) + ": " + why);
     };
-    for (const tlb_entry &e : tlb_) {
+    for (std::size_t slot = 0; slot < tlb_.size(); ++slot) {
+        if (tlb_len_[slot] == 0)
+            continue;
+        const tlb_entry &e = tlb_[slot];
+        tlb_verified &v = tlb_verified_[slot];
+        if (v.valid && v.gen_a == *v.a && v.gen_b == *v.b)
+            continue;
+        v.valid = true;
+        v.gen_a = *v.a;
+        v.gen_b = *v.b;
         std::size_t pages = 0;
         switch (e.kind) {
         case tlb_kind::empty:
