@@ -40,6 +40,13 @@ class world {
     canary_set canaries;
     /// Folios allocated by the program, in allocation order (ops name them by index).
     std::vector<folio *> folios;
+    /// Present mappings of each data frame (the rmap's page mapcount, PROT_NONE included), as
+    /// core code accounts them while it maps and unmaps.
+    int &mapcount(pfn_t pfn) { return mapcount_.at(pfn - m.first_data_pfn()); }
+    [[nodiscard]] int mapcount(pfn_t pfn) const { return mapcount_.at(pfn - m.first_data_pfn()); }
+
+  private:
+    std::vector<int> mapcount_;
 };
 
 } // namespace mmfuzz

@@ -225,10 +225,13 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, std::vector<std::ui
     pmds.erase(std::unique(pmds.begin(), pmds.end()), pmds.end());
 }
 
-bool checker::foldable(std::uint64_t first) {
+bool checker::foldable(std::uint64_t first, bool present_ok) {
     const std::uint64_t n = ref_.geo().cont_ptes();
     const auto head = api_view(ref_, first);
-    if (!head || !pte_valid(*head) || pte_special(*head) || pte_pfn(*head) % n != 0)
+    const auto usable = [present_ok](pte_t p) {
+        return present_ok ? pte_present(p) : pte_valid(p);
+    };
+    if (!head || !usable(*head) || pte_pfn(*head) % n != 0)
         return false;
     const folio *f = ref_.m.pfn_folio(pte_pfn(*head));
     if (f == nullptr || !f->contains(pte_pfn(*head) + n - 1))
@@ -236,7 +239,7 @@ bool checker::foldable(std::uint64_t first) {
     const pte_t norm = pte_normal_form(*head);
     for (std::uint64_t i = 1; i < n; ++i) {
         const auto p = api_view(ref_, first + i);
-        if (!p || !pte_valid(*p) || pte_normal_form(*p) != pte_advance_pfn(norm, i))
+        if (!p || !usable(*p) || pte_normal_form(*p) != pte_advance_pfn(norm, i))
             return false;
     }
     return true;
@@ -252,6 +255,9 @@ void checker::spread(const std::vector<std::uint64_t> &pages) {
         last = b;
         if (foldable(b))
             spec.spread(b, n);
+        if (foldable(b, true))
+            for (std::uint64_t q = b; q < b + n; ++q)
+                spec.mark_cont_maybe(q);
     }
 }
 

@@ -38,9 +38,13 @@ class checker {
     /// Pages and PMDs the op wrote in either world, widened to their CONT blocks, plus `extra`.
     void touched(std::uint64_t first, std::uint64_t nr, std::vector<std::uint64_t> &pages,
                  std::vector<std::size_t> &pmds) const;
-    /// A CONT-aligned block that contpte could fold: valid entries mapping one folio contiguously
-    /// from an aligned PFN with equal protection (SEMANTICS 1.4), seen in the reference world.
-    bool foldable(std::uint64_t block_first);
+    /// A CONT-aligned block that contpte could map with PTE_CONT: valid entries mapping one folio
+    /// contiguously from an aligned PFN with equal protection, seen in the reference world.
+    /// Special entries count: contpte_try_fold() skips them, but contpte_set_ptes() sets CONT on
+    /// any full aligned chunk (arch/arm64/mm/contpte.c).
+    /// With `present_ok`, present-invalid (PROT_NONE) blocks count too: contpte_set_ptes() sets
+    /// PTE_CONT on them, and the batched young/dirty clears test pte_cont(), not validity.
+    bool foldable(std::uint64_t block_first, bool present_ok = false);
     /// Spread `may` over every foldable block among these pages.
     void spread(const std::vector<std::uint64_t> &pages);
     [[nodiscard]] std::uint64_t block_of(std::uint64_t page) const {

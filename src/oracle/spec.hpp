@@ -23,19 +23,27 @@ struct ad_interval {
 
 class ad_spec {
   public:
-    explicit ad_spec(std::uint64_t pages) : iv_(pages), stale_old_(pages, 0) {}
+    explicit ad_spec(std::uint64_t pages)
+        : iv_(pages), stale_old_(pages, 0), cont_maybe_(pages, 0) {}
 
     [[nodiscard]] const ad_interval &at(std::uint64_t page) const { return iv_[page]; }
     /// The entry was written with exactly these bits.
     void set_exact(std::uint64_t page, bool young, bool dirty) {
         iv_[page] = {{young, dirty}, {young, dirty}};
+        cont_maybe_[page] = 0;
     }
     void set(std::uint64_t page, const ad_interval &iv) { iv_[page] = iv; }
     /// The entry stopped being present: nothing to check any more.
     void clear(std::uint64_t page) {
         iv_[page] = {};
         stale_old_[page] = 0;
+        cont_maybe_[page] = 0;
     }
+    /// The optimized world may hold PTE_CONT on this entry: its block was once one folio mapped
+    /// contiguously with equal protection, and the entry has not been rewritten since. Batched
+    /// young/dirty clears on such an entry act on its whole block (they test pte_cont()).
+    void mark_cont_maybe(std::uint64_t page) { cont_maybe_[page] = 1; }
+    [[nodiscard]] bool cont_maybe(std::uint64_t page) const { return cont_maybe_[page] != 0; }
     /// OR over a range, as batched getters gather.
     [[nodiscard]] ad_interval gather(std::uint64_t first, std::uint64_t nr) const {
         ad_interval g;
@@ -87,6 +95,7 @@ class ad_spec {
   private:
     std::vector<ad_interval> iv_;
     std::vector<std::uint8_t> stale_old_;
+    std::vector<std::uint8_t> cont_maybe_;
 };
 
 } // namespace mmfuzz

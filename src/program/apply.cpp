@@ -7,22 +7,24 @@ namespace mmfuzz {
 
 namespace {
 
-/// MM_ANONPAGES / MM_FILEPAGES / MM_SWAPENTS of a range as this world's core code sees it.
-rss_stat range_rss(world &w, std::uint64_t first, std::uint64_t nr) {
-    rss_stat r;
+/// What core code accounts for a range as it maps and unmaps: MM_ANONPAGES / MM_FILEPAGES /
+/// MM_SWAPENTS and the page mapcounts, as this world sees the entries. `sign` -1 takes the
+/// range's entries out before an op, +1 puts them back after it.
+void account_range(world &w, std::uint64_t first, std::uint64_t nr, long sign) {
     for (std::uint64_t i = first; i < first + nr; ++i) {
         const auto p = w.pte_lookup(w.page_va(i));
         if (!p)
             continue;
         const pte_t pte = w.ops->ptep_get(*p);
         if (pte_present(pte)) {
-            if (const folio *f = w.m.pfn_folio(pte_pfn(pte)))
-                (f->anon ? r.anon : r.file) += 1;
+            if (folio *f = w.m.pfn_folio(pte_pfn(pte))) {
+                (f->anon ? w.m.mm.rss.anon : w.m.mm.rss.file) += sign;
+                w.mapcount(pte_pfn(pte)) += static_cast<int>(sign);
+            }
         } else if (!pte_none(pte) && softleaf_is_swap(softleaf_from_pte(pte))) {
-            r.swap += 1;
+            w.m.mm.rss.swap += sign;
         }
     }
-    return r;
 }
 
 /// The PTL held around one call, as the kernel's callers hold it.
@@ -187,12 +189,9 @@ op_result apply_op(world &w, const op &o) {
     if (!ptep)
         return {};
     const auto [first, nr] = op_range(o);
-    const rss_stat before = range_rss(w, first, nr);
+    account_range(w, first, nr, -1);
     op_result r = apply_locked(w, o, *ptep, va, static_cast<unsigned>(nr));
-    const rss_stat after = range_rss(w, first, nr);
-    w.m.mm.rss.anon += after.anon - before.anon;
-    w.m.mm.rss.file += after.file - before.file;
-    w.m.mm.rss.swap += after.swap - before.swap;
+    account_range(w, first, nr, +1);
     return r;
 }
 

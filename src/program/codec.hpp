@@ -44,5 +44,7 @@ program parse_text(std::string_view text, std::string_view file = "<input>");
 
 /// Whether bytes look like a text reproducer (start with the header word, after comments).
 bool looks_like_text(std::span<const std::uint8_t> bytes);
+/// A fuzzer input: a text reproducer if it parses as one (seeds are kept as text), else binary.
+program decode_any(std::span<const std::uint8_t> bytes);
 
 } // namespace mmfuzz

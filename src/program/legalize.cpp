@@ -50,10 +50,10 @@ std::optional<std::size_t> folio_index(const world &w, pfn_t pfn) {
     return std::nullopt;
 }
 
-/// Whether a page is mapped by some entry (page_table_check's counters): one mapping each.
+/// Whether a page is mapped by some present entry: the op language keeps one mapping per page,
+/// so a writable anon mapping is never shared (page_table_check's rule).
 bool mapped(const world &w, pfn_t pfn) {
-    const page_state &ps = w.m.page(pfn);
-    return ps.anon_map_count != 0 || ps.file_map_count != 0;
+    return w.mapcount(pfn) != 0;
 }
 
 std::optional<op> no(std::string &why, const char *reason) {

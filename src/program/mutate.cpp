@@ -53,7 +53,7 @@ void tweak_field(const rand_fn &rnd, program &p, op &o) {
 std::size_t mutate_program(std::uint8_t *data, std::size_t size, std::size_t max_size,
                            unsigned seed, const byte_mutator &fallback) {
     const rand_fn rnd = seeded_rand(seed);
-    program p = decode_binary({data, size});
+    program p = decode_any({data, size});
     const auto pos = [&](std::size_t extra) { return rnd(p.ops.size() + extra); };
     switch (p.ops.empty() ? 0 : rnd(10)) {
     case 0:
@@ -97,8 +97,8 @@ std::size_t crossover_programs(const std::uint8_t *data1, std::size_t size1,
                                const std::uint8_t *data2, std::size_t size2, std::uint8_t *out,
                                std::size_t max_out, unsigned seed) {
     const rand_fn rnd = seeded_rand(seed);
-    program a = decode_binary({data1, size1});
-    const program b = decode_binary({data2, size2});
+    program a = decode_any({data1, size1});
+    const program b = decode_any({data2, size2});
     const std::size_t cut_a = rnd(a.ops.size() + 1);
     const std::size_t cut_b = rnd(b.ops.size() + 1);
     a.ops.resize(cut_a);

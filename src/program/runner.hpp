@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mmfuzz {
 
@@ -22,6 +23,9 @@ struct run_options {
     std::string inject;
     /// Render both worlds' final tables into run_result::dump.
     bool dump = false;
+    /// Known findings, "INVARIANT op" (e.g. "BBM modify_prot"): counted in run_result::known and
+    /// passed over, so a campaign keeps looking for new ones.
+    std::vector<std::string> known;
     /// Stop after this many ops (minimization); all when unset.
     std::optional<std::size_t> max_ops;
 };
@@ -37,6 +41,8 @@ struct run_result {
     std::optional<verdict_violation> violation;
     std::size_t applied = 0;
     std::size_t noops = 0;
+    /// Violations matching run_options::known that were passed over.
+    std::size_t known = 0;
     std::string trace;
     std::string dump;
     /// The ops as applied, each in its legal form; no-ops dropped. Replays the same.
@@ -45,5 +51,8 @@ struct run_result {
 };
 
 run_result run_program(const program &p, const run_options &opts = {});
+
+/// Reads a known-findings file: one "INVARIANT op" per line, '#' comments.
+std::vector<std::string> read_known_findings(const std::string &path);
 
 } // namespace mmfuzz

@@ -331,4 +331,14 @@ bool looks_like_text(std::span<const std::uint8_t> bytes) {
     return true;
 }
 
+program decode_any(std::span<const std::uint8_t> bytes) {
+    if (looks_like_text(bytes)) {
+        try {
+            return parse_text({reinterpret_cast<const char *>(bytes.data()), bytes.size()});
+        } catch (const parse_error &) {
+        }
+    }
+    return decode_binary(bytes);
+}
+
 } // namespace mmfuzz
