@@ -3,7 +3,8 @@
 // language unless built with MMFUZZ_BYTE_MUTATION_ONLY.
 //
 // Environment: MMFUZZ_INJECT=NAME enables a canary; MMFUZZ_GRANULE=4K|16K|64K|any pins the
-// granule of every input (default 4K, the default configuration).
+// granule of every input (default 4K, the default configuration); MMFUZZ_KNOWN=FILE lists known
+// findings to pass over (corpus/known-findings.txt).
 #include "program/codec.hpp"
 #include "program/mutate.hpp"
 #include "program/runner.hpp"
@@ -11,12 +12,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t *data, std::size_t size, std::size_t max);
 
 namespace {
 
 std::string inject;
+std::vector<std::string> known;
 bool pin_granule = true;
 mmfuzz::granule pinned = mmfuzz::granule::k4;
 /// Longer inputs are cut: a violation needs few ops, and exec/s matters more.
@@ -27,6 +30,8 @@ constexpr std::size_t max_ops = 256;
 extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
     if (const char *e = std::getenv("MMFUZZ_INJECT"))
         inject = e;
+    if (const char *k = std::getenv("MMFUZZ_KNOWN"))
+        known = mmfuzz::read_known_findings(k);
     if (const char *g = std::getenv("MMFUZZ_GRANULE")) {
         if (std::string(g) == "any") {
             pin_granule = false;
@@ -41,13 +46,14 @@ extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
-    mmfuzz::program p = mmfuzz::decode_binary({data, size});
+    mmfuzz::program p = mmfuzz::decode_any({data, size});
     if (pin_granule)
         p.header.options.gran = pinned;
     if (p.ops.size() > max_ops)
         p.ops.resize(max_ops);
     mmfuzz::run_options o;
     o.inject = inject;
+    o.known = known;
     const mmfuzz::run_result r = mmfuzz::run_program(p, o);
     if (r.violation) {
         std::fprintf(stderr, "%s\nreproducer (legalized):\n%s", r.violation->report.c_str(),

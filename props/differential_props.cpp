@@ -12,6 +12,7 @@ namespace {
 void check_differential(const program &p, const std::string &optimized) {
     run_options o;
     o.optimized = optimized;
+    o.known = read_known_findings(MMFUZZ_SOURCE_DIR "/corpus/known-findings.txt");
     const run_result r = run_program(p, o);
     if (r.violation) {
         RC_LOG() << r.violation->report << "\nlegalized reproducer:\n" << print_text(r.legalized);

@@ -39,6 +39,8 @@ Ctrl-C stops fuzzing early and still keeps every crash and the corpus.
   --fuzzer PATH  the mm_diff_fuzzer binary (default: $MMFUZZ_FUZZER, or the one built beside
                  this mmfuzz by the fuzz preset)
   --seeds DIR    seed corpus (default: the source tree's corpus/seeds)
+  --known FILE   known findings to pass over (default: the source tree's
+                 corpus/known-findings.txt; --known none to report everything)
 Exit status: 0 no violation, 1 violations found, 2 bad arguments or no fuzzer.
 )";
 
@@ -156,6 +158,7 @@ int cmd_campaign(const std::vector<std::string> &args) {
     std::string inject;
     std::string fuzzer_arg;
     std::string seeds = std::string(MMFUZZ_SOURCE_DIR) + "/corpus/seeds";
+    std::string known = std::string(MMFUZZ_SOURCE_DIR) + "/corpus/known-findings.txt";
     for (std::size_t i = 0; i < args.size(); ++i) {
         const bool has = i + 1 < args.size();
         try {
@@ -173,6 +176,8 @@ int cmd_campaign(const std::vector<std::string> &args) {
                 fuzzer_arg = args[++i];
             else if (args[i] == "--seeds" && has)
                 seeds = args[++i];
+            else if (args[i] == "--known" && has)
+                known = args[++i];
             else
                 return usage_error("campaign: unexpected argument '" + args[i] + "'",
                                    campaign_help);
@@ -212,6 +217,14 @@ int cmd_campaign(const std::vector<std::string> &args) {
     std::vector<std::string> env;
     if (!inject.empty())
         env.push_back("MMFUZZ_INJECT=" + inject);
+    run_options opts;
+    opts.inject = inject;
+    if (known != "none") {
+        if (!fs::exists(known))
+            return usage_error("campaign: no known-findings file " + known, campaign_help);
+        env.push_back("MMFUZZ_KNOWN=" + known);
+        opts.known = read_known_findings(known);
+    }
 
     std::signal(SIGINT, on_sigint);
     std::cerr << "campaign: " << seconds << " s, " << jobs << " job(s), fuzzer " << fuzzer
@@ -224,8 +237,6 @@ int cmd_campaign(const std::vector<std::string> &args) {
     std::signal(SIGINT, SIG_DFL);
 
     // Deduplicate by (invariant, op), minimize one reproducer of each.
-    run_options opts;
-    opts.inject = inject;
     std::map<std::string, std::pair<std::string, std::size_t>> unique; // key -> (repro, count)
     std::size_t crashes = 0;
     for (const auto &e : fs::directory_iterator(dir / "crashes")) {
@@ -278,6 +289,8 @@ int cmd_campaign(const std::vector<std::string> &args) {
         << "  execs        " << st.execs << " (" << st.rate << "/s at the end)\n"
         << "  coverage     " << st.cov << "\n"
         << "  corpus       " << corpus_size << " inputs in " << (dir / "corpus").string() << "\n"
+        << "  known        " << opts.known.size() << " known finding(s) passed over ("
+        << (known == "none" ? std::string("none") : known) << ")\n"
         << "  violations   " << crashes << " crashing inputs, " << unique.size()
         << " distinct (invariant, op)\n";
     for (const auto &[key, v] : unique)

@@ -39,6 +39,7 @@ report with both views, the young/dirty interval and a map of the affected table
   --dump          also print both worlds' final PMD and PTE tables (raw and through the API)
   --quiet         print only the verdict line of each file
   --inject NAME   enable a canary bug (see 'mmfuzz bench --list-canaries')
+  --known FILE    pass over the known findings listed in FILE (corpus/known-findings.txt)
 Exit status: 0 all passed (or matched their '# expect:' line), 1 a violation, 2 bad input.
 )";
 
@@ -52,7 +53,7 @@ constexpr const char *minimize_help =
 
 Shrinks a failing input: op-level delta debugging, then smaller fields, keeping the same
 invariant. Writes a text reproducer with an '# expect:' line. OUT is never overwritten unless
---force is given.
+--force is given. --known FILE passes over the known findings listed in FILE.
 )";
 
 constexpr const char *invariants_help = R"(usage: mmfuzz invariants
@@ -140,6 +141,8 @@ int cmd_replay(const std::vector<std::string> &args) {
             quiet = true;
         else if (args[i] == "--inject" && i + 1 < args.size())
             inject = args[++i];
+        else if (args[i] == "--known" && i + 1 < args.size())
+            opts.known = read_known_findings(args[++i]);
         else if (!args[i].empty() && args[i][0] == '-')
             return usage_error("replay: unknown option '" + args[i] + "'", replay_help);
         else
@@ -213,9 +216,12 @@ int cmd_minimize(const std::vector<std::string> &args) {
     std::string out;
     bool force = false;
     std::string inject;
+    std::vector<std::string> known;
     for (std::size_t i = 0; i < args.size(); ++i) {
         if ((args[i] == "-o" || args[i] == "--out") && i + 1 < args.size())
             out = args[++i];
+        else if (args[i] == "--known" && i + 1 < args.size())
+            known = read_known_findings(args[++i]);
         else if (args[i] == "--force")
             force = true;
         else if (args[i] == "--inject" && i + 1 < args.size())
@@ -242,6 +248,7 @@ int cmd_minimize(const std::vector<std::string> &args) {
         return 2;
     }
     run_options opts;
+    opts.known = known;
     opts.inject = inject.empty() ? meta.inject : inject;
     if (!opts.inject.empty() && !canary_known(opts.inject))
         return usage_error("minimize: unknown canary '" + opts.inject + "'", minimize_help);

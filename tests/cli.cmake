@@ -1,0 +1,44 @@
+# Runs the mmfuzz CLI the way a user would and checks exit codes and messages.
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}")
+
+function(expect code regex)
+  execute_process(COMMAND ${MMFUZZ} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                  ERROR_VARIABLE err)
+  if(NOT rc EQUAL code)
+    message(FATAL_ERROR "mmfuzz ${ARGN}: exit ${rc}, expected ${code}\n${out}${err}")
+  endif()
+  if(NOT "${out}${err}" MATCHES "${regex}")
+    message(FATAL_ERROR "mmfuzz ${ARGN}: output does not match '${regex}':\n${out}${err}")
+  endif()
+endfunction()
+
+expect(2 "usage: mmfuzz COMMAND")
+expect(0 "replay FILE" --help)
+expect(2 "unknown command 'frobnicate'" frobnicate)
+expect(0 "EQUIV +both worlds" invariants)
+expect(0 "usage: mmfuzz replay" replay --help)
+expect(2 "no input file" replay)
+expect(2 "cannot open" replay "${WORK}/missing.ops")
+
+file(WRITE "${WORK}/bad.ops" "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\nset_ptes nr=2 prot=rwq\n")
+expect(2 "bad.ops:2:20: expected a protection" replay "${WORK}/bad.ops")
+
+expect(0 "ops: pass" replay --quiet "${SRC}/corpus/seeds/fold-and-access.ops")
+expect(0 "set_ptes addr=0x40000000000 nr=16" replay "${SRC}/corpus/seeds/fold-and-access.ops")
+expect(0 "-- arm64_contpte final tables" replay --dump "${SRC}/corpus/seeds/fold-and-access.ops")
+
+# A binary input prints as its text reproducer.
+file(WRITE "${WORK}/in.bin" "\x01\x00\x00\x00")
+expect(0 "mmfuzz v1 granule=4K window=1" print "${WORK}/in.bin")
+
+# minimize never overwrites an existing file without --force, and refuses a passing input.
+file(WRITE "${WORK}/keep.ops" "precious\n")
+expect(2 "exists; not overwriting" minimize "${SRC}/corpus/seeds/fold-and-access.ops" -o "${WORK}/keep.ops")
+file(READ "${WORK}/keep.ops" kept)
+if(NOT kept STREQUAL "precious\n")
+  message(FATAL_ERROR "minimize overwrote ${WORK}/keep.ops")
+endif()
+expect(2 "passes: nothing to minimize" minimize "${SRC}/corpus/seeds/fold-and-access.ops" -o "${WORK}/new.ops")
+expect(2 "unknown canary 'nope'" replay --inject nope "${SRC}/corpus/seeds/fold-and-access.ops")
+expect(2 "--time SECONDS" campaign)
