@@ -20,7 +20,8 @@ constexpr const char *bench_help =
 Throughput of the differential runner on one core: random legal programs of N ops (default 32)
 applied to the reference and the arm64 contpte world, with every oracle on, and bare (both
 worlds, no checks). Reports ops/s and the oracle's overhead factor. Build with the release
-preset for representative figures.
+preset for representative figures. --passes N runs exactly N passes over the 256 programs
+instead of a time box, so that 'valgrind --tool=callgrind' counts are repeatable.
 )";
 
 struct throughput {
@@ -29,14 +30,17 @@ struct throughput {
     std::size_t ops = 0;
 };
 
-throughput measure(const std::vector<program> &progs, bool oracle, double seconds) {
+/// Runs the programs for `seconds`, or exactly `passes` times over them when passes > 0 (for
+/// instruction counts under callgrind, which do not depend on the machine's load).
+throughput measure(const std::vector<program> &progs, bool oracle, double seconds,
+                   std::size_t passes) {
     run_options o;
     o.oracle = oracle;
     std::size_t ops = 0;
     std::size_t runs = 0;
     const auto t0 = std::chrono::steady_clock::now();
     double elapsed = 0;
-    while (elapsed < seconds) {
+    for (std::size_t pass = 0; passes > 0 ? pass < passes : elapsed < seconds; ++pass) {
         for (const program &p : progs) {
             const run_result r = run_program(p, o);
             ops += p.ops.size();
@@ -64,6 +68,9 @@ int cmd_bench(const std::vector<std::string> &args) {
         return 0;
     }
     double seconds = 3;
+    std::size_t passes = 0;
+    bool bare_only = false;
+    bool oracle_only = false;
     std::size_t nr_ops = 32;
     bool json = false;
     granule g = granule::k4;
@@ -73,6 +80,12 @@ int cmd_bench(const std::vector<std::string> &args) {
             seconds = std::stod(args[++i]);
         else if (args[i] == "--ops" && has)
             nr_ops = std::stoul(args[++i]);
+        else if (args[i] == "--passes" && has)
+            passes = std::stoul(args[++i]);
+        else if (args[i] == "--bare-only")
+            bare_only = true;
+        else if (args[i] == "--oracle-only")
+            oracle_only = true;
         else if (args[i] == "--json")
             json = true;
         else if (args[i] == "--granule" && has) {
@@ -94,8 +107,8 @@ int cmd_bench(const std::vector<std::string> &args) {
     const rand_fn rnd = seeded_rand(12345);
     for (int i = 0; i < 256; ++i)
         progs.push_back(random_program(rnd, h, nr_ops > 3 ? nr_ops - 3 : 1));
-    const throughput bare = measure(progs, false, seconds);
-    const throughput full = measure(progs, true, seconds);
+    const throughput bare = oracle_only ? throughput{} : measure(progs, false, seconds, passes);
+    const throughput full = bare_only ? throughput{} : measure(progs, true, seconds, passes);
     const double overhead = bare.ops_per_s / full.ops_per_s;
     if (json) {
         std::printf("{\"granule\": \"%s\", \"ops_per_program\": %zu, \"ops_per_s_oracle\": %.0f, "

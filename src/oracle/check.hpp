@@ -23,7 +23,7 @@ class checker {
     checker(world &ref, world &opt);
 
     /// An op result against its interval: exact part equal, young/dirty inside.
-    std::optional<finding> check_result(const std::string &what, pte_t ref, pte_t opt,
+    std::optional<finding> check_result(std::string_view what, pte_t ref, pte_t opt,
                                         const ad_interval &iv, std::uint64_t page);
     /// Views of these pages (and nothing else) in both worlds.
     std::optional<finding> check_pages(const std::vector<std::uint64_t> &pages);
@@ -59,6 +59,7 @@ class checker {
     std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t api_ref);
     world &ref_;
     world &opt_;
+    mutable std::vector<std::uint64_t> block_scratch_;
 };
 
 } // namespace mmfuzz
