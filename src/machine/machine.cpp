@@ -15,10 +15,16 @@ using detail::hex;
 
 namespace {
 
-template <typename T> T *alloc_table_memory(std::size_t entries, std::size_t align_bytes) {
+/// Table memory aligned to the table size. Zeroed only when asked: a PTE table page is zeroed
+/// when pte_alloc_one() hands it out, so the arena needs no clearing up front.
+template <typename T>
+T *alloc_table_memory(std::size_t entries, std::size_t align_bytes, bool zeroed) {
     void *p = ::operator new (entries * sizeof(T), std::align_val_t{align_bytes});
     auto *t = static_cast<T *>(p);
-    std::uninitialized_value_construct_n(t, entries);
+    if (zeroed)
+        std::uninitialized_value_construct_n(t, entries);
+    else
+        std::uninitialized_default_construct_n(t, entries);
     return t;
 }
 
@@ -32,7 +38,7 @@ machine::machine(const machine_options &opts)
     : geo_(geometry_of(opts.gran)), opts_(opts),
       nr_tables_(static_cast<std::size_t>(opts.window_pmds) * 4 + 8),
       data_base_(geometry_of(opts.gran).ptrs_per_pte()),
-      nr_frames_(static_cast<std::uint64_t>(opts.window_pmds + 1) * 4 *
+      nr_frames_(static_cast<std::uint64_t>(opts.window_pmds + 2) *
                  geometry_of(opts.gran).ptrs_per_pte()),
       root_(nullptr, aligned_free{alignof(pmd_t)}), tables_(nullptr, aligned_free{alignof(pte_t)}) {
     if (opts.window_pmds == 0 || opts.window_pmds > 16)
@@ -42,16 +48,15 @@ machine::machine(const machine_options &opts)
     const std::size_t table_bytes = n * sizeof(pte_t);
     // Tables are aligned to their size, as page-table pages are, so an entry's index is its
     // address bits (hw_pte_index, contpte's block alignment).
-    root_ = std::unique_ptr<pmd_t, aligned_free>(alloc_table_memory<pmd_t>(n, table_bytes),
+    root_ = std::unique_ptr<pmd_t, aligned_free>(alloc_table_memory<pmd_t>(n, table_bytes, true),
                                                  aligned_free{table_bytes});
     tables_ = std::unique_ptr<pte_t, aligned_free>(
-        alloc_table_memory<pte_t>(n * nr_tables_, table_bytes), aligned_free{table_bytes});
+        alloc_table_memory<pte_t>(n * nr_tables_, table_bytes, false), aligned_free{table_bytes});
+    pages_.reserve(nr_frames_);
+    folio_of_.reserve(nr_frames_);
     table_allocated_.assign(nr_tables_, 0);
     table_pmd_slot_.assign(nr_tables_, -1);
     deposited_.resize(opts.window_pmds);
-    pages_.resize(nr_frames_);
-    folios_.resize(nr_frames_);
-    folio_head_.assign(nr_frames_, 0);
     writes_.reserve(1024);
     flushes_.reserve(64);
     tlb_.resize(tlb_capacity);
@@ -328,17 +333,29 @@ bool machine::pfn_valid(pfn_t pfn) const {
     return pfn >= data_base_ && pfn < end_data_pfn();
 }
 
+void machine::grow_frames(std::uint64_t count) {
+    if (count > pages_.size()) {
+        pages_.resize(count);
+        folio_of_.resize(count, 0);
+    }
+}
+
 folio *machine::folio_alloc(unsigned order, bool anon) {
     if (order > geo_.pmd_order())
         throw api_misuse("folio_alloc: order " + std::to_string(order) + " above PMD order");
     const std::uint64_t n = std::uint64_t{1} << order;
     for (std::uint64_t off = 0; off + n <= nr_frames_; off += n) {
-        const bool free = std::none_of(pages_.begin() + static_cast<std::ptrdiff_t>(off),
-                                       pages_.begin() + static_cast<std::ptrdiff_t>(off + n),
-                                       [](const page_state &p) { return p.allocated; });
+        const std::uint64_t known = std::min<std::uint64_t>(pages_.size(), off + n);
+        const bool free =
+            off >= known || std::none_of(pages_.begin() + static_cast<std::ptrdiff_t>(off),
+                                         pages_.begin() + static_cast<std::ptrdiff_t>(known),
+                                         [](const page_state &p) { return p.allocated; });
         if (!free)
             continue;
+        grow_frames(off + n);
         const pfn_t head = data_base_ + off;
+        folios_.push_back(folio{.pfn = head, .order = order, .anon = anon, .refcount = 1});
+        const auto index = static_cast<std::uint32_t>(folios_.size());
         for (std::uint64_t i = 0; i < n; ++i) {
             page_state &ps = pages_[off + i];
             if (ps.anon_map_count != 0 || ps.file_map_count != 0)
@@ -347,16 +364,10 @@ folio *machine::folio_alloc(unsigned order, bool anon) {
                                        std::to_string(ps.file_map_count));
             ps = page_state{};
             ps.allocated = true;
-            folio_head_[off + i] = head;
+            folio_of_[off + i] = index;
         }
-        folio &f = folios_[off];
-        f = folio{};
-        f.pfn = head;
-        f.order = order;
-        f.anon = anon;
-        f.refcount = 1;
         ++nr_folios_;
-        return &f;
+        return &folios_.back();
     }
     return nullptr;
 }
@@ -369,17 +380,17 @@ void machine::folio_free(folio *f) {
                                    std::to_string(ps.anon_map_count) + "/" +
                                    std::to_string(ps.file_map_count) + ")");
         ps.allocated = false;
-        folio_head_[f->pfn + i - data_base_] = 0;
+        folio_of_[f->pfn + i - data_base_] = 0;
     }
     f->refcount = 0;
     --nr_folios_;
 }
 
 folio *machine::pfn_folio(pfn_t pfn) {
-    if (!pfn_valid(pfn))
+    if (!pfn_valid(pfn) || pfn - data_base_ >= folio_of_.size())
         return nullptr;
-    const pfn_t head = folio_head_[pfn - data_base_];
-    return head == 0 ? nullptr : &folios_[head - data_base_];
+    const std::uint32_t index = folio_of_[pfn - data_base_];
+    return index == 0 ? nullptr : &folios_[index - 1];
 }
 
 const folio *machine::pfn_folio(pfn_t pfn) const {
@@ -389,11 +400,15 @@ const folio *machine::pfn_folio(pfn_t pfn) const {
 page_state &machine::page(pfn_t pfn) {
     if (!pfn_valid(pfn))
         throw api_misuse("page: pfn " + hex(pfn) + " is not a data frame");
+    grow_frames(pfn - data_base_ + 1);
     return pages_[pfn - data_base_];
 }
 
 const page_state &machine::page(pfn_t pfn) const {
-    return const_cast<machine *>(this)->page(pfn);
+    static const page_state untouched{};
+    if (!pfn_valid(pfn))
+        throw api_misuse("page: pfn " + hex(pfn) + " is not a data frame");
+    return pfn - data_base_ < pages_.size() ? pages_[pfn - data_base_] : untouched;
 }
 
 // ---- page_table_check ----------------------------------------------------------------------

@@ -350,9 +350,12 @@ class machine {
     std::vector<std::int32_t> table_pmd_slot_; ///< root index that points at the table, or -1
     std::vector<std::deque<pgtable_t>> deposited_;
 
+    // Per-frame state grows with the highest frame handed out: most programs touch a few
+    // folios, and a machine is built for every program run.
     std::vector<page_state> pages_;
-    std::vector<folio> folios_;     ///< indexed by pfn - data_base_, valid at heads
-    std::vector<pfn_t> folio_head_; ///< per frame: head pfn, or 0 when not in a folio
+    std::deque<folio> folios_;            ///< every folio allocated, stable addresses
+    std::vector<std::uint32_t> folio_of_; ///< per frame: index + 1 into folios_, or 0
+    void grow_frames(std::uint64_t count);
     std::size_t nr_folios_ = 0;
 
     std::uint64_t seq_ = 0;

@@ -181,7 +181,7 @@ hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
         res.pfn = pfn;
         if (!pfn_valid(pfn))
             return; // not a data frame: nothing to read or store
-        page_state &ps = pages_[pfn - data_base_];
+        page_state &ps = page(pfn);
         if (write)
             ps.content = value;
         res.value = ps.content;
