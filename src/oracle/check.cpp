@@ -19,21 +19,40 @@ finding make(std::string id, std::string detail, std::vector<std::uint64_t> page
     return {std::move(id), std::move(detail), std::move(pages)};
 }
 
-/// The entry of a window page: through the API, or raw. Table lookups go through the PMD
-/// each time: a check may run while an op has just replaced a table.
-std::optional<pte_t> api_view(world &w, std::uint64_t page) {
-    const auto p = w.pte_lookup(w.page_va(page));
-    if (!p)
-        return std::nullopt;
-    return w.ops->ptep_get(*p);
-}
+/// Reads window pages of one world, looking a PMD's table up once for a run of pages in it.
+/// Used within one check, while no op runs.
+class entry_cursor {
+  public:
+    explicit entry_cursor(world &w) : w_(w), mask_(w.geo().ptrs_per_pte() - 1) {}
+    /// Whether the page has a table; positions the cursor on it.
+    bool seek(std::uint64_t page) {
+        const std::uint64_t pmd = page >> w_.geo().pte_index_bits;
+        if (pmd != pmd_) {
+            pmd_ = pmd;
+            const std::uint64_t va = w_.page_va(pmd << w_.geo().pte_index_bits);
+            base_ = w_.pte_lookup(va);
+            table_ = w_.m.live_table_for(va);
+        }
+        return base_.has_value();
+    }
+    std::optional<pte_t> api(std::uint64_t page) {
+        if (!seek(page))
+            return std::nullopt;
+        return w_.ops->ptep_get(hw_pte_add(*base_, static_cast<std::ptrdiff_t>(page & mask_)));
+    }
+    std::optional<pte_t> raw(std::uint64_t page) {
+        if (!seek(page))
+            return std::nullopt;
+        return w_.m.peek_pte(*table_, page & mask_);
+    }
 
-std::optional<pte_t> raw_view(const world &w, std::uint64_t page) {
-    const auto t = w.m.live_table_for(w.page_va(page));
-    if (!t)
-        return std::nullopt;
-    return w.m.peek_pte(*t, page & (w.geo().ptrs_per_pte() - 1));
-}
+  private:
+    world &w_;
+    std::uint64_t mask_;
+    std::uint64_t pmd_ = ~std::uint64_t{0};
+    std::optional<hw_ptep> base_;
+    std::optional<pgtable_t> table_;
+};
 
 /// Whether young/dirty fall outside the interval (the cheap test before a report is built).
 bool ad_violated(pte_t seen, const ad_interval &iv) {
@@ -82,26 +101,24 @@ std::optional<finding> checker::check_result(std::string_view what, pte_t r, pte
     return std::nullopt;
 }
 
-std::optional<finding> checker::check_leaf(world &w, std::uint64_t page, pte_t api_ref) {
-    const auto raw = raw_view(w, page);
-    if (!raw || pte_none(api_ref) || pte_present(api_ref))
-        return std::nullopt;
+std::optional<finding> checker::check_leaf(world &w, std::uint64_t page, pte_t raw) {
     const std::string who(w.ops->name());
-    if (pte_present(*raw) || (pte_val(*raw) & PTE_TABLE_BIT) != 0)
+    if (pte_present(raw) || (pte_val(raw) & PTE_TABLE_BIT) != 0)
         return make("SOFTLEAF_NOT_VALID",
-                    who + " holds " + describe_pte(*raw) + " where a software leaf belongs",
-                    {page});
-    const pteval_t flags = pte_val(*raw) & (PTE_SWP_EXCLUSIVE | PTE_SWP_UFFD_WP);
-    if (pte_val(softleaf_to_pte(softleaf_from_pte(*raw))) + flags != pte_val(*raw))
+                    who + " holds " + describe_pte(raw) + " where a software leaf belongs", {page});
+    const pteval_t flags = pte_val(raw) & (PTE_SWP_EXCLUSIVE | PTE_SWP_UFFD_WP);
+    if (pte_val(softleaf_to_pte(softleaf_from_pte(raw))) + flags != pte_val(raw))
         return make("SOFTLEAF_ROUNDTRIP",
-                    who + " entry " + describe_pte(*raw) + " does not re-encode to itself", {page});
+                    who + " entry " + describe_pte(raw) + " does not re-encode to itself", {page});
     return std::nullopt;
 }
 
 std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pages) {
+    entry_cursor ca(ref_);
+    entry_cursor cb(opt_);
     for (const std::uint64_t page : pages) {
-        const auto a = api_view(ref_, page);
-        const auto b = api_view(opt_, page);
+        const auto a = ca.api(page);
+        const auto b = cb.api(page);
         if (a.has_value() != b.has_value())
             return make("EQUIV", "one world has a page table here and the other not", {page});
         if (!a)
@@ -115,10 +132,10 @@ std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pa
             for (const auto &[w, seen] : {std::pair{&ref_, *a}, std::pair{&opt_, *b}})
                 if (ad_violated(seen, iv))
                     return check_ad("ptep_get in " + std::string(w->ops->name()), seen, iv, page);
-        } else {
-            if (auto f = check_leaf(ref_, page, *a))
+        } else if (!pte_none(*a)) {
+            if (auto f = check_leaf(ref_, page, *ca.raw(page)))
                 return f;
-            if (auto f = check_leaf(opt_, page, *a))
+            if (auto f = check_leaf(opt_, page, *cb.raw(page)))
                 return f;
         }
     }
@@ -127,18 +144,19 @@ std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pa
 
 std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &pages) {
     const std::uint64_t n = opt_.geo().cont_ptes();
+    entry_cursor cur(opt_);
     std::uint64_t last = ~std::uint64_t{0};
     for (const std::uint64_t page : pages) {
         const std::uint64_t first = block_of(page);
         if (first == last)
             continue;
         last = first;
-        const auto head = raw_view(opt_, first);
+        const auto head = cur.raw(first);
         if (!head)
             continue;
         bool any = false;
         for (std::uint64_t i = 0; i < n && !any; ++i)
-            any = pte_valid_cont(*raw_view(opt_, first + i));
+            any = pte_valid_cont(*cur.raw(first + i));
         if (!any)
             continue;
         std::vector<std::uint64_t> block;
@@ -148,7 +166,7 @@ std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &p
         const pte_t norm = pte_normal_form(pte_mknoncont(*head));
         const bool aligned = pte_pfn(*head) % n == 0;
         for (std::uint64_t i = 0; i < n; ++i) {
-            const pte_t p = *raw_view(opt_, first + i);
+            const pte_t p = *cur.raw(first + i);
             if (!pte_valid_cont(p) || !aligned || pte_pfn(p) != pte_pfn(*head) + i ||
                 f == nullptr || !f->contains(pte_pfn(p)) ||
                 pte_normal_form(pte_mknoncont(p)) != pte_advance_pfn(norm, i))
@@ -239,7 +257,8 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, std::vector<std::ui
 
 bool checker::foldable(std::uint64_t first, bool present_ok) {
     const std::uint64_t n = ref_.geo().cont_ptes();
-    const auto head = api_view(ref_, first);
+    entry_cursor cur(ref_);
+    const auto head = cur.api(first);
     const auto usable = [present_ok](pte_t p) {
         return present_ok ? pte_present(p) : pte_valid(p);
     };
@@ -250,7 +269,7 @@ bool checker::foldable(std::uint64_t first, bool present_ok) {
         return false;
     const pte_t norm = pte_normal_form(*head);
     for (std::uint64_t i = 1; i < n; ++i) {
-        const auto p = api_view(ref_, first + i);
+        const auto p = cur.api(first + i);
         if (!p || !usable(*p) || pte_normal_form(*p) != pte_advance_pfn(norm, i))
             return false;
     }
@@ -297,11 +316,12 @@ std::optional<finding> checker::audit() {
     // page_table_check recount and RSS, from each world's raw tables.
     for (world *w : {&ref_, &opt_}) {
         const std::string who(w->ops->name());
+        entry_cursor cur(*w);
         const pfn_t base = w->m.first_data_pfn();
         std::vector<int> counts(w->m.end_data_pfn() - base, 0);
         rss_stat rss;
         for (const std::uint64_t page : all) {
-            const auto raw = raw_view(*w, page);
+            const auto raw = cur.raw(page);
             if (!raw || pte_none(*raw))
                 continue;
             if (!pte_present(*raw)) {

@@ -56,7 +56,8 @@ class checker {
   private:
     std::optional<finding> check_ad(const std::string &where, pte_t seen, const ad_interval &iv,
                                     std::uint64_t page);
-    std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t api_ref);
+    /// A software leaf core code sees must be one in the raw table too, and re-encode to itself.
+    std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t raw);
     world &ref_;
     world &opt_;
     mutable std::vector<std::uint64_t> block_scratch_;

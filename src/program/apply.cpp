@@ -11,11 +11,12 @@ namespace {
 /// MM_SWAPENTS and the page mapcounts, as this world sees the entries. `sign` -1 takes the
 /// range's entries out before an op, +1 puts them back after it.
 void account_range(world &w, std::uint64_t first, std::uint64_t nr, long sign) {
-    for (std::uint64_t i = first; i < first + nr; ++i) {
-        const auto p = w.pte_lookup(w.page_va(i));
-        if (!p)
-            continue;
-        const pte_t pte = w.ops->ptep_get(*p);
+    // A legal range lies in one table.
+    const auto base = w.pte_lookup(w.page_va(first));
+    if (!base)
+        return;
+    for (std::uint64_t i = 0; i < nr; ++i) {
+        const pte_t pte = w.ops->ptep_get(hw_pte_add(*base, static_cast<std::ptrdiff_t>(i)));
         if (pte_present(pte)) {
             if (folio *f = w.m.pfn_folio(pte_pfn(pte))) {
                 (f->anon ? w.m.mm.rss.anon : w.m.mm.rss.file) += sign;

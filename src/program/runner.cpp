@@ -75,6 +75,8 @@ class session {
     world ref_;
     world opt_;
     checker chk_;
+    std::vector<std::uint64_t> pages_; ///< scratch: pages an op touched
+    std::vector<std::size_t> pmds_;
 };
 
 std::optional<finding> session::check_returns(const op &o, const op_result &a, const op_result &b) {
@@ -231,8 +233,10 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     update_spec(o, a);
     note_flushes();
     const auto [first, nr] = op_range(o);
-    std::vector<std::uint64_t> pages;
-    std::vector<std::size_t> pmds;
+    std::vector<std::uint64_t> &pages = pages_;
+    std::vector<std::size_t> &pmds = pmds_;
+    pages.clear();
+    pmds.clear();
     chk_.touched(first, nr, pages, pmds);
     chk_.spread(pages);
     if (monitors)
