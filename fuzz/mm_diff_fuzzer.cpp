@@ -4,14 +4,18 @@
 //
 // Environment: MMFUZZ_INJECT=NAME enables a canary; MMFUZZ_GRANULE=4K|16K|64K|any pins the
 // granule of every input (default 4K, the default configuration); MMFUZZ_KNOWN=FILE lists known
-// findings to pass over (corpus/known-findings.txt).
+// findings to pass over (corpus/known-findings.txt). When MMFUZZ_KNOWN is unset, a
+// known-findings.txt beside the binary is read if there is one (the ClusterFuzzLite/OSS-Fuzz
+// build puts one in $OUT); MMFUZZ_KNOWN= (empty) reports everything.
 #include "program/codec.hpp"
 #include "program/mutate.hpp"
 #include "program/runner.hpp"
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
 
 extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t *data, std::size_t size, std::size_t max);
@@ -30,8 +34,16 @@ constexpr std::size_t max_ops = 256;
 extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
     if (const char *e = std::getenv("MMFUZZ_INJECT"))
         inject = e;
-    if (const char *k = std::getenv("MMFUZZ_KNOWN"))
-        known = mmfuzz::read_known_findings(k);
+    if (const char *k = std::getenv("MMFUZZ_KNOWN")) {
+        if (*k != '\0')
+            known = mmfuzz::read_known_findings(k);
+    } else {
+        std::error_code ec;
+        const auto beside = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() /
+                            "known-findings.txt";
+        if (!ec && std::filesystem::is_regular_file(beside, ec))
+            known = mmfuzz::read_known_findings(beside.string());
+    }
     if (const char *g = std::getenv("MMFUZZ_GRANULE")) {
         if (std::string(g) == "any") {
             pin_granule = false;
