@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mmfuzz builds with, when any is missing. Idempotent: does nothing
 # (and needs no network) when everything is present.
+#   --coverage   also the LLVM tools scripts/coverage.sh needs (llvm-profdata-14, llvm-cov-14)
 set -euo pipefail
 
-packages=(cmake ninja-build clang libclang-rt-14-dev libgtest-dev librapidcheck-dev)
+packages=(cmake ninja-build clang libclang-rt-14-dev libgtest-dev librapidcheck-dev zip unzip)
+for arg in "$@"; do
+  case "$arg" in
+    --coverage) packages+=(llvm-14) ;;
+    *) echo "install-deps: unknown argument '$arg'" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
