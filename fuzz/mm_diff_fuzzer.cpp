@@ -27,7 +27,7 @@ std::vector<std::string> known;
 bool pin_granule = true;
 mmfuzz::granule pinned = mmfuzz::granule::k4;
 /// Longer inputs are cut: a violation needs few ops, and exec/s matters more.
-constexpr std::size_t max_ops = 256;
+constexpr std::size_t max_ops = 64;
 
 } // namespace
 
