@@ -16,14 +16,12 @@
 // Writes to tables hardware cannot reach (staged) are exempt.
 #include "machine/bbm.hpp"
 
-#include "machine/format.hpp"
 #include "machine/machine.hpp"
+#include "pgtable/format.hpp"
 
 #include <string>
 
 namespace mmfuzz {
-
-using detail::hex;
 
 namespace bbm {
 

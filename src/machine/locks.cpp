@@ -2,14 +2,12 @@
 // ptlocks are not split, USE_SPLIT_PTE_PTLOCKS=n), with lockdep's rules reduced to what our flows
 // can break: deadlock on a held lock, recursion within a lock class without a nesting
 // subclass, unlock of a lock not held, and the lockdep_assert_held() preconditions of the API.
-#include "machine/format.hpp"
 #include "machine/machine.hpp"
+#include "pgtable/format.hpp"
 
 #include <algorithm>
 
 namespace mmfuzz {
-
-using detail::hex;
 
 namespace {
 

@@ -1,7 +1,7 @@
 #include "machine/machine.hpp"
 
-#include "machine/format.hpp"
 #include "machine/handle_access.hpp"
+#include "pgtable/format.hpp"
 #include "pgtable/softleaf.hpp"
 
 #include <algorithm>
@@ -10,8 +10,6 @@
 #include <new>
 
 namespace mmfuzz {
-
-using detail::hex;
 
 namespace {
 

@@ -13,15 +13,13 @@
 //   __ptep_set_wrprotect() can clear DBM with a cmpxchg and leave the flush to the caller);
 // * a hit on a read-only entry faults on a write, even if the table was made writable since
 //   (the spurious fault flush_tlb_fix_spurious_fault() exists for).
-#include "machine/format.hpp"
 #include "machine/handle_access.hpp"
 #include "machine/machine.hpp"
+#include "pgtable/format.hpp"
 
 #include <string>
 
 namespace mmfuzz {
-
-using detail::hex;
 
 namespace {
 

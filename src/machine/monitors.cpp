@@ -1,13 +1,11 @@
 // Monitors checked on demand: TLB_STALE at the end of a core operation, and the LIVENESS reports
 // of the entry accessors.
-#include "machine/format.hpp"
 #include "machine/machine.hpp"
+#include "pgtable/format.hpp"
 
 #include <string>
 
 namespace mmfuzz {
-
-using detail::hex;
 
 void machine::liveness_violation(const pte_t *p, const char *what, bool live_handle) const {
     const pgtable_t t = table_of_ptr(p);

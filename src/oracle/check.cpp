@@ -1,4 +1,5 @@
 #include "oracle/check.hpp"
+#include "pgtable/format.hpp"
 
 #include "oracle/view.hpp"
 #include "pgtable/softleaf.hpp"
@@ -8,12 +9,6 @@
 namespace mmfuzz {
 
 namespace {
-
-std::string hexs(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 finding make(std::string id, std::string detail, std::vector<std::uint64_t> pages = {}) {
     return {std::move(id), std::move(detail), std::move(pages)};
@@ -362,7 +357,7 @@ std::optional<finding> checker::audit() {
                 const page_state &ps = w->m.page(pfn);
                 if (ps.anon_map_count + ps.file_map_count != counts[pfn - base])
                     return make("MAPCOUNT",
-                                who + " page " + hexs(pfn) + " counted " +
+                                who + " page " + hex(pfn) + " counted " +
                                     std::to_string(ps.anon_map_count + ps.file_map_count) +
                                     " mappings but the table has " +
                                     std::to_string(counts[pfn - base]));

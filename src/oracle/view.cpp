@@ -1,4 +1,5 @@
 #include "oracle/view.hpp"
+#include "pgtable/format.hpp"
 
 #include "pgtable/softleaf.hpp"
 
@@ -15,14 +16,6 @@ pteval_t exact_part(pte_t p) {
 ad_bits ad_of(pte_t p) {
     return {pte_young(p), pte_dirty(p)};
 }
-
-namespace {
-std::string hex(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-} // namespace
 
 std::string describe_pte(pte_t p) {
     if (pte_none(p))

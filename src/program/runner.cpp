@@ -1,4 +1,5 @@
 #include "program/runner.hpp"
+#include "pgtable/format.hpp"
 
 #include "core/world.hpp"
 #include "oracle/check.hpp"
@@ -18,12 +19,6 @@ namespace mmfuzz {
 
 namespace {
 
-std::string hexs(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-
 std::string describe_result(const op_result &r) {
     switch (r.kind) {
     case result_kind::pte:
@@ -31,7 +26,7 @@ std::string describe_result(const op_result &r) {
     case result_kind::boolean:
         return r.flag ? "1" : "0";
     case result_kind::access:
-        return r.fault == 0 ? "ok value=" + hexs(r.value) : "fault " + std::to_string(r.fault);
+        return r.fault == 0 ? "ok value=" + hex(r.value) : "fault " + std::to_string(r.fault);
     case result_kind::folio:
         return r.failed ? "no memory" : "ok";
     default:
@@ -271,7 +266,7 @@ std::string session::report(const finding &f, std::size_t index, const op *o) {
     std::vector<std::uint64_t> blocks;
     for (const std::uint64_t page : f.pages) {
         const std::uint64_t va = ref_.page_va(page);
-        r += "  page " + hexs(va) + " (index " + std::to_string(page) + "):\n";
+        r += "  page " + hex(va) + " (index " + std::to_string(page) + "):\n";
         for (world *w : {&ref_, &opt_}) {
             const auto p = w->pte_lookup(va);
             r += "    " + std::string(w->ops->name()) + ": " +
@@ -310,7 +305,7 @@ std::string session::dump() {
         for (std::size_t i = 0; i < w->m.options().window_pmds; ++i) {
             const pmd_t pmd = w->m.peek_pmd(i);
             const std::uint64_t va = w->page_va(i * w->geo().ptrs_per_pte());
-            out += "pmd " + hexs(va) + " = " + hexs(pmd_val(pmd)) +
+            out += "pmd " + hex(va) + " = " + hex(pmd_val(pmd)) +
                    (pmd_table(pmd)  ? " (table)"
                     : pmd_leaf(pmd) ? " (leaf)"
                                     : "") +
@@ -323,7 +318,7 @@ std::string session::dump() {
                 if (pte_none(raw))
                     continue;
                 const std::uint64_t pva = va + k * w->geo().page_size();
-                out += "  pte " + hexs(pva) + " raw " + describe_pte(raw) + "\n" +
+                out += "  pte " + hex(pva) + " raw " + describe_pte(raw) + "\n" +
                        std::string(21, ' ') + "api " +
                        describe_pte(w->ops->ptep_get(*w->pte_lookup(pva))) + "\n";
             }

@@ -1,3 +1,4 @@
+#include "pgtable/format.hpp"
 #include "program/codec.hpp"
 
 #include <charconv>
@@ -11,12 +12,6 @@ parse_error::parse_error(std::string f, unsigned l, unsigned c, const std::strin
       file(std::move(f)), line(l), column(c), message(m) {}
 
 namespace {
-
-std::string hex(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 std::uint64_t page_va(const program_header &h, std::uint64_t index) {
     return machine::window_base + (index << geometry_of(h.options.gran).page_shift);
@@ -96,6 +91,22 @@ struct line_parser {
     bool at_end() {
         skip_space();
         return pos >= text.size();
+    }
+    struct key_value {
+        std::string_view key;
+        std::string_view value;
+        std::size_t key_at;
+        std::size_t value_at;
+    };
+    /// The next token, which must be key=value.
+    key_value next_key_value() {
+        skip_space();
+        const std::size_t at = pos;
+        const std::string_view tok = token();
+        const std::size_t eq = tok.find('=');
+        if (eq == std::string_view::npos)
+            fail(at, "expected key=value, found '" + std::string(tok) + "'");
+        return {tok.substr(0, eq), tok.substr(eq + 1), at, at + eq + 1};
     }
     /// The next whitespace-delimited token.
     std::string_view token() {
@@ -205,14 +216,7 @@ program_header parse_header(line_parser &lp) {
     if (v != "v1")
         lp.fail(vat, "expected format version v1, found '" + std::string(v) + "'");
     while (!lp.at_end()) {
-        const std::size_t kat = lp.pos;
-        const std::string_view tok = lp.token();
-        const std::size_t eq = tok.find('=');
-        if (eq == std::string_view::npos)
-            lp.fail(kat, "expected key=value, found '" + std::string(tok) + "'");
-        const std::string_view key = tok.substr(0, eq);
-        const std::string_view val = tok.substr(eq + 1);
-        const std::size_t vpos = kat + eq + 1;
+        const auto [key, val, kat, vpos] = lp.next_key_value();
         if (key == "granule") {
             const auto g = granule_from_name(val);
             if (!g)
@@ -251,12 +255,7 @@ op parse_op_line(line_parser &lp, const program_header &h) {
     op o{d->kind, {}};
     std::array<bool, nr_slots> seen{};
     while (!lp.at_end()) {
-        const std::size_t kat = lp.pos;
-        const std::string_view tok = lp.token();
-        const std::size_t eq = tok.find('=');
-        if (eq == std::string_view::npos)
-            lp.fail(kat, "expected key=value, found '" + std::string(tok) + "'");
-        const std::string_view key = tok.substr(0, eq);
+        const auto [key, val, kat, vpos] = lp.next_key_value();
         const field_desc *f = nullptr;
         for (const field_desc &x : d->used())
             if (x.name == key)
@@ -272,7 +271,7 @@ op parse_op_line(line_parser &lp, const program_header &h) {
         if (was)
             lp.fail(kat, "field '" + std::string(key) + "' given twice");
         was = true;
-        o[f->s] = parse_value(lp, kat + eq + 1, h, *d, *f, tok.substr(eq + 1));
+        o[f->s] = parse_value(lp, vpos, h, *d, *f, val);
     }
     return o;
 }
