@@ -13,12 +13,53 @@ namespace mmfuzz {
 
 namespace {
 
+/// Table memory recycled between machines of one thread: a machine is built for every program
+/// run, and returning its large aligned blocks to the allocator each time costs more (under
+/// ASan, an mmap and munmap) than the run itself.
+class table_memory_pool {
+  public:
+    table_memory_pool() = default;
+    table_memory_pool(const table_memory_pool &) = delete;
+    table_memory_pool &operator=(const table_memory_pool &) = delete;
+    ~table_memory_pool() {
+        for (const block &b : free_)
+            ::operator delete (b.p, std::align_val_t{b.align});
+    }
+    void *take(std::size_t bytes, std::size_t align) {
+        for (std::size_t i = 0; i < free_.size(); ++i) {
+            if (free_[i].bytes == bytes && free_[i].align == align) {
+                void *p = free_[i].p;
+                free_[i] = free_.back();
+                free_.pop_back();
+                return p;
+            }
+        }
+        return ::operator new (bytes, std::align_val_t{align});
+    }
+    void give(void *p, std::size_t bytes, std::size_t align) {
+        if (free_.size() < max_kept)
+            free_.push_back({p, bytes, align});
+        else
+            ::operator delete (p, std::align_val_t{align});
+    }
+
+  private:
+    struct block {
+        void *p;
+        std::size_t bytes;
+        std::size_t align;
+    };
+    static constexpr std::size_t max_kept = 8;
+    std::vector<block> free_;
+};
+
+thread_local table_memory_pool table_pool;
+
 /// Table memory aligned to the table size. Zeroed only when asked: a PTE table page is zeroed
 /// when pte_alloc_one() hands it out, so the arena needs no clearing up front.
 template <typename T>
 T *alloc_table_memory(std::size_t entries, std::size_t align_bytes, bool zeroed) {
-    void *p = ::operator new (entries * sizeof(T), std::align_val_t{align_bytes});
-    auto *t = static_cast<T *>(p);
+    auto *t = static_cast<T *>(table_pool.take(entries * sizeof(T), align_bytes));
     if (zeroed)
         std::uninitialized_value_construct_n(t, entries);
     else
@@ -29,7 +70,8 @@ T *alloc_table_memory(std::size_t entries, std::size_t align_bytes, bool zeroed)
 } // namespace
 
 void machine::aligned_free::operator()(void *p) const {
-    ::operator delete (p, std::align_val_t{align});
+    if (p != nullptr)
+        table_pool.give(p, bytes, align);
 }
 
 machine::machine(const machine_options &opts)
@@ -38,7 +80,7 @@ machine::machine(const machine_options &opts)
       data_base_(geometry_of(opts.gran).ptrs_per_pte()),
       nr_frames_(static_cast<std::uint64_t>(opts.window_pmds + 2) *
                  geometry_of(opts.gran).ptrs_per_pte()),
-      root_(nullptr, aligned_free{alignof(pmd_t)}), tables_(nullptr, aligned_free{alignof(pte_t)}) {
+      root_(nullptr, aligned_free{}), tables_(nullptr, aligned_free{}) {
     if (opts.window_pmds == 0 || opts.window_pmds > 16)
         throw std::invalid_argument("window_pmds must be 1..16");
     mm.mach = this;
@@ -47,9 +89,10 @@ machine::machine(const machine_options &opts)
     // Tables are aligned to their size, as page-table pages are, so an entry's index is its
     // address bits (hw_pte_index, contpte's block alignment).
     root_ = std::unique_ptr<pmd_t, aligned_free>(alloc_table_memory<pmd_t>(n, table_bytes, true),
-                                                 aligned_free{table_bytes});
+                                                 aligned_free{table_bytes, table_bytes});
     tables_ = std::unique_ptr<pte_t, aligned_free>(
-        alloc_table_memory<pte_t>(n * nr_tables_, table_bytes, false), aligned_free{table_bytes});
+        alloc_table_memory<pte_t>(n * nr_tables_, table_bytes, false),
+        aligned_free{table_bytes, n * nr_tables_ * sizeof(pte_t)});
     pages_.reserve(nr_frames_);
     folio_of_.reserve(nr_frames_);
     table_allocated_.assign(nr_tables_, 0);

@@ -340,8 +340,10 @@ class machine {
     pfn_t data_base_;
     std::uint64_t nr_frames_;
 
+    /// Gives table memory back to the per-thread pool it came from.
     struct aligned_free {
-        std::size_t align;
+        std::size_t align = 0;
+        std::size_t bytes = 0;
         void operator()(void *p) const;
     };
     std::unique_ptr<pmd_t, aligned_free> root_;
