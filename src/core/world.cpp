@@ -5,8 +5,7 @@
 namespace mmfuzz {
 
 world::world(std::string_view impl, const machine_options &opts)
-    : m(opts), ops(make_pgtable_ops(impl, m)),
-      mapcount_(static_cast<std::size_t>(m.end_data_pfn() - m.first_data_pfn()), 0) {
+    : m(opts), ops(make_pgtable_ops(impl, m)) {
     vma.vm_mm = &m.mm;
     vma.vm_start = m.window_start();
     vma.vm_end = m.window_end();

@@ -42,8 +42,16 @@ class world {
     std::vector<folio *> folios;
     /// Present mappings of each data frame (the rmap's page mapcount, PROT_NONE included), as
     /// core code accounts them while it maps and unmaps.
-    int &mapcount(pfn_t pfn) { return mapcount_.at(pfn - m.first_data_pfn()); }
-    [[nodiscard]] int mapcount(pfn_t pfn) const { return mapcount_.at(pfn - m.first_data_pfn()); }
+    int &mapcount(pfn_t pfn) {
+        const std::size_t i = pfn - m.first_data_pfn();
+        if (i >= mapcount_.size())
+            mapcount_.resize(i + 1, 0);
+        return mapcount_[i];
+    }
+    [[nodiscard]] int mapcount(pfn_t pfn) const {
+        const std::size_t i = pfn - m.first_data_pfn();
+        return i < mapcount_.size() ? mapcount_[i] : 0;
+    }
 
   private:
     std::vector<int> mapcount_;

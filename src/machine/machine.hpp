@@ -249,6 +249,8 @@ class machine {
     page_state &page(pfn_t pfn);
     [[nodiscard]] const page_state &page(pfn_t pfn) const;
     [[nodiscard]] std::size_t nr_folios() const { return nr_folios_; }
+    /// Frames from first_data_pfn() up to the highest one ever allocated.
+    [[nodiscard]] std::uint64_t frames_in_use() const { return pages_.size(); }
 
     // ---- page_table_check hooks (mm/page_table_check.c)
     // ------------------------------------------

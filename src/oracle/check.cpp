@@ -313,7 +313,7 @@ std::optional<finding> checker::audit() {
         const std::string who(w->ops->name());
         entry_cursor cur(*w);
         const pfn_t base = w->m.first_data_pfn();
-        std::vector<int> counts(w->m.end_data_pfn() - base, 0);
+        std::vector<int> counts(w->m.frames_in_use(), 0);
         rss_stat rss;
         for (const std::uint64_t page : all) {
             const auto raw = cur.raw(page);
