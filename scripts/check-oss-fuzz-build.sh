@@ -8,8 +8,11 @@
 #
 #   --seconds N     how long each target fuzzes (default 10)
 #   --sanitizer S   address (default) or undefined
+#   --libc++        compile against libc++ (-stdlib=libc++), as the OSS-Fuzz builder does; without
+#                   it Debian's libstdc++ is used
 #   --keep          keep the temporary folder and print its path
-# Needs clang, libclang-rt-14-dev (libFuzzer), zip and unzip: scripts/install-deps.sh.
+# Needs clang, libclang-rt-14-dev (libFuzzer), zip and unzip, and for --libc++ libc++-14-dev and
+# libc++abi-14-dev: scripts/install-deps.sh [--libc++].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -17,17 +20,19 @@ root="$PWD"
 seconds=10
 sanitizer=address
 keep=0
+libcxx=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --sanitizer) sanitizer="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
+    --libc++) libcxx=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "check-oss-fuzz-build: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 
-bash scripts/install-deps.sh
+if [ "$libcxx" = 1 ]; then bash scripts/install-deps.sh --libc++; else bash scripts/install-deps.sh; fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/mmfuzz-oss-fuzz.XXXXXX")"
 if [ "$keep" = 1 ]; then
@@ -56,6 +61,7 @@ export CC=clang CXX=clang++ SANITIZER="$sanitizer" FUZZING_ENGINE=libfuzzer
 export ARCHITECTURE=x86_64 FUZZING_LANGUAGE=c++
 export CFLAGS="-O1 -fno-omit-frame-pointer -gline-tables-only $sanflags -fsanitize=fuzzer-no-link"
 export CXXFLAGS="$CFLAGS"
+[ "$libcxx" = 0 ] || CXXFLAGS="$CFLAGS -stdlib=libc++"
 export LIB_FUZZING_ENGINE="-fsanitize=fuzzer"
 mkdir -p "$SRC" "$WORK" "$OUT"
 # $SRC/mmfuzz is the checkout (the Dockerfile copies it there), $SRC/build.sh the build script.
@@ -67,7 +73,7 @@ if grep -v '^ *#' .clusterfuzzlite/build.sh | grep -q -- '-fsanitize=fuzzer'; th
   fail "build.sh names -fsanitize=fuzzer itself; link with \$LIB_FUZZING_ENGINE"
 fi
 
-echo "== build.sh (SANITIZER=$sanitizer, OUT=$OUT)"
+echo "== build.sh (SANITIZER=$sanitizer, CXXFLAGS=$CXXFLAGS, OUT=$OUT)"
 t0=$SECONDS
 (cd "$SRC/mmfuzz" && bash -eu "$SRC/build.sh") || fail "build.sh failed"
 echo "   built in $((SECONDS - t0)) s"

@@ -2,12 +2,14 @@
 # Installs the Debian packages mmfuzz builds with, when any is missing. Idempotent: does nothing
 # (and needs no network) when everything is present.
 #   --coverage   also the LLVM tools scripts/coverage.sh needs (llvm-profdata-14, llvm-cov-14)
+#   --libc++     also libc++, for scripts/check-oss-fuzz-build.sh --libc++
 set -euo pipefail
 
 packages=(cmake ninja-build clang libclang-rt-14-dev libgtest-dev librapidcheck-dev zip unzip)
 for arg in "$@"; do
   case "$arg" in
     --coverage) packages+=(llvm-14) ;;
+    --libc++) packages+=(libc++-14-dev libc++abi-14-dev) ;;
     *) echo "install-deps: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
