@@ -63,6 +63,9 @@ export CFLAGS="-O1 -fno-omit-frame-pointer -gline-tables-only $sanflags -fsaniti
 export CXXFLAGS="$CFLAGS"
 [ "$libcxx" = 0 ] || CXXFLAGS="$CFLAGS -stdlib=libc++"
 export LIB_FUZZING_ENGINE="-fsanitize=fuzzer"
+# The builder's libFuzzer carries its own C++ library; Debian's needs libstdc++, which clang
+# would turn into libc++ if it were named -lstdc++.
+[ "$libcxx" = 0 ] || LIB_FUZZING_ENGINE="-fsanitize=fuzzer -l:libstdc++.so.6"
 mkdir -p "$SRC" "$WORK" "$OUT"
 # $SRC/mmfuzz is the checkout (the Dockerfile copies it there), $SRC/build.sh the build script.
 ln -s "$root" "$SRC/mmfuzz"
