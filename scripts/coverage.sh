@@ -12,9 +12,9 @@
 # Output: DIR/summary.txt (llvm-cov report per file of src/), DIR/layers.txt (line, branch,
 # function and region coverage per layer), DIR/html/index.html, DIR/replay.log (verdicts),
 # DIR/inputs.txt (the files replayed).
-# Inputs replay as 'mmfuzz replay' runs them: a binary input uses the granule in its header,
-# where the fuzzer pins 4K unless MMFUZZ_GRANULE says otherwise, and findings listed in
-# corpus/known-findings.txt are passed over as in a campaign.
+# Inputs replay as 'mmfuzz replay' runs them: whole, with the granule of their header, and with
+# the findings of corpus/known-findings.txt passed over as in a campaign. Text that does not
+# parse is not run (the fuzzer would decode it as binary); replay.log names it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
