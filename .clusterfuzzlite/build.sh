@@ -5,7 +5,7 @@
 # WORKDIR), or on a plain Debian machine through scripts/check-oss-fuzz-build.sh. Every compile
 # uses $CXX $CXXFLAGS (the sanitizer and -fsanitize=fuzzer-no-link flags come from there); every
 # fuzz target is linked with $LIB_FUZZING_ENGINE. Output in $OUT:
-#   <target>                  the fuzz targets (mm_diff_fuzzer, mm_diff_fuzzer_bytes, mm_codec_fuzzer)
+#   <target>                  mm_diff_fuzzer, mm_diff_fuzzer_bytes, mm_codec_fuzzer
 #   <target>_seed_corpus.zip  corpus/seeds, each file named by the SHA-1 of its content
 #   <target>.dict             corpus/mm_diff_fuzzer.dict
 #   <target>.options          corpus/<target>.options (dict = pointing at <target>.dict)
