@@ -2,8 +2,9 @@
 // abort, so libFuzzer keeps the input. Structure-aware mutation and crossover over the op
 // language unless built with MMFUZZ_BYTE_MUTATION_ONLY.
 //
-// Environment: MMFUZZ_INJECT=NAME enables a canary; MMFUZZ_GRANULE=4K|16K|64K|any pins the
-// granule of every input (default 4K, the default configuration); MMFUZZ_KNOWN=FILE lists known
+// The input is run as it decodes, header included, so a crash file replays the same with
+// 'mmfuzz replay' (the seeds are 4K programs; mutation seldom touches the header).
+// Environment: MMFUZZ_INJECT=NAME enables a canary; MMFUZZ_KNOWN=FILE lists known
 // findings to pass over (corpus/known-findings.txt). When MMFUZZ_KNOWN is unset, a
 // known-findings.txt beside the binary is read if there is one (the ClusterFuzzLite/OSS-Fuzz
 // build puts one in $OUT); MMFUZZ_KNOWN= (empty) reports everything.
@@ -24,8 +25,6 @@ namespace {
 
 std::string inject;
 std::vector<std::string> known;
-bool pin_granule = true;
-mmfuzz::granule pinned = mmfuzz::granule::k4;
 /// Longer inputs are cut: a violation needs few ops, and exec/s matters more.
 constexpr std::size_t max_ops = 64;
 
@@ -44,23 +43,11 @@ extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
         if (!ec && std::filesystem::is_regular_file(beside, ec))
             known = mmfuzz::read_known_findings(beside.string());
     }
-    if (const char *g = std::getenv("MMFUZZ_GRANULE")) {
-        if (std::string(g) == "any") {
-            pin_granule = false;
-        } else if (const auto gg = mmfuzz::granule_from_name(g)) {
-            pinned = *gg;
-        } else {
-            std::fprintf(stderr, "MMFUZZ_GRANULE: expected 4K, 16K, 64K or any\n");
-            std::abort();
-        }
-    }
     return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     mmfuzz::program p = mmfuzz::decode_any({data, size});
-    if (pin_granule)
-        p.header.options.gran = pinned;
     if (p.ops.size() > max_ops)
         p.ops.resize(max_ops);
     mmfuzz::run_options o;
