@@ -6,7 +6,51 @@ namespace mmfuzz {
 
 namespace {
 /// The canaries this build implements; each has a regression reproducer in corpus/regressions.
-constexpr std::array<canary_info, 0> catalogue = {};
+/// mprotect_no_flush is not here: on arm64 neither modify_prot_*_ptes() nor wrprotect_ptes()
+/// flushes (only the unmodelled erratum 2645198 path does); the flush it stands for is the
+/// caller's, in change_protection(), a core flow.
+constexpr std::array catalogue = {
+    canary_info{canary::unfold_drops_dirty, "unfold_drops_dirty",
+                "contpte_convert() unfolding a block does not OR the dirty bits of its entries "
+                "into the entries it rewrites",
+                false},
+    canary_info{canary::ptep_get_leaks_cont, "ptep_get_leaks_cont",
+                "ptep_get() returns the stored entry with PTE_CONT, a private bit core code "
+                "compares and copies",
+                false},
+    canary_info{canary::ptep_get_no_gather, "ptep_get_no_gather",
+                "ptep_get() of a CONT entry returns that entry alone, without the young/dirty "
+                "the hardware set on the other entries of its block",
+                false},
+    canary_info{canary::fold_ignores_pfn_contiguity, "fold_ignores_pfn_contiguity",
+                "__contpte_try_fold() compares the block's entries without their PFNs, so "
+                "non-consecutive pages are folded into one contiguous range",
+                false},
+    canary_info{canary::fold_ignores_folio, "fold_ignores_folio",
+                "__contpte_try_fold() does not check that one folio covers the whole block, so "
+                "two folios share one CONT block and its young/dirty",
+                false},
+    canary_info{canary::convert_skips_flush, "convert_skips_flush",
+                "contpte_convert() rewrites the block without the TLB flush between clear and "
+                "set that break-before-make needs without FEAT_BBML2_NOABORT",
+                false},
+    canary_info{canary::clear_flush_young_skips_flush, "clear_flush_young_skips_flush",
+                "contpte_clear_flush_young_ptes() clears AF on the block but does not flush it, "
+                "so the TLB keeps translations that never set AF again",
+                false},
+    canary_info{canary::wrprotect_partial_no_unfold, "wrprotect_partial_no_unfold",
+                "contpte_wrprotect_ptes() over part of a CONT block write-protects those entries "
+                "without unfolding the block first",
+                false},
+    canary_info{canary::set_ptes_cont_misaligned, "set_ptes_cont_misaligned",
+                "contpte_set_ptes() sets PTE_CONT on a block-sized, VA-aligned chunk whose first "
+                "PFN is not block-aligned",
+                false},
+    canary_info{canary::get_and_clear_full_drops_dirty, "get_and_clear_full_drops_dirty",
+                "__get_and_clear_full_ptes() ORs young but not dirty of the entries after the "
+                "first into the value it returns",
+                false},
+};
 } // namespace
 
 std::span<const canary_info> canaries() {

@@ -10,7 +10,11 @@ namespace mmfuzz {
 /// Unlike upstream, PTE_CONT itself never reaches core code.
 pte_t arm64_contpte_pgtable::ptep_get(hw_ptep ptep) {
     const pte_t pte = __ptep_get(ptep);
-    if (!pte_valid_cont(pte))
+    // Canary: upstream's own behaviour, PTE_CONT handed to core code, which copies it around.
+    if (canaries.on(canary::ptep_get_leaks_cont))
+        return pte_valid_cont(pte) ? contpte_ptep_get(ptep, pte) : pte;
+    // Canary: a getter that reads the one entry as if the block were not contiguous.
+    if (!pte_valid_cont(pte) || canaries.on(canary::ptep_get_no_gather))
         return pte_mknoncont(pte);
     return pte_mknoncont(contpte_ptep_get(ptep, pte));
 }

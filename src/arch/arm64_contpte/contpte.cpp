@@ -42,17 +42,20 @@ void arm64_contpte_pgtable::contpte_convert(mm_struct *mm, std::uint64_t addr, P
     const P start_ptep = block_start(ptep, addr);
     const std::uint64_t start_addr = g.cont_align_down(addr);
     pte = pfn_pte(pte_pfn(pte) & ~pfn_t{nr - 1}, pte_pgprot(pte));
+    // Canary: an unfold that loses the dirty bits the hardware set on the block's other entries.
+    const bool gather_dirty = pte_cont(pte) || !canaries.on(canary::unfold_drops_dirty);
 
     for (std::size_t i = 0; i < nr; ++i) {
         const pte_t ptent =
             __ptep_get_and_clear(mm, start_addr + i * g.page_size(), entry_add(start_ptep, i));
-        if (pte_dirty(ptent))
+        if (gather_dirty && pte_dirty(ptent))
             pte = pte_mkdirty(pte);
         if (pte_young(ptent))
             pte = pte_mkyoung(pte);
     }
 
-    if (!m_.options().bbml2_noabort)
+    // Canary: a convert that forgets the flush between break and make without BBML2.
+    if (!m_.options().bbml2_noabort && !canaries.on(canary::convert_skips_flush))
         __flush_tlb_range(start_addr, start_addr + cont_pte_size(), g.page_size(), true);
 
     __set_ptes(mm, start_addr, start_ptep, pte, static_cast<unsigned>(nr));
@@ -89,14 +92,20 @@ void arm64_contpte_pgtable::__contpte_try_fold(mm_struct *mm, std::uint64_t addr
     const std::uint64_t folio_end = folio_start + f->nr_pages() * g.page_size();
     const std::uint64_t cont_start = g.cont_align_down(addr);
     const std::uint64_t cont_end = cont_start + cont_pte_size();
-    if (folio_start > cont_start || folio_end < cont_end)
+    // Canary: a fold that trusts the PFNs without asking which folio they belong to.
+    if ((folio_start > cont_start || folio_end < cont_end) &&
+        !canaries.on(canary::fold_ignores_folio))
         return;
 
     const pfn_t pfn = pte_pfn(pte) & ~pfn_t{cont_ptes() - 1};
     pte_t expected = pfn_pte(pfn, pte_pgprot(pte_mkold(pte_mkclean(pte))));
     const P first = block_start(ptep, addr);
+    // Canary: a fold that checks the block's protection but not that its PFNs are consecutive.
+    const bool check_pfn = !canaries.on(canary::fold_ignores_pfn_contiguity);
     for (std::size_t i = 0; i < cont_ptes(); ++i) {
-        const pte_t subpte = pte_mkold(pte_mkclean(__ptep_get(entry_add(first, i))));
+        pte_t subpte = pte_mkold(pte_mkclean(__ptep_get(entry_add(first, i))));
+        if (!check_pfn && pte_present(subpte))
+            subpte = pfn_pte(pte_pfn(expected), pte_pgprot(subpte));
         if (!pte_same(subpte, expected))
             return;
         expected = pte_advance_pfn(expected, 1);
@@ -140,7 +149,9 @@ void arm64_contpte_pgtable::contpte_set_ptes(mm_struct *mm, std::uint64_t addr, 
         const std::uint64_t next = pte_cont_addr_end(addr, end);
         const auto chunk = static_cast<unsigned>((next - addr) >> shift);
         pte = pfn_pte(pfn, prot);
-        if (((addr | next | (pfn << shift)) & (cont_pte_size() - 1)) == 0)
+        // Canary: the CONT decision tests the VA range of the chunk but not its PFN alignment.
+        const std::uint64_t pa = canaries.on(canary::set_ptes_cont_misaligned) ? 0 : pfn << shift;
+        if (((addr | next | pa) & (cont_pte_size() - 1)) == 0)
             pte = pte_mkcont(pte);
         else
             pte = pte_mknoncont(pte);
@@ -276,7 +287,8 @@ bool arm64_contpte_pgtable::contpte_test_and_clear_young_ptes(vm_area_struct *vm
 bool arm64_contpte_pgtable::contpte_clear_flush_young_ptes(vm_area_struct *vma, std::uint64_t addr,
                                                            hw_ptep ptep, unsigned nr) {
     const bool young = contpte_test_and_clear_young_ptes(vma, addr, ptep, nr);
-    if (young) {
+    // Canary: the flush of the widened range is skipped, as in the no-flush young clear.
+    if (young && !canaries.on(canary::clear_flush_young_skips_flush)) {
         std::uint64_t end = addr + nr * m_.geo().page_size();
         contpte_align_addr_ptep(addr, end, ptep, nr);
         __flush_tlb_range_nosync(addr, end, m_.geo().page_size(), true);
@@ -289,7 +301,9 @@ bool arm64_contpte_pgtable::contpte_clear_flush_young_ptes(vm_area_struct *vma, 
 /// since CONT entries with different permissions are unpredictable.
 void arm64_contpte_pgtable::contpte_wrprotect_ptes(mm_struct *mm, std::uint64_t addr, hw_ptep ptep,
                                                    unsigned nr) {
-    contpte_try_unfold_partial(mm, addr, ptep, nr);
+    // Canary: a partly covered edge block keeps PTE_CONT with mixed permissions.
+    if (!canaries.on(canary::wrprotect_partial_no_unfold))
+        contpte_try_unfold_partial(mm, addr, ptep, nr);
     __wrprotect_ptes(mm, addr, ptep, nr);
 }
 

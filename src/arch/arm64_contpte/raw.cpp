@@ -193,7 +193,8 @@ pte_t arm64_contpte_pgtable::__get_and_clear_full_ptes(mm_struct *mm, std::uint6
         ptep = hw_pte_next(ptep);
         addr += m_.geo().page_size();
         const pte_t tmp = __ptep_get_and_clear(mm, addr, ptep);
-        if (pte_dirty(tmp))
+        // Canary: the batch's dirty bits other than the first entry's are lost to the caller.
+        if (pte_dirty(tmp) && !canaries.on(canary::get_and_clear_full_drops_dirty))
             pte = pte_mkdirty(pte);
         if (pte_young(tmp))
             pte = pte_mkyoung(pte);
