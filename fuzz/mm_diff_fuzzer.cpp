@@ -7,7 +7,9 @@
 // Environment: MMFUZZ_INJECT=NAME enables a canary; MMFUZZ_KNOWN=FILE lists known
 // findings to pass over (corpus/known-findings.txt). When MMFUZZ_KNOWN is unset, a
 // known-findings.txt beside the binary is read if there is one (the ClusterFuzzLite/OSS-Fuzz
-// build puts one in $OUT); MMFUZZ_KNOWN= (empty) reports everything.
+// build puts one in $OUT); MMFUZZ_KNOWN= (empty) reports everything. With a canary, only the
+// violations the canary causes count: one the same input also shows at the same op without it
+// is passed over.
 #include "program/codec.hpp"
 #include "program/mutate.hpp"
 #include "program/runner.hpp"
@@ -54,6 +56,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     o.inject = inject;
     o.known = known;
     const mmfuzz::run_result r = mmfuzz::run_program(p, o);
+    if (r.violation && !inject.empty()) {
+        o.inject.clear();
+        const mmfuzz::run_result without = mmfuzz::run_program(p, o);
+        if (without.violation && without.violation->invariant == r.violation->invariant &&
+            without.violation->op_index == r.violation->op_index)
+            return 0;
+    }
     if (r.violation) {
         std::fprintf(stderr, "%s\nreproducer (legalized):\n%s", r.violation->report.c_str(),
                      mmfuzz::print_text(r.legalized).c_str());
