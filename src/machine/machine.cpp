@@ -5,7 +5,6 @@
 #include "pgtable/softleaf.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <new>
 
@@ -256,8 +255,9 @@ pte_t machine::read(hw_ptep ptep) const {
 pte_t machine::read_once(hw_ptep ptep) const {
     pte_t *p = handle_access::ptr(ptep);
     check_live(p, "read_once");
-    std::atomic_ref<pteval_t> v(p->pte);
-    return {v.load(std::memory_order_relaxed)};
+    // READ_ONCE(): a single-copy-atomic load. The builtin rather than std::atomic_ref, which
+    // the libc++ OSS-Fuzz builds with does not have yet.
+    return {__atomic_load_n(&p->pte, __ATOMIC_RELAXED)};
 }
 
 void machine::write(hw_ptep ptep, pte_t pte) {

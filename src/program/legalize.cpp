@@ -333,7 +333,13 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
         }
         return legalize_batch(o, ref, why);
     case op_kind::clear_flush_young_ptes:
+        return legalize_batch(o, ref, why);
     case op_kind::wrprotect_ptes:
+        // fork's copy_present_ptes() write-protects only writable COW entries (mm/memory.c);
+        // arm64's single-entry path relies on that ("can only be called for present ptes") and
+        // unfolds on pte_cont() alone, which on a PROT_NONE block with a hole would remap it.
+        if (!pte_write(*cur))
+            return no(why, "wrprotect_ptes is for writable entries");
         return legalize_batch(o, ref, why);
     case op_kind::clear_young_dirty_ptes:
         return legalize_cydp(o, ref, why);

@@ -221,8 +221,7 @@ void session::note_flushes() {
 }
 
 std::optional<finding> session::step(const op &o, const op_result &a, const op_result &b) {
-    // The spec follows every op, even one that fails a check, so that a run can go on past a
-    // known finding.
+    // Every check below reads the spec as it stands after this op.
     auto monitors = chk_.check_monitors();
     auto returns = check_returns(o, a, b);
     update_spec(o, a);
@@ -356,14 +355,14 @@ run_result session::run() {
             if (auto f = step(*o, a, b)) {
                 const std::string key = f->invariant + " " + std::string(desc_of(o->kind).name);
                 if (std::find(opts_.known.begin(), opts_.known.end(), key) != opts_.known.end()) {
+                    // What follows a finding may be its consequence (the worlds can differ
+                    // from here on), so the run ends here, counted as known.
                     ++res.known;
                     if (opts_.trace)
-                        res.trace += "   (known finding passed over: " + key + ")\n";
-                    ref_.m.clear_logs();
-                    opt_.m.clear_logs();
-                    ref_.m.clear_violations();
-                    opt_.m.clear_violations();
-                    continue;
+                        res.trace += "   (known finding, run ends: " + key + ")\n";
+                    if (opts_.dump)
+                        res.dump = dump();
+                    return res;
                 }
                 res.violation = verdict_violation{f->invariant, i, f->detail, report(*f, i, &*o)};
                 if (opts_.dump)

@@ -23,8 +23,8 @@ struct run_options {
     std::string inject;
     /// Render both worlds' final tables into run_result::dump.
     bool dump = false;
-    /// Known findings, "INVARIANT op" (e.g. "BBM modify_prot"): counted in run_result::known and
-    /// passed over, so a campaign keeps looking for new ones.
+    /// Known findings, "INVARIANT op" (e.g. "BBM modify_prot"): a run that meets one ends there,
+    /// counted in run_result::known instead of failing, so a campaign keeps looking for new ones.
     std::vector<std::string> known;
     /// Stop after this many ops (minimization); all when unset.
     std::optional<std::size_t> max_ops;
