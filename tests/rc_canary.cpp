@@ -1,0 +1,41 @@
+// Driver (c) of 'mmfuzz bench --canaries': RapidCheck's differential property over the
+// generators of props/gen.hpp, with the canary MMFUZZ_INJECT names enabled in the contpte
+// world. It fails on the first violation the canary causes (one the same program also shows at
+// the same op without the canary is passed over). RC_PARAMS sets seed, max_success and noshrink;
+// MMFUZZ_KNOWN lists known findings. Exit status 1 when the property failed.
+#include "gen.hpp"
+
+#include "arch/canary.hpp"
+#include "program/runner.hpp"
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+int main() {
+    using namespace mmfuzz;
+    const char *inject = std::getenv("MMFUZZ_INJECT");
+    if (inject == nullptr || !canary_from_name(inject)) {
+        std::cerr << "rc_canary: MMFUZZ_INJECT must name a canary\n";
+        return 2;
+    }
+    run_options opts;
+    opts.inject = inject;
+    if (const char *k = std::getenv("MMFUZZ_KNOWN"))
+        opts.known = read_known_findings(k);
+    const bool ok = rc::check("the contpte world with " + opts.inject + " agrees", [&] {
+        const program p = *props::gen_program(granule::k4);
+        const run_result r = run_program(p, opts);
+        if (!r.violation)
+            return;
+        run_options without = opts;
+        without.inject.clear();
+        const run_result w = run_program(p, without);
+        if (w.violation && w.violation->invariant == r.violation->invariant &&
+            w.violation->op_index == r.violation->op_index)
+            return;
+        RC_LOG() << "legalized reproducer:\n" << print_text(r.legalized);
+        RC_FAIL(r.violation->invariant + " at op #" + std::to_string(r.violation->op_index));
+    });
+    return ok ? 0 : 1;
+}
