@@ -30,6 +30,24 @@ std::optional<hw_ptep> world::pte_alloc_map(std::uint64_t addr) {
     return m.pte_offset_map(pmdp, addr);
 }
 
+void world::rmap_add(pfn_t pfn, std::uint64_t nr) {
+    const folio *f = m.pfn_folio(pfn);
+    if (f == nullptr)
+        return;
+    (f->anon ? m.mm.rss.anon : m.mm.rss.file) += static_cast<long>(nr);
+    for (std::uint64_t i = 0; i < nr; ++i)
+        ++mapcount(pfn + i);
+}
+
+void world::rmap_remove(pfn_t pfn, std::uint64_t nr) {
+    const folio *f = m.pfn_folio(pfn);
+    if (f == nullptr)
+        return;
+    (f->anon ? m.mm.rss.anon : m.mm.rss.file) -= static_cast<long>(nr);
+    for (std::uint64_t i = 0; i < nr; ++i)
+        --mapcount(pfn + i);
+}
+
 spinlock_t world::ptl(std::uint64_t addr) const {
     const auto t = m.live_table_for(addr);
     return t ? m.pte_lockptr(*t) : m.pmd_lockptr();

@@ -14,6 +14,9 @@
 
 namespace mmfuzz {
 
+/// The swap type of the core flows' swap device (direct set_softleaf ops use the others).
+constexpr unsigned core_swap_type = 23;
+
 class world {
   public:
     world(std::string_view impl, const machine_options &opts);
@@ -42,6 +45,14 @@ class world {
     std::vector<folio *> folios;
     /// Present mappings of each data frame (the rmap's page mapcount, PROT_NONE included), as
     /// core code accounts them while it maps and unmaps.
+    /// The swap device (swap type core_swap_type): the content of each slot by offset, empty
+    /// when free. Core state of swap out and swap in.
+    std::vector<std::optional<std::uint64_t>> swap_slots;
+    /// folio_add_*_rmap_ptes() with add_mm_counter(): nr pages from pfn became mapped (by PTEs
+    /// or a PMD), counted in RSS and the page mapcounts.
+    void rmap_add(pfn_t pfn, std::uint64_t nr);
+    /// folio_remove_rmap_ptes() with add_mm_counter(): the reverse.
+    void rmap_remove(pfn_t pfn, std::uint64_t nr);
     int &mapcount(pfn_t pfn) {
         const std::size_t i = pfn - m.first_data_pfn();
         if (i >= mapcount_.size())

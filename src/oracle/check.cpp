@@ -287,7 +287,58 @@ void checker::spread(const std::vector<std::uint64_t> &pages) {
     }
 }
 
-std::optional<finding> checker::audit() {
+std::optional<std::uint64_t> checker::stored_value(world &w, std::uint64_t page) {
+    const std::uint64_t va = w.page_va(page);
+    const pmd_t pmd = w.m.peek_pmd(w.m.pmd_index(va));
+    if (pmd_leaf(pmd) && pmd_present(pmd))
+        return w.m.page(pmd_pfn(pmd) + (page & (w.geo().ptrs_per_pte() - 1))).content;
+    const auto p = w.pte_lookup(va);
+    if (!p)
+        return std::nullopt;
+    const pte_t pte = w.ops->ptep_get(*p);
+    if (pte_present(pte))
+        return w.m.page(pte_pfn(pte)).content;
+    if (pte_none(pte))
+        return std::nullopt;
+    const softleaf_t e = softleaf_from_pte(pte);
+    if (softleaf_is_swap(e) && swp_type(e) == core_swap_type && swp_offset(e) < w.swap_slots.size() &&
+        w.swap_slots[swp_offset(e)])
+        return *w.swap_slots[swp_offset(e)];
+    return std::nullopt;
+}
+
+namespace {
+std::string expected(const ideal_page &p) {
+    return hex(p.value) + (p.discardable ? " (or 0: lazy-free)" : "");
+}
+} // namespace
+
+std::optional<finding> checker::check_read(const content_spec &content, std::uint64_t page,
+                                           std::uint64_t value, std::string_view what) {
+    if (content.allows(page, value))
+        return std::nullopt;
+    return make("CONTENT",
+                std::string(what) + " read " + hex(value) + ", expected " +
+                    expected(content.at(page)),
+                {page});
+}
+
+std::optional<finding> checker::check_content(const content_spec &content,
+                                              const std::vector<std::uint64_t> &pages) {
+    for (const std::uint64_t page : pages) {
+        for (world *w : {&ref_, &opt_}) {
+            const auto v = stored_value(*w, page);
+            if (v && !content.allows(page, *v))
+                return make("CONTENT",
+                            std::string(w->ops->name()) + " holds " + hex(*v) +
+                                " for this page, expected " + expected(content.at(page)),
+                            {page});
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<finding> checker::audit(const content_spec *content) {
     // Every page either world maps (an entry that is none in both raw tables shows none).
     std::vector<std::uint64_t> all;
     const std::size_t per = ref_.geo().ptrs_per_pte();
@@ -303,6 +354,13 @@ std::optional<finding> checker::audit() {
         return f;
     if (auto f = check_blocks(all))
         return f;
+    if (content != nullptr) {
+        std::vector<std::uint64_t> every(ref_.nr_pages());
+        for (std::uint64_t p = 0; p < every.size(); ++p)
+            every[p] = p;
+        if (auto f = check_content(*content, every))
+            return f;
+    }
     std::vector<std::size_t> pmds(ref_.m.options().window_pmds);
     for (std::size_t i = 0; i < pmds.size(); ++i)
         pmds[i] = i;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/world.hpp"
+#include "oracle/content.hpp"
 #include "oracle/spec.hpp"
 
 #include <cstdint>
@@ -32,8 +33,19 @@ class checker {
     std::optional<finding> check_pmds(const std::vector<std::size_t> &pmds);
     /// Violations the machines' monitors reported during the op.
     std::optional<finding> check_monitors();
-    /// Whole window, page_table_check recount and RSS: at the end of a program.
-    std::optional<finding> audit();
+    /// Whole window, page_table_check recount and RSS, and with `content` every mapped page and
+    /// swap slot against the ideal memory: at the end of a program.
+    std::optional<finding> audit(const content_spec *content = nullptr);
+    /// CONTENT: a value a read returned.
+    std::optional<finding> check_read(const content_spec &content, std::uint64_t page,
+                                      std::uint64_t value, std::string_view what);
+    /// CONTENT: the frames these pages map (PTE or PMD) in both worlds, and the swap slots of
+    /// their swap entries, against the ideal memory.
+    std::optional<finding> check_content(const content_spec &content,
+                                         const std::vector<std::uint64_t> &pages);
+    /// The value core code would read at a page of w, if it holds data: the frame a present
+    /// entry or a PMD leaf maps, or the swap slot of a swap entry.
+    static std::optional<std::uint64_t> stored_value(world &w, std::uint64_t page);
 
     /// Pages and PMDs the op wrote in either world, widened to their CONT blocks, plus `extra`.
     void touched(std::uint64_t first, std::uint64_t nr, std::vector<std::uint64_t> &pages,

@@ -1,6 +1,7 @@
 #include "program/apply.hpp"
 
 #include "pgtable/softleaf.hpp"
+#include "program/flow.hpp"
 #include "program/legalize.hpp"
 
 namespace mmfuzz {
@@ -138,6 +139,10 @@ op_result apply_locked(world &w, const op &o, hw_ptep ptep, std::uint64_t va, un
 } // namespace
 
 std::pair<std::uint64_t, std::uint64_t> op_range(const op &o) {
+    if (is_flow(o.kind)) {
+        const flow_op *f = find_flow(o.kind);
+        return f != nullptr ? f->range(o) : std::pair<std::uint64_t, std::uint64_t>{0, 0};
+    }
     switch (o.kind) {
     case op_kind::folio_alloc:
         return {0, 0};
@@ -155,6 +160,14 @@ std::pair<std::uint64_t, std::uint64_t> op_range(const op &o) {
 }
 
 op_result apply_op(world &w, const op &o) {
+    if (is_flow(o.kind)) {
+        const flow_op *f = find_flow(o.kind);
+        if (f == nullptr)
+            return {};
+        op_result r = f->apply(w, o);
+        w.m.check_locks_released(desc_of(o.kind).name);
+        return r;
+    }
     const std::uint64_t va = w.page_va(o[slot::addr]);
     switch (o.kind) {
     case op_kind::folio_alloc: {

@@ -1,6 +1,7 @@
 #include "program/legalize.hpp"
 
 #include "pgtable/softleaf.hpp"
+#include "program/flow.hpp"
 
 #include <algorithm>
 
@@ -210,7 +211,7 @@ std::optional<op> legalize_softleaf(op o, world &ref, std::string &why) {
         o[slot::page] = 0;
     }
     if (kind == leaf_kind::swap) {
-        o[slot::nr] %= MAX_SWAPFILES;
+        o[slot::nr] %= core_swap_type; // the last type is the core flows' swap device
         // Offset bit 40 is pte bit 52, PTE_CONT: arm64's set_ptes() applies pte_mknoncont() to
         // every pte it is given, present or not (arch/arm64/include/asm/pgtable.h), so a swap
         // pte with offset >= 2^40 would lose that bit. No swap device is that large; keep below.
@@ -305,6 +306,12 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
         return o;
     default:
         break;
+    }
+    if (is_flow(o.kind)) {
+        const flow_op *f = find_flow(o.kind);
+        if (f == nullptr)
+            return no(why, "flow not in this build");
+        return f->legalize(o, ref, why);
     }
     const auto cur = current(ref, o[slot::addr]);
     if (!cur)

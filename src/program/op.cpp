@@ -25,7 +25,7 @@ constexpr op_desc make(op_kind k, std::string_view name, std::initializer_list<f
     return d;
 }
 
-const std::array<op_desc, 17> descs = {
+const std::array<op_desc, 33> descs = {
     make(op_kind::folio_alloc, "folio_alloc",
          {{slot::arg, "order", ft::number, 1, u8max}, {slot::flags, "anon", ft::boolean, 1, 1}}, {},
          "allocate a folio of 2^order pages; later ops name it by allocation index"),
@@ -81,6 +81,56 @@ const std::array<op_desc, 17> descs = {
           {slot::folio, "slot", ft::number, 1, u8max},
           {slot::value, "value", ft::number, 8, u64max}},
          {}, "a CPU access through the MMU; `slot` picks the CONT entry hardware updates"),
+    make(op_kind::do_anonymous_page, "do_anonymous_page",
+         {f_addr, {slot::arg, "order", ft::number, 1, u8max},
+          {slot::flags, "write", ft::boolean, 1, 1}},
+         {},
+         "anonymous fault on a none entry: a zeroed folio of 2^order pages (mTHP) mapped with "
+         "one set_ptes, or a PMD-order THP with a deposited table"),
+    make(op_kind::handle_mm_fault, "handle_mm_fault",
+         {f_addr,
+          {slot::arg, "write", ft::boolean, 1, 1},
+          {slot::folio, "slot", ft::number, 1, u8max},
+          {slot::value, "value", ft::number, 8, u64max}},
+         {},
+         "a CPU access; on a fault, the kernel's fault handling (anon, swap-in, write-protect, "
+         "access flag) and the access again"),
+    make(op_kind::folio_referenced, "folio_referenced", {f_addr}, {},
+         "aging: clear and flush young over the entries mapping the folio at addr"),
+    make(op_kind::mprotect, "mprotect", {f_addr, f_nr, f_prot}, {},
+         "change_pte_range() over a range: modify_prot_start/commit_ptes per folio batch, "
+         "then the mmu_gather flush"),
+    make(op_kind::zap_pte_range, "zap_pte_range", {f_addr, f_nr}, {},
+         "MADV_DONTNEED/munmap: get_and_clear_full_ptes per batch, dirty/young to the folio, "
+         "deferred flush"),
+    make(op_kind::madvise_free, "madvise_free", {f_addr, f_nr}, {},
+         "MADV_FREE: clear young and dirty of whole folios and mark them lazy-free"),
+    make(op_kind::shrink_folio, "shrink_folio", {f_addr}, {},
+         "reclaim the folio mapped at addr: discard it if lazy-free and clean, else swap it out"),
+    make(op_kind::do_swap_page, "do_swap_page",
+         {f_addr, {slot::flags, "write", ft::boolean, 1, 1}}, {},
+         "swap in the page of the swap entry at addr"),
+    make(op_kind::migrate_folio, "migrate_folio", {f_addr}, {},
+         "migrate the folio mapped at addr: migration entries, copy, remap"),
+    make(op_kind::split_huge_pmd, "split_huge_pmd", {f_addr}, {},
+         "split the PMD mapping at addr into a table of PTEs"),
+    make(op_kind::split_folio, "split_folio",
+         {f_addr, {slot::arg, "order", ft::number, 1, u8max}}, {},
+         "split the large folio mapped at addr into folios of 2^order pages"),
+    make(op_kind::collapse_huge_page, "collapse_huge_page",
+         {f_addr, {slot::arg, "order", ft::number, 1, u8max}}, {},
+         "khugepaged: collapse the 2^order pages around addr into one new folio"),
+    make(op_kind::madvise_guard, "madvise_guard",
+         {f_addr, f_nr, {slot::flags, "remove", ft::boolean, 1, 1}}, {},
+         "MADV_GUARD_INSTALL (zap, then guard markers) or MADV_GUARD_REMOVE over a range"),
+    make(op_kind::uffd_writeprotect, "uffd_writeprotect",
+         {f_addr, f_nr, {slot::flags, "enable", ft::boolean, 1, 1}}, {},
+         "UFFDIO_WRITEPROTECT: set or clear uffd-wp on the entries of a range"),
+    make(op_kind::memory_failure, "memory_failure", {f_addr}, {},
+         "hwpoison the page mapped at addr: unmap its entry to a hwpoison entry"),
+    make(op_kind::migrate_device, "migrate_device",
+         {f_addr, {slot::flags, "to_ram", ft::boolean, 1, 1}}, {},
+         "migrate the page at addr to device-private memory, or back to RAM"),
 };
 
 } // namespace

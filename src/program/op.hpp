@@ -37,7 +37,29 @@ enum class op_kind : std::uint8_t {
     ptep_set_access_flags = 0x0f,
     modify_prot = 0x10,
     hw_access = 0x11,
+    // Core-MM flows (src/core): whole kernel paths, each written once against the handle API.
+    do_anonymous_page = 0x40,
+    handle_mm_fault = 0x41,
+    folio_referenced = 0x42,
+    mprotect = 0x43,
+    zap_pte_range = 0x44,
+    madvise_free = 0x45,
+    shrink_folio = 0x46,
+    do_swap_page = 0x47,
+    migrate_folio = 0x48,
+    split_huge_pmd = 0x49,
+    split_folio = 0x4a,
+    collapse_huge_page = 0x4b,
+    madvise_guard = 0x4c,
+    uffd_writeprotect = 0x4d,
+    memory_failure = 0x4e,
+    migrate_device = 0x4f,
 };
+
+/// Whether a kind is a core flow (dispatched through program/flow.hpp).
+constexpr bool is_flow(op_kind k) {
+    return static_cast<std::uint8_t>(k) >= 0x40;
+}
 
 /// Field slots. `addr` holds a page index into the window (printed as a virtual address).
 enum class slot : std::uint8_t { addr, nr, folio, page, arg, flags, value };

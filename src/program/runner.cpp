@@ -7,6 +7,7 @@
 #include "oracle/view.hpp"
 #include "program/apply.hpp"
 #include "program/codec.hpp"
+#include "program/flow.hpp"
 #include "program/legalize.hpp"
 
 #include <algorithm>
@@ -39,7 +40,8 @@ class session {
   public:
     session(const program &p, const run_options &o)
         : prog_(p), opts_(o), ref_(o.reference, p.header.options),
-          opt_(o.optimized, p.header.options), chk_(ref_, opt_) {
+          opt_(o.optimized, p.header.options), chk_(ref_, opt_), content_(ref_.nr_pages()),
+          ctx_{ref_, opt_, chk_, content_} {
         if (o.inject.empty())
             return;
         const auto c = canary_from_name(o.inject);
@@ -60,7 +62,8 @@ class session {
   private:
     std::optional<finding> step(const op &o, const op_result &a, const op_result &b);
     std::optional<finding> check_returns(const op &o, const op_result &a, const op_result &b);
-    void update_spec(const op &o, const op_result &a);
+    void update_spec(const op &o, const op_result &a, const op_result &b);
+    void update_content(const op &o, const op_result &a);
     void note_flushes();
     std::string report(const finding &f, std::size_t index, const op *o);
     std::string dump();
@@ -70,6 +73,8 @@ class session {
     world ref_;
     world opt_;
     checker chk_;
+    content_spec content_;
+    flow_context ctx_;
     std::vector<std::uint64_t> pages_; ///< scratch: pages an op touched
     std::vector<std::size_t> pmds_;
 };
@@ -77,6 +82,17 @@ class session {
 std::optional<finding> session::check_returns(const op &o, const op_result &a, const op_result &b) {
     const auto [first, nr] = op_range(o);
     const auto what = std::string_view(desc_of(o.kind).name);
+    if (is_flow(o.kind)) {
+        const flow_op *f = find_flow(o.kind);
+        if (f->check != nullptr)
+            return f->check(ctx_, o, a, b);
+        if (a.fault != b.fault || a.value != b.value || a.flag != b.flag || a.failed != b.failed)
+            return finding{"EQUIV",
+                           std::string(what) + ": " + describe_result(a) + " vs " +
+                               describe_result(b),
+                           {first}};
+        return std::nullopt;
+    }
     switch (o.kind) {
     case op_kind::folio_alloc:
         if (a.failed != b.failed)
@@ -115,13 +131,46 @@ std::optional<finding> session::check_returns(const op &o, const op_result &a, c
         if (a.fault != b.fault || a.value != b.value)
             return finding{
                 "EQUIV", "hw_access: " + describe_result(a) + " vs " + describe_result(b), {first}};
+        if (a.fault == 0 && o[slot::arg] == 0)
+            return chk_.check_read(content_, first, a.value, "hw_access");
         return std::nullopt;
     default:
         return std::nullopt;
     }
 }
 
-void session::update_spec(const op &o, const op_result &a) {
+/// The ideal memory after a direct call: what it maps, drops or writes.
+void session::update_content(const op &o, const op_result &a) {
+    const auto [first, nr] = op_range(o);
+    switch (o.kind) {
+    case op_kind::set_ptes: {
+        const pfn_t pfn = ref_.folios.at(o[slot::folio])->pfn + o[slot::page];
+        for (std::uint64_t i = 0; i < nr; ++i)
+            content_.mapped(first + i, ref_.m.page(pfn + i).content);
+        break;
+    }
+    case op_kind::ptep_get_and_clear:
+    case op_kind::pte_clear:
+    case op_kind::get_and_clear_full_ptes:
+    case op_kind::clear_full_ptes:
+        for (std::uint64_t p = first; p < first + nr; ++p)
+            content_.dropped(p);
+        break;
+    case op_kind::hw_access:
+        if (a.fault == 0 && o[slot::arg] != 0)
+            content_.written(first, o[slot::value]);
+        break;
+    default:
+        break;
+    }
+}
+
+void session::update_spec(const op &o, const op_result &a, const op_result &b) {
+    if (is_flow(o.kind)) {
+        find_flow(o.kind)->update(ctx_, o, a, b);
+        return;
+    }
+    update_content(o, a);
     ad_spec &s = chk_.spec;
     const auto range = op_range(o);
     const std::uint64_t first = range.first;
@@ -159,9 +208,17 @@ void session::update_spec(const op &o, const op_result &a) {
             s.clear(p);
         break;
     case op_kind::ptep_test_and_clear_young:
+        clear_young();
+        break;
     case op_kind::ptep_clear_flush_young:
     case op_kind::clear_flush_young_ptes:
         clear_young();
+        // The flush is part of the contract when the call reports young (mm/rmap.c relies on
+        // it so that the next access sets AF again): a world that returned 1 has flushed its
+        // range, whatever its flush log says.
+        if (a.flag && b.flag)
+            for (std::uint64_t p = first; p < first + nr; ++p)
+                s.flushed(p);
         break;
     case op_kind::clear_young_dirty_ptes:
         if ((o[slot::flags] & CYDPF_YOUNG) != 0)
@@ -224,7 +281,7 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     // Every check below reads the spec as it stands after this op.
     auto monitors = chk_.check_monitors();
     auto returns = check_returns(o, a, b);
-    update_spec(o, a);
+    update_spec(o, a, b);
     note_flushes();
     const auto [first, nr] = op_range(o);
     std::vector<std::uint64_t> &pages = pages_;
@@ -246,6 +303,8 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     if (auto f = chk_.check_pages(pages))
         return f;
     if (auto f = chk_.check_blocks(pages))
+        return f;
+    if (auto f = chk_.check_content(content_, pages))
         return f;
     for (world *w : {&ref_, &opt_})
         w->m.check_tlb_stale();
@@ -376,7 +435,7 @@ run_result session::run() {
         opt_.m.clear_violations();
     }
     if (opts_.oracle) {
-        if (auto f = chk_.audit()) {
+        if (auto f = chk_.audit(&content_)) {
             res.violation = verdict_violation{f->invariant, prog_.ops.size(), f->detail,
                                               report(*f, prog_.ops.size(), nullptr)};
         }

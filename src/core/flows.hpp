@@ -1,0 +1,78 @@
+// Core-MM flows: the generic kernel code paths, written once against the handle API (w.ops) and
+// the machine's locks, flushes and folios, never against raw table memory or an implementation
+// type, so both worlds run the same code and any difference is the implementation's.
+// Each function names the kernel function it follows; the .cpp files cite the kernel sources.
+#pragma once
+
+#include "core/world.hpp"
+
+#include <cstdint>
+
+namespace mmfuzz {
+
+/// vm_fault_t, reduced to the outcomes the flows produce.
+enum class vm_fault : std::uint8_t {
+    done,     ///< 0: handled, the access can be retried
+    oom,      ///< VM_FAULT_OOM: no memory for a folio or a table
+    sigbus,   ///< VM_FAULT_SIGBUS / VM_FAULT_HWPOISON
+    sigsegv,  ///< VM_FAULT_SIGSEGV: a guard marker, or an access the VMA does not allow
+    fallback, ///< VM_FAULT_FALLBACK: a huge fault that could not be taken (caller falls back)
+    nopage,   ///< nothing to do (the entry changed under us, or a migration entry to wait on)
+};
+
+// ---- fault.cpp -----------------------------------------------------------------------------
+/// mm/memory.c do_anonymous_page(): a zeroed folio of 2^order pages over none entries, mapped
+/// with one set_ptes(); order == PMD order goes to do_huge_pmd_anonymous_page().
+vm_fault do_anonymous_page(world &w, std::uint64_t addr, unsigned order, bool write);
+/// mm/memory.c handle_mm_fault() for a fault hardware reported at addr.
+vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write);
+/// A user access: the MMU, and on a fault handle_mm_fault() and the access once more.
+struct touch_result {
+    hw_access_result access;
+    vm_fault handled = vm_fault::done;
+    bool faulted = false;
+};
+touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std::uint64_t value);
+
+// ---- aging.cpp, mprotect.cpp, zap.cpp --------------------------------------------------------
+/// mm/rmap.c folio_referenced_one() over the folio mapped at addr: whether any entry was young.
+bool folio_referenced(world &w, std::uint64_t addr);
+/// mm/mprotect.c change_pte_range() over [addr, addr + nr pages), then the flush.
+void change_protection(world &w, std::uint64_t addr, std::uint64_t nr, pgprot_t prot);
+/// mm/memory.c zap_pte_range() over [addr, addr + nr pages) (MADV_DONTNEED, munmap).
+void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr);
+/// mm/madvise.c madvise_free_pte_range() over [addr, addr + nr pages).
+void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr);
+
+// ---- huge_memory.cpp, khugepaged.cpp ---------------------------------------------------------
+/// mm/huge_memory.c do_huge_pmd_anonymous_page(): a PMD-order folio with a deposited table.
+vm_fault do_huge_pmd_anonymous_page(world &w, std::uint64_t addr, bool write);
+/// mm/huge_memory.c __split_huge_pmd() of the PMD mapping addr (SEMANTICS 4.1).
+void split_huge_pmd(world &w, std::uint64_t addr);
+/// mm/huge_memory.c zap_huge_pmd(): unmap a PMD-mapped THP.
+void zap_huge_pmd(world &w, std::uint64_t addr);
+/// mm/huge_memory.c split_folio_to_order() of the folio mapped at addr; false if it cannot.
+bool split_folio(world &w, std::uint64_t addr, unsigned new_order);
+/// mm/khugepaged.c collapse_huge_page() of the 2^order pages around addr (SEMANTICS 4.2).
+bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order);
+
+// ---- vmscan.cpp, swap.cpp, migrate.cpp, softleaf flows --------------------------------------------
+enum class reclaim_result : std::uint8_t { discarded, kept, swapped, failed };
+/// mm/vmscan.c shrink_folio_list() for the folio mapped at addr: try_to_unmap(), lazy-free
+/// discard, or swap out.
+reclaim_result shrink_folio(world &w, std::uint64_t addr);
+/// mm/memory.c do_swap_page() for the swap entry at addr.
+vm_fault do_swap_page(world &w, std::uint64_t addr, bool write);
+/// mm/migrate.c migrate_pages() of the folio mapped at addr.
+bool migrate_folio(world &w, std::uint64_t addr);
+/// mm/madvise.c MADV_GUARD_INSTALL / MADV_GUARD_REMOVE over [addr, addr + nr pages).
+void madvise_guard_install(world &w, std::uint64_t addr, std::uint64_t nr);
+void madvise_guard_remove(world &w, std::uint64_t addr, std::uint64_t nr);
+/// mm/userfaultfd.c mwriteprotect_range() over [addr, addr + nr pages).
+void uffd_writeprotect(world &w, std::uint64_t addr, std::uint64_t nr, bool enable);
+/// mm/memory-failure.c memory_failure() of the page mapped at addr.
+bool memory_failure(world &w, std::uint64_t addr);
+/// mm/migrate_device.c: the page at addr to device-private memory, or back to RAM.
+bool migrate_device(world &w, std::uint64_t addr, bool to_ram);
+
+} // namespace mmfuzz

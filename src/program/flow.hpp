@@ -1,0 +1,54 @@
+// Core-flow ops: how each flow of src/core becomes an op of the language. Per kind, its
+// legalization, its application to one world, the oracle's spec transitions it drives, and the
+// checks of its results. The runner, the legalizer and apply_op dispatch here for is_flow kinds.
+#pragma once
+
+#include "core/world.hpp"
+#include "oracle/check.hpp"
+#include "oracle/content.hpp"
+#include "program/apply.hpp"
+#include "program/op.hpp"
+
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+
+namespace mmfuzz {
+
+/// What a flow's oracle hooks see: both worlds after the op, the checker with its young/dirty
+/// spec (still as before the op when `update` starts), and the ideal memory.
+struct flow_context {
+    world &ref;
+    world &opt;
+    checker &chk;
+    content_spec &content;
+};
+
+struct flow_op {
+    op_kind kind;
+    /// The legal form of o against the reference world (addr already reduced into the window),
+    /// or nullopt with the reason in why. Legalizing a legal op returns it unchanged.
+    std::optional<op> (*legalize)(const op &o, world &ref, std::string &why);
+    /// The pages the op names: first page index and count.
+    std::pair<std::uint64_t, std::uint64_t> (*range)(const op &o);
+    /// Runs the flow in one world (locks taken and released inside, as the kernel does).
+    op_result (*apply)(world &w, const op &o);
+    /// The results of both worlds against each other and the spec; nullptr compares
+    /// fault/value/flag/failed exactly.
+    std::optional<finding> (*check)(flow_context &c, const op &o, const op_result &ref_result,
+                                    const op_result &opt_result);
+    /// The spec transitions of the op (young/dirty intervals, ideal memory).
+    void (*update)(flow_context &c, const op &o, const op_result &ref_result,
+                   const op_result &opt_result);
+};
+
+/// The flow op of a kind, or nullptr when this build has none for it.
+const flow_op *find_flow(op_kind kind);
+
+// The groups, one file each.
+std::span<const flow_op> basic_flows(); ///< flow_basic.cpp: faults, aging, mprotect, zap, MADV_FREE
+std::span<const flow_op> huge_flows();  ///< flow_huge.cpp: THP split, folio split, collapse
+std::span<const flow_op> swap_flows();  ///< flow_swap.cpp: reclaim, swap, migration, softleaves
+
+} // namespace mmfuzz
