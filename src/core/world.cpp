@@ -30,6 +30,30 @@ std::optional<hw_ptep> world::pte_alloc_map(std::uint64_t addr) {
     return m.pte_offset_map(pmdp, addr);
 }
 
+vm_flags_t world::vm_flags_at(std::uint64_t addr) const {
+    const std::uint64_t page = (addr - m.window_start()) >> geo().page_shift;
+    return page < vm_flags_of_page_.size() ? vm_flags_of_page_[page] : vma.vm_flags;
+}
+
+void world::set_vm_flags(std::uint64_t addr, vm_flags_t flags) {
+    const std::uint64_t page = (addr - m.window_start()) >> geo().page_shift;
+    if (vm_flags_of_page_.size() <= page)
+        vm_flags_of_page_.resize(nr_pages(), vma.vm_flags);
+    vm_flags_of_page_[page] = flags;
+}
+
+/// arch/arm64/mm/mmap.c protection_map[], private entries.
+pgprot_t world::vm_page_prot(std::uint64_t addr) const {
+    const vm_flags_t f = vm_flags_at(addr);
+    if ((f & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
+        return PAGE_NONE;
+    return (f & VM_EXEC) != 0 ? PAGE_READONLY_EXEC : PAGE_READONLY;
+}
+
+pte_t world::maybe_mkwrite(pte_t pte, std::uint64_t addr) const {
+    return (vm_flags_at(addr) & VM_WRITE) != 0 ? pte_mkwrite_novma(pte) : pte;
+}
+
 void world::rmap_add(pfn_t pfn, std::uint64_t nr) {
     const folio *f = m.pfn_folio(pfn);
     if (f == nullptr)

@@ -45,6 +45,16 @@ class world {
     std::vector<folio *> folios;
     /// Present mappings of each data frame (the rmap's page mapcount, PROT_NONE included), as
     /// core code accounts them while it maps and unmaps.
+    /// The VMA flags of the page at addr. The window is one private anonymous VMA; mprotect
+    /// gives pages their own flags instead of splitting it (vm_flags_of_page, VM_READ|VM_WRITE
+    /// by default).
+    [[nodiscard]] vm_flags_t vm_flags_at(std::uint64_t addr) const;
+    void set_vm_flags(std::uint64_t addr, vm_flags_t flags);
+    /// vm_get_page_prot() of a private mapping with the page's flags (arm64 protection_map:
+    /// private writable is PAGE_READONLY, copy-on-write; the fault path makes it writable).
+    [[nodiscard]] pgprot_t vm_page_prot(std::uint64_t addr) const;
+    /// maybe_mkwrite(): writable if the page's VMA flags allow writing.
+    [[nodiscard]] pte_t maybe_mkwrite(pte_t pte, std::uint64_t addr) const;
     /// The swap device (swap type core_swap_type): the content of each slot by offset, empty
     /// when free. Core state of swap out and swap in.
     std::vector<std::optional<std::uint64_t>> swap_slots;
@@ -66,6 +76,7 @@ class world {
 
   private:
     std::vector<int> mapcount_;
+    std::vector<vm_flags_t> vm_flags_of_page_;
 };
 
 } // namespace mmfuzz
