@@ -1,6 +1,7 @@
 // mmfuzz campaign: time-boxed fuzzing on one machine with libFuzzer's fork mode, then crash
 // deduplication by invariant and op, minimization, reproducers and a summary.
 #include "cli/cli.hpp"
+#include "cli/fuzzer_proc.hpp"
 
 #include "program/codec.hpp"
 #include "program/minimize.hpp"
@@ -13,7 +14,6 @@
 #include <iostream>
 #include <map>
 #include <sstream>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef MMFUZZ_SOURCE_DIR
@@ -49,101 +49,37 @@ void on_sigint(int) {
     interrupted = 1;
 }
 
-std::string find_fuzzer(const std::string &given) {
-    if (!given.empty())
-        return given;
-    if (const char *env = std::getenv("MMFUZZ_FUZZER"))
-        return env;
-    std::error_code ec;
-    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    for (const fs::path &p :
-         {self.parent_path() / "fuzz" / "mm_diff_fuzzer", self.parent_path() / "mm_diff_fuzzer"})
-        if (fs::exists(p))
-            return p.string();
-    return "";
-}
-
-/// Values of one libFuzzer status line ("#1234 ... cov: 5 corp: 6 exec/s: 7 ...").
-struct status {
-    std::string execs = "0";
-    std::string cov = "0";
-    std::string corp = "0";
-    std::string rate = "0";
-    std::string crashes = "0";
-};
-
-void parse_status(const std::string &line, status &s) {
-    if (line.empty() || line[0] != '#')
-        return;
-    std::istringstream in(line);
-    std::string tok;
-    in >> tok;
-    s.execs = tok.substr(1, tok.find_first_not_of("0123456789", 1) - 1);
-    while (in >> tok) {
-        std::string v;
-        if (tok == "cov:" && in >> v)
-            s.cov = v;
-        else if (tok == "corp:" && in >> v)
-            s.corp = v.substr(0, v.find('/'));
-        else if ((tok == "exec/s:" || tok == "exec/s") && in >> v)
-            s.rate = v;
-        else if (tok == "oom/timeout/crash:" && in >> v)
-            s.crashes = v.substr(v.rfind('/') + 1);
-    }
-}
-
-/// Runs the fuzzer with stderr piped back; prints a progress line as status lines arrive.
+/// Runs the fuzzer with its output logged; prints a progress line as status lines arrive
+/// (none when seconds is 0).
 int run_fuzzer(const std::vector<std::string> &argv, const std::vector<std::string> &env,
-               const fs::path &log, int seconds, status &last) {
-    int pipefd[2];
-    if (pipe(pipefd) != 0)
-        throw std::runtime_error("pipe failed");
-    const pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pipefd[1], STDERR_FILENO);
-        dup2(pipefd[1], STDOUT_FILENO);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        for (const std::string &e : env)
-            putenv(const_cast<char *>(e.c_str()));
-        std::vector<char *> args;
-        for (const std::string &a : argv)
-            args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        std::perror("execv");
-        _exit(127);
-    }
-    close(pipefd[1]);
-    std::ofstream logf(log, std::ios::app);
-    FILE *in = fdopen(pipefd[0], "r");
-    char buf[4096];
+               const fs::path &log, int seconds, fuzzer_status &last) {
     const auto start = std::chrono::steady_clock::now();
     // On a terminal one line is redrawn every second; in a log a line is added every 10 s.
     const bool tty = isatty(STDERR_FILENO) != 0;
     long long shown = -1;
-    while (std::fgets(buf, sizeof buf, in) != nullptr) {
-        const std::string line(buf);
-        logf << line;
+    child_spec spec;
+    spec.argv = argv;
+    spec.env = env;
+    spec.log = log;
+    spec.append_log = true;
+    spec.on_line = [&](const std::string &line) {
         if (seconds <= 0 || line.empty() || line[0] != '#')
-            continue;
+            return;
         parse_status(line, last);
         const long long elapsed = std::chrono::duration_cast<std::chrono::seconds>(
                                       std::chrono::steady_clock::now() - start)
                                       .count();
         if (elapsed == shown || (!tty && shown >= 0 && elapsed - shown < 10))
-            continue;
+            return;
         shown = elapsed;
         std::fprintf(stderr, "%s[%4llds/%ds] execs %s (%s/s)  cov %s  corpus %s  violations %s%s",
                      tty ? "\r" : "", elapsed, seconds, last.execs.c_str(), last.rate.c_str(),
                      last.cov.c_str(), last.corp.c_str(), last.crashes.c_str(), tty ? "   " : "\n");
-    }
+    };
+    const child_result r = run_child(spec);
     if (seconds > 0 && tty)
         std::fprintf(stderr, "\n");
-    std::fclose(in);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r.status;
 }
 
 std::string unique_path(const fs::path &dir, const std::string &stem) {
@@ -200,7 +136,7 @@ int cmd_campaign(const std::vector<std::string> &args) {
         return usage_error("campaign: --time SECONDS (> 0) is required", campaign_help);
     if (!inject.empty() && !canary_known(inject))
         return usage_error("campaign: unknown canary '" + inject + "'", campaign_help);
-    const std::string fuzzer = find_fuzzer(fuzzer_arg);
+    const std::string fuzzer = fuzzer_arg.empty() ? find_fuzz_binary("mm_diff_fuzzer") : fuzzer_arg;
     if (fuzzer.empty() || !fs::exists(fuzzer)) {
         std::cerr << "mmfuzz: campaign: no mm_diff_fuzzer found (build the fuzz preset: "
                      "cmake --preset fuzz && cmake --build --preset fuzz, or pass --fuzzer)\n";
@@ -241,7 +177,7 @@ int cmd_campaign(const std::vector<std::string> &args) {
     std::signal(SIGINT, on_sigint);
     std::cerr << "campaign: " << seconds << " s, " << jobs << " job(s), fuzzer " << fuzzer
               << ", output in " << dir.string() << "\n";
-    status st;
+    fuzzer_status st;
     const auto t0 = std::chrono::steady_clock::now();
     run_fuzzer(argv, env, dir / "fuzzer.log", seconds, st);
     const double elapsed =
@@ -279,7 +215,7 @@ int cmd_campaign(const std::vector<std::string> &args) {
     if (!interrupted) {
         const fs::path merged = dir / "corpus.merged";
         fs::create_directories(merged);
-        status ignored;
+        fuzzer_status ignored;
         run_fuzzer({fuzzer, "-merge=1", merged.string(), (dir / "corpus").string()}, env,
                    dir / "merge.log", 0, ignored);
         if (!fs::is_empty(merged)) {

@@ -1,0 +1,296 @@
+// mmfuzz bench --canaries: seconds for each driver to find each canary, and the size of the
+// minimized reproducer.
+#include "cli/bench_canaries.hpp"
+#include "cli/cli.hpp"
+#include "cli/fuzzer_proc.hpp"
+
+#include "arch/canary.hpp"
+#include "program/codec.hpp"
+#include "program/generate.hpp"
+#include "program/minimize.hpp"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace mmfuzz::cli {
+
+namespace {
+
+constexpr std::array<char, 4> all_drivers = {'a', 'b', 'c', 'd'};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Whether the canary causes p's first violation: it fails with the canary, and without it
+/// passes or fails elsewhere.
+std::optional<verdict_violation> canary_violation(const program &p, const run_options &with) {
+    const run_result r = run_program(p, with);
+    if (!r.violation)
+        return std::nullopt;
+    run_options without = with;
+    without.inject.clear();
+    const run_result w = run_program(p, without);
+    if (w.violation && w.violation->invariant == r.violation->invariant &&
+        w.violation->op_index == r.violation->op_index)
+        return std::nullopt;
+    return r.violation;
+}
+
+struct canary_bench {
+    std::string fuzzer_dir;
+    std::string rc;
+    fs::path work;
+    double cap = 120;
+    std::size_t nr_ops = 32;
+    bool seeds = true;
+    std::vector<std::string> known;
+
+    [[nodiscard]] static fs::path src() { return source_dir(); }
+
+    /// A libFuzzer run of `binary` on a fresh corpus plus the seeds.
+    hunt libfuzzer(const std::string &binary, const std::string &name, unsigned seed,
+                   const run_options &opts) const {
+        hunt h;
+        if (binary.empty() || !fs::exists(binary)) {
+            h.note = "no fuzzer binary";
+            return h;
+        }
+        const fs::path dir =
+            work / (name + "-" + fs::path(binary).filename().string() + "-" + std::to_string(seed));
+        fs::remove_all(dir);
+        fs::create_directories(dir / "corpus");
+        child_spec c;
+        c.argv = {binary, "-seed=" + std::to_string(seed),
+                  "-max_total_time=" + std::to_string(static_cast<long>(cap + 0.999)),
+                  "-artifact_prefix=" + dir.string() + "/", "-print_final_stats=1"};
+        for (const std::string &flag :
+             libfuzzer_options_flags(src() / "corpus" / "mm_diff_fuzzer.options"))
+            c.argv.push_back(flag);
+        c.argv.push_back((dir / "corpus").string());
+        if (seeds && fs::exists(src() / "corpus" / "seeds"))
+            c.argv.push_back((src() / "corpus" / "seeds").string());
+        c.env = {"MMFUZZ_INJECT=" + name,
+                 "MMFUZZ_KNOWN=" + (src() / "corpus" / "known-findings.txt").string()};
+        c.log = dir / "log";
+        c.limit = cap + 30;
+        const child_result r = run_child(c);
+        std::optional<fs::path> crash;
+        for (const auto &e : fs::directory_iterator(dir))
+            if (e.path().filename().string().rfind("crash-", 0) == 0)
+                crash = e.path();
+        if (r.status == 0 || !crash || r.seconds > cap) {
+            if (r.status != 0 && !crash)
+                h.note = "fuzzer exit " + std::to_string(r.status) + " without a crash file";
+            return h;
+        }
+        std::ifstream in(*crash, std::ios::binary);
+        const std::string data((std::istreambuf_iterator<char>(in)), {});
+        const program p =
+            decode_any({reinterpret_cast<const std::uint8_t *>(data.data()), data.size()});
+        const auto v = canary_violation(p, opts);
+        if (!v) {
+            h.note = "crash not reproduced with the canary alone: " + crash->string();
+            return h;
+        }
+        h.seconds = r.seconds;
+        h.found = p;
+        h.invariant = v->invariant;
+        return h;
+    }
+
+    hunt rapidcheck(const std::string &name, unsigned seed) const {
+        hunt h;
+        if (rc.empty() || !fs::exists(rc)) {
+            h.note = "no rc_canary binary";
+            return h;
+        }
+        child_spec c;
+        c.argv = {rc};
+        c.env = {"MMFUZZ_INJECT=" + name,
+                 "MMFUZZ_KNOWN=" + (src() / "corpus" / "known-findings.txt").string(),
+                 "RC_PARAMS=seed=" + std::to_string(seed) + " max_success=1000000000 noshrink=1"};
+        c.log = work / (name + "-rc-" + std::to_string(seed) + ".log");
+        c.limit = cap;
+        const child_result r = run_child(c);
+        if (r.timed_out)
+            return h;
+        if (r.status != 1) {
+            h.note = "rc_canary exit " + std::to_string(r.status);
+            return h;
+        }
+        std::ifstream in(c.log);
+        for (std::string line; std::getline(in, line);) {
+            const std::size_t at = line.find(" at op #");
+            if (at != std::string::npos && at > 0 &&
+                line.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == at)
+                h.invariant = line.substr(0, at);
+        }
+        h.seconds = r.seconds;
+        return h;
+    }
+
+    hunt uniform(unsigned seed, const run_options &opts) const {
+        hunt h;
+        program_header hd;
+        hd.options.gran = granule::k4;
+        const rand_fn rnd = seeded_rand(seed);
+        const auto t0 = std::chrono::steady_clock::now();
+        while (seconds_since(t0) < cap) {
+            const program p = random_program(rnd, hd, nr_ops > 3 ? nr_ops - 3 : 1);
+            if (const auto v = canary_violation(p, opts)) {
+                h.seconds = seconds_since(t0);
+                h.found = p;
+                h.invariant = v->invariant;
+                return h;
+            }
+        }
+        return h;
+    }
+};
+
+std::string find_rc(const std::string &fuzzer_dir) {
+    std::vector<fs::path> candidates = {self_dir() / "tests" / "rc_canary"};
+    if (!fuzzer_dir.empty())
+        candidates.insert(candidates.begin(),
+                          {fs::path(fuzzer_dir) / "tests" / "rc_canary",
+                           fs::path(fuzzer_dir).parent_path() / "tests" / "rc_canary"});
+    for (const fs::path &p : candidates)
+        if (fs::exists(p))
+            return p.string();
+    return "";
+}
+
+} // namespace
+
+int bench_canaries(const std::vector<std::string> &args) {
+    canary_bench b;
+    std::size_t runs = 3;
+    bool json = false;
+    std::string drivers = "abcd";
+    std::vector<std::string> only;
+    std::string work;
+    std::string markdown_file;
+    bool force = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const bool has = i + 1 < args.size();
+        if (args[i] == "--canaries")
+            continue;
+        if (args[i] == "--cap" && has)
+            b.cap = std::stod(args[++i]);
+        else if (args[i] == "--runs" && has)
+            runs = std::stoul(args[++i]);
+        else if (args[i] == "--only" && has)
+            only.push_back(args[++i]);
+        else if (args[i] == "--drivers" && has)
+            drivers = args[++i];
+        else if (args[i] == "--fuzzer-dir" && has)
+            b.fuzzer_dir = args[++i];
+        else if (args[i] == "--rc" && has)
+            b.rc = args[++i];
+        else if (args[i] == "--work" && has)
+            work = args[++i];
+        else if (args[i] == "--ops" && has)
+            b.nr_ops = std::stoul(args[++i]);
+        else if (args[i] == "--no-seeds")
+            b.seeds = false;
+        else if (args[i] == "--json")
+            json = true;
+        else if (args[i] == "--markdown" && has)
+            markdown_file = args[++i];
+        else if (args[i] == "--force")
+            force = true;
+        else
+            return usage_error("bench: unexpected argument '" + args[i] + "'", bench_help);
+    }
+    if (b.cap <= 0 || runs == 0)
+        return usage_error("bench: --cap and --runs must be positive", bench_help);
+    for (const char d : drivers)
+        if (std::find(all_drivers.begin(), all_drivers.end(), d) == all_drivers.end())
+            return usage_error(std::string("bench: unknown driver '") + d + "'", bench_help);
+    for (const std::string &n : only)
+        if (!canary_known(n))
+            return usage_error("bench: unknown canary '" + n + "'", bench_help);
+    if (!markdown_file.empty() && !markdown_writable(markdown_file, force))
+        return 2;
+    b.work = work.empty() ? fresh_work_dir() : fs::path(work);
+    fs::create_directories(b.work);
+    if (b.rc.empty())
+        b.rc = find_rc(b.fuzzer_dir);
+    const std::string fuzzer_a = find_fuzz_binary("mm_diff_fuzzer", b.fuzzer_dir);
+    const std::string fuzzer_b = find_fuzz_binary("mm_diff_fuzzer_bytes", b.fuzzer_dir);
+    b.known = read_known_findings((b.src() / "corpus" / "known-findings.txt").string());
+
+    canary_results res;
+    res.drivers = drivers;
+    res.runs = runs;
+    res.cap = b.cap;
+    res.seeds = b.seeds;
+    res.work = b.work;
+    load_samples load;
+    load.sample();
+    for (const canary_info &c : canaries()) {
+        const std::string name(c.name);
+        if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end())
+            continue;
+        canary_row row;
+        row.name = name;
+        run_options opts;
+        opts.inject = name;
+        opts.known = b.known;
+        for (const char d : drivers) {
+            for (unsigned seed = 1; seed <= runs; ++seed) {
+                hunt h;
+                if (d == 'a')
+                    h = b.libfuzzer(fuzzer_a, name, seed, opts);
+                else if (d == 'b')
+                    h = b.libfuzzer(fuzzer_b, name, seed, opts);
+                else if (d == 'c')
+                    h = b.rapidcheck(name, seed);
+                else
+                    h = b.uniform(seed, opts);
+                load.sample();
+                std::fprintf(stderr, "%-32s (%c) seed %u: %s%s%s\n", name.c_str(), d, seed,
+                             cell(h.seconds, b.cap).c_str(),
+                             h.invariant.empty() ? "" : (" " + h.invariant).c_str(),
+                             h.note.empty() ? "" : ("  [" + h.note + "]").c_str());
+                row.runs[d].push_back(std::move(h));
+            }
+        }
+        const program *sample = nullptr;
+        for (const char d : {'a', 'd'})
+            for (const hunt &h : row.runs[d])
+                if (sample == nullptr && h.found)
+                    sample = &*h.found;
+        if (sample != nullptr) {
+            const auto t0 = std::chrono::steady_clock::now();
+            const minimize_result m = minimize(*sample, opts);
+            row.minimize_seconds = seconds_since(t0);
+            row.reproducer_ops = m.reproducer.ops.size();
+            row.invariant = m.invariant;
+            if (!canary_violation(m.reproducer, opts))
+                row.reproducer_note = "the minimized program fails the same way without the canary";
+        }
+        res.rows.push_back(std::move(row));
+    }
+
+    if (json)
+        std::cout << canary_json(res);
+    else
+        print_canary_table(res);
+    if (markdown_file.empty())
+        return 0;
+    return write_markdown(markdown_file, force, canary_markdown(res, args, load));
+}
+
+} // namespace mmfuzz::cli

@@ -1,0 +1,279 @@
+// mmfuzz bench --canaries: its outputs, as a text table, JSON and Markdown.
+#include "cli/bench_canaries.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+namespace mmfuzz::cli {
+
+namespace {
+
+std::string json_seconds(double s) {
+    if (s == missed)
+        return "null";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", s);
+    return buf;
+}
+
+std::string json_string(const std::string &s) {
+    std::string out = "\"";
+    for (const char c : s) {
+        if (c == '"' || c == '\\')
+            out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+/// The median of the runs; a miss counts as longer than any time.
+double median(std::vector<double> v) {
+    if (v.empty())
+        return missed;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+} // namespace
+
+const char *driver_title(char d) {
+    switch (d) {
+    case 'a':
+        return "libFuzzer + mutator";
+    case 'b':
+        return "libFuzzer bytes";
+    case 'c':
+        return "RapidCheck";
+    default:
+        return "uniform random";
+    }
+}
+
+std::string cell(double s, double cap) {
+    char buf[32];
+    if (s == missed)
+        std::snprintf(buf, sizeof buf, ">%g", cap);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f", s);
+    return buf;
+}
+
+bool canary_results::measured(const canary_row &r, char d) const {
+    const auto it = r.runs.find(d);
+    if (it == r.runs.end())
+        return false;
+    return std::all_of(it->second.begin(), it->second.end(),
+                       [](const hunt &h) { return h.note.empty() || h.found; });
+}
+
+double canary_results::median_of(const canary_row &r, char d) {
+    std::vector<double> v;
+    for (const hunt &h : r.runs.at(d))
+        v.push_back(h.seconds);
+    return median(v);
+}
+
+double canary_results::overall(char d, bool at_cap) const {
+    std::vector<double> v;
+    for (const canary_row &r : rows) {
+        const double s = measured(r, d) ? median_of(r, d) : missed;
+        v.push_back(at_cap ? std::min(s, cap) : s);
+    }
+    return median(v);
+}
+
+std::string canary_json(const canary_results &res) {
+    std::ostringstream o;
+    o << "{\"cap_seconds\": " << res.cap << ", \"runs\": " << res.runs
+      << ", \"libfuzzer_seeds\": " << (res.seeds ? "true" : "false") << ", \"canaries\": [";
+    for (std::size_t i = 0; i < res.rows.size(); ++i) {
+        const canary_row &r = res.rows[i];
+        o << (i ? ", " : "") << "{\"name\": " << json_string(r.name)
+          << ", \"invariant\": " << json_string(r.invariant) << ", \"drivers\": {";
+        bool first = true;
+        for (const char d : res.drivers) {
+            o << (first ? "" : ", ") << "\"" << d << "\": {";
+            first = false;
+            if (!res.measured(r, d)) {
+                o << "\"measured\": false, \"note\": " << json_string(r.runs.at(d).front().note)
+                  << "}";
+                continue;
+            }
+            o << "\"median_seconds\": " << json_seconds(canary_results::median_of(r, d))
+              << ", \"seconds\": [";
+            for (std::size_t k = 0; k < r.runs.at(d).size(); ++k)
+                o << (k ? ", " : "") << json_seconds(r.runs.at(d)[k].seconds);
+            o << "]}";
+        }
+        o << "}, \"reproducer_ops\": " << r.reproducer_ops
+          << ", \"minimize_seconds\": " << json_seconds(r.minimize_seconds) << "}";
+    }
+    o << "], \"median_over_canaries\": {";
+    bool first = true;
+    for (const char d : res.drivers) {
+        o << (first ? "" : ", ") << "\"" << d << "\": " << json_seconds(res.overall(d));
+        first = false;
+    }
+    o << "}}\n";
+    return o.str();
+}
+
+void print_canary_table(const canary_results &res) {
+    std::printf("time to detect each canary: seconds, median of %zu seeds, cap %g s, one core%s\n",
+                res.runs, res.cap, res.seeds ? "" : ", libFuzzer without seed corpus");
+    std::printf("%-31s", "canary");
+    for (const char d : res.drivers)
+        std::printf(" %21s", ("(" + std::string(1, d) + ") " + driver_title(d)).c_str());
+    std::printf("  %-12s %4s %9s\n", "invariant", "ops", "minimize");
+    for (const canary_row &r : res.rows) {
+        std::printf("%-31s", r.name.c_str());
+        for (const char d : res.drivers)
+            std::printf(" %21s", res.measured(r, d)
+                                     ? cell(canary_results::median_of(r, d), res.cap).c_str()
+                                     : "not measured");
+        if (r.reproducer_ops > 0)
+            std::printf("  %-12s %4zu %8.1fs%s\n", r.invariant.c_str(), r.reproducer_ops,
+                        r.minimize_seconds,
+                        r.reproducer_note.empty() ? "" : ("  (" + r.reproducer_note + ")").c_str());
+        else
+            std::printf("  %-12s %4s %9s\n", "-", "-", "-");
+    }
+    std::printf("%-31s", "median over canaries");
+    for (const char d : res.drivers)
+        std::printf(" %21s", cell(res.overall(d), res.cap).c_str());
+    std::printf("\nlogs and crashes: %s\n", res.work.c_str());
+}
+
+std::string canary_markdown(const canary_results &res, const std::vector<std::string> &args,
+                            const load_samples &load) {
+    const double cap = res.cap;
+    auto md_cell = [&](const canary_row &r, char d) {
+        return res.measured(r, d) ? cell(canary_results::median_of(r, d), cap) : "n/m";
+    };
+    std::ostringstream o;
+    o << "### Time to detect each canary\n\n"
+      << markdown_context(args, load) << "\n"
+      << "Seconds until the first violation the canary causes, median of " << res.runs
+      << " seeds (1.." << res.runs << "), one process on one core at a time, capped at " << cap
+      << " s: \">" << cap << "\" is a miss in the median run, \"n/m\" a driver not measured. "
+      << "Drivers: ";
+    for (std::size_t i = 0; i < res.drivers.size(); ++i)
+        o << (i ? ", " : "") << "(" << res.drivers[i] << ") " << driver_title(res.drivers[i]);
+    o << (res.seeds ? "" : "; libFuzzer without the seed corpus")
+      << ". Reproducer: op count after `mmfuzz minimize` of the first input (a) found, else "
+         "(d), and the time minimization took.\n\n| canary | caught as |";
+    for (const char d : res.drivers)
+        o << " (" << d << ") |";
+    const bool ratio = res.has('a') && res.has('d');
+    o << (ratio ? " d ÷ a |" : "") << " reproducer ops | minimize s |\n|---|---|";
+    for (std::size_t i = 0; i < res.drivers.size() + (ratio ? 1 : 0); ++i)
+        o << "---:|";
+    o << "---:|---:|\n";
+    for (const canary_row &r : res.rows) {
+        o << "| `" << r.name << "` | " << (r.invariant.empty() ? "-" : r.invariant) << " |";
+        for (const char d : res.drivers)
+            o << " " << md_cell(r, d) << " |";
+        if (ratio) {
+            const double a =
+                std::min(res.measured(r, 'a') ? canary_results::median_of(r, 'a') : cap, cap);
+            const double d =
+                std::min(res.measured(r, 'd') ? canary_results::median_of(r, 'd') : cap, cap);
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.1f", d / std::max(a, 0.01));
+            o << " " << buf << " |";
+        }
+        if (r.reproducer_ops > 0) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.2f", r.minimize_seconds);
+            o << " " << r.reproducer_ops << (r.reproducer_note.empty() ? "" : " (*)") << " | "
+              << buf << " |\n";
+        } else {
+            o << " - | - |\n";
+        }
+    }
+    o << "\nEach seed, in seconds:\n\n| canary |";
+    for (const char d : res.drivers)
+        o << " (" << d << ") |";
+    o << "\n|---|";
+    for (std::size_t i = 0; i < res.drivers.size(); ++i)
+        o << "---|";
+    o << "\n";
+    for (const canary_row &r : res.rows) {
+        o << "| `" << r.name << "` |";
+        for (const char d : res.drivers) {
+            o << " ";
+            const std::vector<hunt> &hs = r.runs.at(d);
+            for (std::size_t k = 0; k < hs.size(); ++k)
+                o << (k ? ", " : "")
+                  << (hs[k].note.empty() || hs[k].found ? cell(hs[k].seconds, cap) : "n/m");
+            o << " |";
+        }
+        o << "\n";
+    }
+    std::vector<std::string> notes;
+    for (const canary_row &r : res.rows)
+        if (!r.reproducer_note.empty())
+            notes.push_back("(*) `" + r.name + "`: " + r.reproducer_note);
+    for (const std::string &n : notes)
+        o << "\n" << n << "\n";
+
+    // The figures the targets of issue 8 are stated in.
+    const std::size_t n = res.rows.size();
+    o << "\n| figure | measured | target (issue 8) | met |\n|---|---:|---:|---|\n";
+    if (res.has('a')) {
+        std::size_t in60 = 0;
+        std::size_t in5 = 0;
+        for (const canary_row &r : res.rows) {
+            const double s = res.measured(r, 'a') ? canary_results::median_of(r, 'a') : missed;
+            in60 += s <= 60 ? 1 : 0;
+            in5 += s <= 5 ? 1 : 0;
+        }
+        o << "| canaries (a) finds within 60 s (median of " << res.runs << ") | " << in60 << " of "
+          << n << " | all | "
+          << (in60 == n ? "yes" : "no (" + std::to_string(n - in60) + " missed)") << " |\n"
+          << "| canaries (a) finds within 5 s | " << in5 << " of " << n << " | most | "
+          << (2 * in5 > n ? "yes" : "no") << " |\n";
+    }
+    for (const char d : res.drivers)
+        o << "| median over canaries, (" << d << ") | " << cell(res.overall(d), cap)
+          << " s | | |\n";
+    if (ratio) {
+        const double a = res.overall('a', true);
+        const double d = res.overall('d', true);
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%.1f× (%.1f s ÷ %.1f s)", d / std::max(a, 0.01), d, a);
+        o << "| (d) ÷ (a), medians over all canaries, a miss counted as " << cap << " s | " << buf
+          << " | ≥ 3× | " << (d >= 3 * a ? "yes" : "no") << " |\n";
+    }
+    std::size_t largest = 0;
+    std::string largest_name;
+    std::vector<std::string> unminimized;
+    for (const canary_row &r : res.rows) {
+        if (r.reproducer_ops == 0)
+            unminimized.push_back(r.name);
+        if (r.reproducer_ops > largest) {
+            largest = r.reproducer_ops;
+            largest_name = r.name;
+        }
+    }
+    o << "| largest minimized reproducer | ";
+    if (largest > 0)
+        o << largest << " ops (`" << largest_name << "`)";
+    else
+        o << "-";
+    o << " | ≤ 12 ops | "
+      << (largest > 0 && largest <= 12 ? "yes"
+          : largest > 12               ? "no"
+                                       : "-")
+      << " |\n";
+    if (!unminimized.empty()) {
+        o << "\nNo reproducer (neither (a) nor (d) found it):";
+        for (const std::string &u : unminimized)
+            o << " `" << u << "`";
+        o << ".\n";
+    }
+    return o.str();
+}
+
+} // namespace mmfuzz::cli

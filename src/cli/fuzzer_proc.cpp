@@ -1,0 +1,176 @@
+// Finding the fuzz preset's binaries and running libFuzzer as a child process.
+#include "cli/fuzzer_proc.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <poll.h>
+#include <sstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace mmfuzz::cli {
+
+fs::path self_dir() {
+    std::error_code ec;
+    return fs::read_symlink("/proc/self/exe", ec).parent_path();
+}
+
+std::string find_fuzz_binary(const std::string &name, const std::string &dir) {
+    std::vector<fs::path> candidates;
+    if (!dir.empty()) {
+        candidates = {fs::path(dir) / name, fs::path(dir) / "fuzz" / name};
+    } else {
+        if (const char *env = std::getenv("MMFUZZ_FUZZER")) {
+            if (name == "mm_diff_fuzzer")
+                return env;
+            candidates.push_back(fs::path(env).parent_path() / name);
+        }
+        candidates.push_back(self_dir() / "fuzz" / name);
+        candidates.push_back(self_dir() / name);
+    }
+    for (const fs::path &p : candidates)
+        if (fs::exists(p))
+            return p.string();
+    return "";
+}
+
+std::vector<std::string> libfuzzer_options_flags(const fs::path &options_file) {
+    std::vector<std::string> flags;
+    std::ifstream in(options_file);
+    bool section = false;
+    for (std::string line; std::getline(in, line);) {
+        const std::size_t b = line.find_first_not_of(" \t");
+        if (b == std::string::npos || line[b] == '#' || line[b] == ';')
+            continue;
+        if (line[b] == '[') {
+            section = line.compare(b, 11, "[libfuzzer]") == 0;
+            continue;
+        }
+        const std::size_t eq = line.find('=');
+        if (!section || eq == std::string::npos)
+            continue;
+        auto trim = [](std::string s) {
+            const std::size_t f = s.find_first_not_of(" \t\r");
+            const std::size_t l = s.find_last_not_of(" \t\r");
+            return f == std::string::npos ? std::string() : s.substr(f, l - f + 1);
+        };
+        const std::string key = trim(line.substr(0, eq));
+        std::string value = trim(line.substr(eq + 1));
+        if (key == "dict" && fs::path(value).is_relative())
+            value = (options_file.parent_path() / value).string();
+        flags.push_back("-" + key + "=" + value);
+    }
+    return flags;
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+} // namespace
+
+child_result run_child(const child_spec &spec) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0)
+        throw std::runtime_error("pipe failed");
+    const auto t0 = std::chrono::steady_clock::now();
+    const pid_t pid = fork();
+    if (pid < 0)
+        throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        dup2(pipefd[1], STDOUT_FILENO);
+        dup2(pipefd[1], STDERR_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        for (const std::string &e : spec.env)
+            putenv(const_cast<char *>(e.c_str()));
+        std::vector<char *> args;
+        for (const std::string &a : spec.argv)
+            args.push_back(const_cast<char *>(a.c_str()));
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        std::perror("execv");
+        _exit(127);
+    }
+    close(pipefd[1]);
+    std::ofstream log(spec.log, spec.append_log ? std::ios::app : std::ios::trunc);
+    child_result r;
+    std::string pending;
+    char buf[4096];
+    for (;;) {
+        pollfd p{pipefd[0], POLLIN, 0};
+        const int ready = poll(&p, 1, 100);
+        if (ready > 0) {
+            const ssize_t n = read(pipefd[0], buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            log.write(buf, n);
+            if (spec.on_line) {
+                pending.append(buf, static_cast<std::size_t>(n));
+                for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+                    spec.on_line(pending.substr(0, nl + 1));
+                    pending.erase(0, nl + 1);
+                }
+            }
+        }
+        if (spec.limit > 0 && seconds_since(t0) > spec.limit) {
+            kill(pid, SIGKILL);
+            r.timed_out = true;
+            break;
+        }
+    }
+    if (spec.on_line && !pending.empty())
+        spec.on_line(pending);
+    close(pipefd[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    r.seconds = seconds_since(t0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r;
+}
+
+void parse_status(const std::string &line, fuzzer_status &s) {
+    if (line.empty() || line[0] != '#')
+        return;
+    std::istringstream in(line);
+    std::string tok;
+    in >> tok;
+    s.execs = tok.substr(1, tok.find_first_not_of("0123456789", 1) - 1);
+    while (in >> tok) {
+        std::string v;
+        if (tok == "cov:" && in >> v)
+            s.cov = v;
+        else if (tok == "corp:" && in >> v)
+            s.corp = v.substr(0, v.find('/'));
+        else if ((tok == "exec/s:" || tok == "exec/s") && in >> v)
+            s.rate = v;
+        else if (tok == "oom/timeout/crash:" && in >> v)
+            s.crashes = v.substr(v.rfind('/') + 1);
+    }
+}
+
+double final_stat(const fs::path &log, const std::string &name) {
+    std::ifstream in(log);
+    const std::string key = "stat::" + name + ":";
+    double value = -1;
+    for (std::string line; std::getline(in, line);) {
+        const std::size_t at = line.find(key);
+        if (at != std::string::npos)
+            value = std::strtod(line.c_str() + at + key.size(), nullptr);
+    }
+    return value;
+}
+
+} // namespace mmfuzz::cli
