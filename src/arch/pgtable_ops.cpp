@@ -71,9 +71,13 @@ void pgtable_ops::pmd_populate(mm_struct * /*mm*/, hw_pmdp pmdp, pgtable_t table
     m_.write(pmdp, pmd_mktable(table.pfn));
 }
 
-/// pmdp_invalidate(): present-invalid PMD, then flush the PMD range.
+/// pmdp_invalidate(): present-invalid PMD, then flush the PMD range. It goes through
+/// pmdp_establish(), whose page_table_check_pmd_set() hook (arm64 asm/pgtable.h) uncounts the
+/// old leaf: an invalid entry is not user-accessible.
 pmd_t pgtable_ops::pmdp_invalidate(vm_area_struct *vma, std::uint64_t addr, hw_pmdp pmdp) {
-    const pmd_t old = m_.xchg(pmdp, pmd_mkinvalid(m_.read(pmdp)));
+    const pmd_t inval = pmd_mkinvalid(m_.read(pmdp));
+    m_.page_table_check_pmd_set(vma->vm_mm, pmdp, inval);
+    const pmd_t old = m_.xchg(pmdp, inval);
     vma->vm_mm->mach->flush_pmd_tlb_range(addr, addr + m_.geo().pmd_size());
     return old;
 }
