@@ -1,17 +1,277 @@
+// PMD-mapped THPs and large folios: mm/huge_memory.c. The THP fault with its deposited table,
+// the split of a PMD into a table of PTEs (SEMANTICS 4.1), the zap of a PMD mapping, and the
+// split of a large folio into smaller ones through migration entries.
 #include "core/flows.hpp"
+
+#include "pgtable/softleaf.hpp"
+
+#include <vector>
 
 namespace mmfuzz {
 
-vm_fault do_huge_pmd_anonymous_page(world &, std::uint64_t, bool) {
-    return vm_fault::fallback;
+namespace {
+
+std::uint64_t pmd_align_down(const world &w, std::uint64_t addr) {
+    return addr & ~(w.geo().pmd_size() - 1);
 }
-void split_huge_pmd(world &, std::uint64_t) {}
-void zap_huge_pmd(world &, std::uint64_t) {}
-bool split_folio(world &, std::uint64_t, unsigned) {
-    return false;
+
+/// vma->vm_page_prot of the window's private anonymous VMA: read-only until maybe_mkwrite().
+pgprot_t vma_page_prot(const vm_area_struct &vma) {
+    return (vma.vm_flags & VM_EXEC) != 0 ? PAGE_READONLY_EXEC : PAGE_READONLY;
 }
-bool collapse_huge_page(world &, std::uint64_t, unsigned) {
-    return false;
+
+/// The PTE that maps page `pfn` with the protection and write/young/dirty/uffd-wp of a present
+/// PMD leaf (the kernel rebuilds it from vm_page_prot and those bits; the model's VMA has no
+/// per-mapping protection, so the PMD's own is used).
+pte_t pte_from_pmd(pmd_t pmd, pfn_t pfn, bool dirty) {
+    pte_t entry = pte_mkold(pte_mkclean(pfn_pte(pfn, pmd_pgprot_as_pte(pmd))));
+    if (pmd_young(pmd))
+        entry = pte_mkyoung(entry);
+    if (dirty)
+        entry = pte_mkdirty(entry);
+    return entry;
+}
+
+/// The migration or device-private entry of page i of a non-present PMD leaf.
+pte_t split_softleaf(pmd_t pmd, std::uint64_t i) {
+    const softleaf_t e = softleaf_from_pmd(pmd);
+    const pfn_t pfn = softleaf_to_pfn(e) + i;
+    softleaf_t sub;
+    if (softleaf_is_migration(e)) {
+        sub = softleaf_is_migration_write(e) ? make_writable_migration_entry(pfn)
+              : softleaf_is_migration_read_exclusive(e)
+                  ? make_readable_exclusive_migration_entry(pfn)
+                  : make_readable_migration_entry(pfn);
+        if (softleaf_is_migration_young(e))
+            sub = make_migration_entry_young(sub);
+        if (softleaf_is_migration_dirty(e))
+            sub = make_migration_entry_dirty(sub);
+    } else {
+        sub = softleaf_is_device_private_write(e) ? make_writable_device_private_entry(pfn)
+                                                  : make_readable_device_private_entry(pfn);
+    }
+    pte_t pte = softleaf_to_pte(sub);
+    if (pte_swp_uffd_wp(pmd_pte(pmd)))
+        pte = pte_swp_mkuffd_wp(pte);
+    return pte;
+}
+
+} // namespace
+
+/// mm/huge_memory.c do_huge_pmd_anonymous_page() and map_anon_folio_pmd(): the table that a
+/// later split needs is allocated up front (pte_alloc_one()) and deposited; the zeroed folio is
+/// mapped with a dirty, young PMD, writable if the VMA is, under the PMD lock. Read faults take
+/// the same path (the huge zero page is not modelled: use_zero_page = 0).
+vm_fault do_huge_pmd_anonymous_page(world &w, std::uint64_t addr, bool /*write*/) {
+    const std::uint64_t haddr = pmd_align_down(w, addr);
+    if (!w.vma.anon || haddr < w.vma.vm_start || haddr + w.geo().pmd_size() > w.vma.vm_end)
+        return vm_fault::fallback;
+    const hw_pmdp pmdp = w.m.pmd_off(haddr);
+    if (!pmd_none(w.ops->pmdp_get(pmdp)))
+        return vm_fault::fallback;
+    folio *f = w.m.folio_alloc(w.geo().pmd_order(), true);
+    if (f == nullptr)
+        return vm_fault::fallback; // THP_FAULT_FALLBACK: the caller maps small pages
+    for (std::uint64_t i = 0; i < f->nr_pages(); ++i)
+        w.m.page(f->pfn + i).content = 0; // folio_zero_user()
+    const pgtable_t pgtable = w.m.pte_alloc_one();
+
+    mm_struct *mm = &w.m.mm;
+    const spinlock_t ptl = w.m.pmd_lockptr();
+    w.m.spin_lock(ptl);
+    pmd_t entry = pmd_mkdirty(mk_huge_pmd(f->pfn, vma_page_prot(w.vma)));
+    if ((w.vma.vm_flags & VM_WRITE) != 0)
+        entry = pmd_mkwrite_novma(entry); // maybe_pmd_mkwrite()
+    w.ops->pgtable_trans_huge_deposit(mm, pmdp, pgtable);
+    w.ops->set_pmd_at(mm, haddr, pmdp, entry);
+    w.ops->update_mmu_cache_pmd(&w.vma, haddr, pmdp);
+    w.rmap_add(f->pfn, f->nr_pages()); // folio_add_new_anon_rmap(), add_mm_counter()
+    w.m.spin_unlock(ptl);
+    w.folios.push_back(f);
+    return vm_fault::done;
+}
+
+/// mm/huge_memory.c __split_huge_pmd() -> __split_huge_pmd_locked() (SEMANTICS 4.1). A present
+/// PMD is invalidated first (pmdp_invalidate() flushes the PMD range); write, young, dirty and
+/// uffd-wp come from the old PMD, and dirty marks the folio dirty. The deposited table is
+/// withdrawn and filled while hardware cannot reach it, with one set_ptes() over all
+/// PTRS_PER_PTE entries; a migration (or device-private) PMD becomes PTRS_PER_PTE migration
+/// (device-private) entries, one set_pte_at() each. smp_wmb(), then pmd_populate() publishes
+/// the table (invalid -> table: no break-before-make needed). The page mapcounts and RSS do
+/// not change: the same pages stay mapped, by PTEs now.
+void split_huge_pmd(world &w, std::uint64_t addr) {
+    const std::uint64_t haddr = pmd_align_down(w, addr);
+    const hw_pmdp pmdp = w.m.pmd_off(haddr);
+    mm_struct *mm = &w.m.mm;
+    const spinlock_t ptl = w.m.pmd_lockptr();
+    w.m.spin_lock(ptl);
+    const pmd_t cur = w.ops->pmdp_get(pmdp);
+    const bool softleaf = !pmd_none(cur) && !pmd_present(cur) && pmd_is_valid_softleaf(cur);
+    if (!pmd_trans_huge(cur) && !softleaf) {
+        w.m.spin_unlock(ptl);
+        return;
+    }
+    const std::uint64_t nr = w.geo().ptrs_per_pte();
+    const pmd_t old_pmd = softleaf ? cur : w.ops->pmdp_invalidate(&w.vma, haddr, pmdp);
+    bool dirty = false;
+    if (!softleaf) {
+        // Canary: the split forgets the PMD's dirty bit, for the PTEs and the folio.
+        dirty = pmd_dirty(old_pmd) && !w.canaries.on(canary::split_drops_dirty);
+        if (dirty)
+            if (folio *f = w.m.pfn_folio(pmd_pfn(old_pmd)))
+                f->dirty = true; // folio_set_dirty()
+    }
+    const pgtable_t pgtable = w.ops->pgtable_trans_huge_withdraw(mm, pmdp);
+    // Canary: the table is published before it is filled, so hardware can walk it half-made
+    // (and the fill still goes through the staged handle of a now live table).
+    const bool early = w.canaries.on(canary::split_publishes_early);
+    if (early)
+        w.ops->pmd_populate(mm, pmdp, pgtable);
+    const staged_ptep pte = w.m.pte_offset_staged(pgtable, haddr);
+    if (softleaf) {
+        for (std::uint64_t i = 0; i < nr; ++i)
+            w.ops->set_ptes(mm, haddr + i * w.geo().page_size(),
+                            staged_pte_add(pte, static_cast<std::ptrdiff_t>(i)),
+                            split_softleaf(old_pmd, i), 1);
+    } else {
+        w.ops->set_ptes(mm, haddr, pte, pte_from_pmd(old_pmd, pmd_pfn(old_pmd), dirty),
+                        static_cast<unsigned>(nr));
+    }
+    if (!early)
+        w.ops->pmd_populate(mm, pmdp, pgtable); // after smp_wmb(): the filled table goes live
+    w.m.spin_unlock(ptl);
+}
+
+/// mm/huge_memory.c zap_huge_pmd(): pmdp_huge_get_and_clear_full(), the PMD-range TLB flush of
+/// the mmu_gather, zap_deposited_table() (withdraw and free the deposited table), and for a
+/// present PMD the dirty/young bits handed to the folio, folio_remove_rmap_pmd() and the RSS.
+void zap_huge_pmd(world &w, std::uint64_t addr) {
+    const std::uint64_t haddr = pmd_align_down(w, addr);
+    const hw_pmdp pmdp = w.m.pmd_off(haddr);
+    mm_struct *mm = &w.m.mm;
+    const spinlock_t ptl = w.m.pmd_lockptr();
+    w.m.spin_lock(ptl);
+    const pmd_t cur = w.ops->pmdp_get(pmdp);
+    const bool softleaf = !pmd_none(cur) && !pmd_present(cur) && pmd_is_valid_softleaf(cur);
+    if (!pmd_trans_huge(cur) && !softleaf) {
+        w.m.spin_unlock(ptl);
+        return;
+    }
+    const pmd_t orig = w.ops->pmdp_huge_get_and_clear(mm, haddr, pmdp);
+    w.m.flush_pmd_tlb_range(haddr, haddr + w.geo().pmd_size()); // tlb_remove_pmd_tlb_entry()
+    w.m.pte_free(w.ops->pgtable_trans_huge_withdraw(mm, pmdp));
+    if (!softleaf) {
+        if (folio *f = w.m.pfn_folio(pmd_pfn(orig))) {
+            if (pmd_dirty(orig))
+                f->dirty = true; // folio_mark_dirty()
+            if (pmd_young(orig))
+                f->referenced = true; // folio_mark_accessed()
+            w.rmap_remove(f->pfn, f->nr_pages());
+        }
+    }
+    w.m.spin_unlock(ptl);
+}
+
+/// mm/huge_memory.c split_folio_to_order() -> __folio_split() for an anonymous, PTE-mapped
+/// folio: unmap_folio() turns every mapping into a migration entry (try_to_migrate_one():
+/// ptep_get_and_clear() plus the page flush of ptep_clear_flush(), write/young/dirty/uffd-wp
+/// into the entry, dirty into the folio), the folio is split into folios of 2^new_order
+/// (__split_folio_to_order()), and remap_page() maps each page again from its migration entry
+/// (remove_migration_pte(): young from the entry, dirty if entry and folio are dirty, write if
+/// the entry is writable, else uffd-wp kept), one set_pte_at() and update_mmu_cache() each.
+/// The model's VMA has no per-mapping protection, so each page is remapped with the protection
+/// its entry had. False (nothing changed) if the folio cannot be split.
+bool split_folio(world &w, std::uint64_t addr, unsigned new_order) {
+    const auto at = w.pte_lookup(addr);
+    if (!at)
+        return false;
+    pte_t first;
+    {
+        const spinlock_t ptl = w.ptl(addr);
+        w.m.spin_lock(ptl);
+        first = w.ops->ptep_get(*at);
+        w.m.spin_unlock(ptl);
+    }
+    if (!pte_present(first))
+        return false;
+    folio *f = w.m.pfn_folio(pte_pfn(first));
+    if (f == nullptr || !f->anon || f->order == 0 || new_order >= f->order)
+        return false;
+
+    // The rmap walk: every PTE that maps a page of the folio (special entries have no folio).
+    struct mapping {
+        std::uint64_t va;
+        pte_t old;
+    };
+    std::vector<mapping> maps;
+    const std::uint64_t pages = w.nr_pages();
+    for (std::uint64_t i = 0; i < pages; ++i) {
+        const std::uint64_t va = w.page_va(i);
+        const auto p = w.pte_lookup(va);
+        if (!p)
+            continue;
+        const spinlock_t ptl = w.ptl(va);
+        w.m.spin_lock(ptl);
+        const pte_t pte = w.ops->ptep_get(*p);
+        w.m.spin_unlock(ptl);
+        if (pte_present(pte) && !pte_special(pte) && f->contains(pte_pfn(pte)))
+            maps.push_back({va, pte});
+    }
+
+    mm_struct *mm = &w.m.mm;
+    // unmap_folio(): try_to_migrate() over each mapping.
+    for (mapping &mp : maps) {
+        const hw_ptep p = *w.pte_lookup(mp.va);
+        const spinlock_t ptl = w.ptl(mp.va);
+        w.m.spin_lock(ptl);
+        const pte_t pteval = w.ops->ptep_get_and_clear(mm, mp.va, p);
+        if (pte_valid(pteval))
+            w.m.flush_tlb_page(mp.va); // ptep_clear_flush(): pte_accessible()
+        if (pte_dirty(pteval))
+            f->dirty = true;
+        const pfn_t pfn = pte_pfn(pteval);
+        softleaf_t e = pte_write(pteval) ? make_writable_migration_entry(pfn)
+                                         : make_readable_migration_entry(pfn);
+        if (pte_young(pteval))
+            e = make_migration_entry_young(e);
+        if (pte_dirty(pteval))
+            e = make_migration_entry_dirty(e);
+        pte_t swp = softleaf_to_pte(e);
+        if (pte_uffd_wp(pteval))
+            swp = pte_swp_mkuffd_wp(swp);
+        w.ops->set_pte_at(mm, mp.va, p, swp);
+        w.rmap_remove(pfn, 1); // folio_remove_rmap_pte()
+        w.m.spin_unlock(ptl);
+        mp.old = pteval;
+    }
+
+    const bool dirty = f->dirty;
+    for (folio *tail : w.m.folio_split(f, new_order))
+        w.folios.push_back(tail);
+
+    // remap_page(): remove_migration_ptes() for every page.
+    for (const mapping &mp : maps) {
+        const hw_ptep p = *w.pte_lookup(mp.va);
+        const spinlock_t ptl = w.ptl(mp.va);
+        w.m.spin_lock(ptl);
+        const pte_t old = w.ops->ptep_get(p);
+        const softleaf_t e = softleaf_from_pte(old);
+        pte_t pte = pte_mkold(pte_mkclean(pfn_pte(softleaf_to_pfn(e), pte_pgprot(mp.old))));
+        pte = pte_wrprotect(pte);
+        if (softleaf_is_migration_young(e))
+            pte = pte_mkyoung(pte);
+        if (dirty && softleaf_is_migration_dirty(e))
+            pte = pte_mkdirty(pte);
+        if (softleaf_is_migration_write(e))
+            pte = pte_mkwrite_novma(pte);
+        else if (pte_swp_uffd_wp(old))
+            pte = pte_mkuffd_wp(pte);
+        w.rmap_add(softleaf_to_pfn(e), 1); // folio_add_anon_rmap_pte()
+        w.ops->set_pte_at(mm, mp.va, p, pte);
+        w.ops->update_mmu_cache_range(&w.vma, mp.va, p, 1);
+        w.m.spin_unlock(ptl);
+    }
+    return true;
 }
 
 } // namespace mmfuzz

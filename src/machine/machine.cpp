@@ -559,4 +559,27 @@ void machine::note(std::string_view id, std::string detail) const {
     violations_.push_back({std::string(id), std::move(detail)});
 }
 
+std::vector<folio *> machine::folio_split(folio *f, unsigned new_order) {
+    if (new_order >= f->order)
+        throw api_misuse("folio_split: order " + std::to_string(new_order) + " is not below " +
+                         std::to_string(f->order));
+    const std::uint64_t n = std::uint64_t{1} << new_order;
+    const std::uint64_t total = f->nr_pages();
+    const folio head = *f;
+    f->order = new_order;
+    std::vector<folio *> tails;
+    for (std::uint64_t off = n; off < total; off += n) {
+        folio t = head;
+        t.pfn = head.pfn + off;
+        t.order = new_order;
+        folios_.push_back(t);
+        const auto index = static_cast<std::uint32_t>(folios_.size());
+        for (std::uint64_t i = 0; i < n; ++i)
+            folio_of_[t.pfn + i - data_base_] = index;
+        ++nr_folios_;
+        tails.push_back(&folios_.back());
+    }
+    return tails;
+}
+
 } // namespace mmfuzz

@@ -251,6 +251,10 @@ class machine {
     [[nodiscard]] std::size_t nr_folios() const { return nr_folios_; }
     /// Frames from first_data_pfn() up to the highest one ever allocated.
     [[nodiscard]] std::uint64_t frames_in_use() const { return pages_.size(); }
+    /// __split_folio_to_order() (mm/huge_memory.c): f keeps its first 2^new_order pages and
+    /// every further 2^new_order pages become a folio of their own, with f's flags. The new
+    /// folios, in address order. The caller has unmapped f (its pages are under migration).
+    std::vector<folio *> folio_split(folio *f, unsigned new_order);
 
     // ---- page_table_check hooks (mm/page_table_check.c)
     // ------------------------------------------
