@@ -50,6 +50,19 @@ constexpr std::array catalogue = {
                 "__get_and_clear_full_ptes() ORs young but not dirty of the entries after the "
                 "first into the value it returns",
                 false},
+    canary_info{canary::split_drops_dirty, "split_drops_dirty",
+                "__split_huge_pmd_locked() builds the PTEs without the old PMD's dirty bit (and "
+                "does not mark the folio dirty), so data written through the PMD reads clean",
+                true},
+    canary_info{canary::split_publishes_early, "split_publishes_early",
+                "__split_huge_pmd_locked() calls pmd_populate() before set_ptes() has filled the "
+                "withdrawn table, so hardware can walk a half-made table",
+                true},
+    canary_info{canary::collapse_mmu_update_early, "collapse_mmu_update_early",
+                "mTHP collapse_huge_page() maps the new folio and calls update_mmu_cache_range() "
+                "before pmd_populate() has reinstalled the table (seed 003): an arch that walks "
+                "the live hierarchy there finds no table",
+                true},
 };
 } // namespace
 

@@ -1,9 +1,175 @@
+// Flow ops of mm/huge_memory.c and mm/khugepaged.c: split_huge_pmd, split_folio and
+// collapse_huge_page. Their legal forms, application, and spec transitions.
 #include "program/flow.hpp"
+
+#include "core/flows.hpp"
+#include "pgtable/softleaf.hpp"
+
+#include <array>
 
 namespace mmfuzz {
 
+namespace {
+
+std::optional<op> no(std::string &why, const char *reason) {
+    why = reason;
+    return std::nullopt;
+}
+
+/// 1..limit, covering the whole range as the raw value varies (legal values map to themselves).
+std::uint64_t fold_count(std::uint64_t raw, std::uint64_t limit) {
+    return 1 + (raw == 0 ? 0 : (raw - 1) % limit);
+}
+
+/// The entry core code sees at a page, under its PTL; nullopt without a table.
+std::optional<pte_t> entry_at(world &w, std::uint64_t index) {
+    const std::uint64_t va = w.page_va(index);
+    const auto p = w.pte_lookup(va);
+    if (!p)
+        return std::nullopt;
+    const spinlock_t ptl = w.ptl(va);
+    w.m.spin_lock(ptl);
+    const pte_t pte = w.ops->ptep_get(*p);
+    w.m.spin_unlock(ptl);
+    return pte;
+}
+
+op_result flag_result(bool ok) {
+    op_result r;
+    r.kind = result_kind::boolean;
+    r.flag = ok;
+    return r;
+}
+
+// ---- split_huge_pmd --------------------------------------------------------------------------
+
+/// A PMD leaf, or a migration / device-private PMD, at addr; addr becomes the PMD's first page.
+std::optional<op> legalize_split_pmd(const op &in, world &ref, std::string &why) {
+    op o = in;
+    o[slot::addr] &= ~(std::uint64_t{ref.geo().ptrs_per_pte()} - 1);
+    const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(o[slot::addr])));
+    if (pmd_trans_huge(pmd))
+        return o;
+    if (!pmd_none(pmd) && !pmd_present(pmd) && pmd_is_valid_softleaf(pmd))
+        return o;
+    return no(why, "no huge PMD to split there");
+}
+
+std::pair<std::uint64_t, std::uint64_t> range_one(const op &o) {
+    return {o[slot::addr], 1};
+}
+
+op_result apply_split_pmd(world &w, const op &o) {
+    const std::uint64_t va = w.page_va(o[slot::addr]);
+    split_huge_pmd(w, va);
+    return flag_result(w.pte_lookup(va).has_value());
+}
+
+/// Every PTE takes the PMD's young and dirty: each page's interval becomes the gather over the
+/// PMD's pages. The data does not move.
+void update_split_pmd(flow_context &c, const op &o, const op_result &a, const op_result &) {
+    if (!a.flag)
+        return;
+    const std::uint64_t n = c.ref.geo().ptrs_per_pte();
+    const std::uint64_t first = o[slot::addr] & ~(n - 1);
+    const ad_interval g = c.chk.spec.gather(first, n);
+    for (std::uint64_t p = first; p < first + n; ++p)
+        c.chk.spec.set(p, g);
+}
+
+// ---- split_folio -----------------------------------------------------------------------------
+
+/// A PTE-mapped, anonymous large folio at addr, and a smaller order; the order is raised until
+/// the new folios still fit the program's folio table.
+std::optional<op> legalize_split_folio(const op &in, world &ref, std::string &why) {
+    op o = in;
+    const auto pte = entry_at(ref, o[slot::addr]);
+    if (!pte)
+        return no(why, "no page table there (a PMD-mapped folio is split by split_huge_pmd)");
+    if (!pte_present(*pte) || pte_special(*pte))
+        return no(why, "no folio mapped there");
+    const folio *f = ref.m.pfn_folio(pte_pfn(*pte));
+    if (f == nullptr || !f->anon || f->order == 0)
+        return no(why, "split_folio is for large anonymous folios");
+    std::uint64_t order = o[slot::arg] % f->order;
+    const std::uint64_t room = ref.folios.size() <= 0x100 ? 0x100 - ref.folios.size() : 0;
+    while (order < f->order && (std::uint64_t{1} << (f->order - order)) - 1 > room)
+        ++order;
+    if (order >= f->order)
+        return no(why, "folio table full");
+    o[slot::arg] = order;
+    return o;
+}
+
+op_result apply_split_folio(world &w, const op &o) {
+    return flag_result(
+        split_folio(w, w.page_va(o[slot::addr]), static_cast<unsigned>(o[slot::arg])));
+}
+
+/// Each page keeps its entry's young and dirty through the migration entries.
+void update_split_folio(flow_context &, const op &, const op_result &, const op_result &) {}
+
+// ---- collapse_huge_page ----------------------------------------------------------------------
+
+/// An order from 1 to the PMD order, addr aligned down to it; a table there whose entries in the
+/// range are none or map normal pages of anonymous folios (not uffd-wp), at least one present.
+std::optional<op> legalize_collapse(const op &in, world &ref, std::string &why) {
+    op o = in;
+    const unsigned pmd_order = ref.geo().pmd_order();
+    const std::uint64_t order = fold_count(o[slot::arg], pmd_order);
+    const std::uint64_t nr = std::uint64_t{1} << order;
+    o[slot::arg] = order;
+    o[slot::addr] &= ~(nr - 1);
+    bool any = false;
+    for (std::uint64_t i = 0; i < nr; ++i) {
+        const auto pte = entry_at(ref, o[slot::addr] + i);
+        if (!pte)
+            return no(why, "no page table there");
+        if (pte_none(*pte))
+            continue;
+        if (!pte_valid(*pte) || pte_special(*pte) || pte_uffd_wp(*pte))
+            return no(why, "collapse needs none or normal present entries (no uffd-wp)");
+        const folio *f = ref.m.pfn_folio(pte_pfn(*pte));
+        if (f == nullptr || !f->anon)
+            return no(why, "collapse is for anonymous memory");
+        any = true;
+    }
+    if (!any)
+        return no(why, "nothing mapped to collapse");
+    return o;
+}
+
+std::pair<std::uint64_t, std::uint64_t> range_collapse(const op &o) {
+    return {o[slot::addr], std::uint64_t{1} << o[slot::arg]};
+}
+
+op_result apply_collapse(world &w, const op &o) {
+    return flag_result(
+        collapse_huge_page(w, w.page_va(o[slot::addr]), static_cast<unsigned>(o[slot::arg])));
+}
+
+/// The new mapping is young and dirty; the source A/D bits are gone, the data is not.
+void update_collapse(flow_context &c, const op &o, const op_result &a, const op_result &) {
+    if (!a.flag)
+        return;
+    const auto [first, nr] = range_collapse(o);
+    for (std::uint64_t p = first; p < first + nr; ++p)
+        c.chk.spec.set_exact(p, true, true);
+}
+
+const std::array flows = {
+    flow_op{op_kind::split_huge_pmd, legalize_split_pmd, range_one, apply_split_pmd, nullptr,
+            update_split_pmd},
+    flow_op{op_kind::split_folio, legalize_split_folio, range_one, apply_split_folio, nullptr,
+            update_split_folio},
+    flow_op{op_kind::collapse_huge_page, legalize_collapse, range_collapse, apply_collapse, nullptr,
+            update_collapse},
+};
+
+} // namespace
+
 std::span<const flow_op> huge_flows() {
-    return {};
+    return flows;
 }
 
 } // namespace mmfuzz
