@@ -63,6 +63,10 @@ constexpr std::array catalogue = {
                 "before pmd_populate() has reinstalled the table (seed 003): an arch that walks "
                 "the live hierarchy there finds no table",
                 true},
+    canary_info{canary::migration_drops_dirty, "migration_drops_dirty",
+                "remove_migration_pte() maps the new folio without the dirty bit its migration "
+                "entry carried, so a page written before migration looks clean after it",
+                true},
 };
 } // namespace
 

@@ -1,24 +1,64 @@
+// Swap in: mm/memory.c do_swap_page().
 #include "core/flows.hpp"
+#include "core/unmap.hpp"
 
 namespace mmfuzz {
 
-reclaim_result shrink_folio(world &, std::uint64_t) {
-    return reclaim_result::failed;
-}
-vm_fault do_swap_page(world &, std::uint64_t, bool) {
-    return vm_fault::nopage;
-}
-bool migrate_folio(world &, std::uint64_t) {
-    return false;
-}
-void madvise_guard_install(world &, std::uint64_t, std::uint64_t) {}
-void madvise_guard_remove(world &, std::uint64_t, std::uint64_t) {}
-void uffd_writeprotect(world &, std::uint64_t, std::uint64_t, bool) {}
-bool memory_failure(world &, std::uint64_t) {
-    return false;
-}
-bool migrate_device(world &, std::uint64_t, bool) {
-    return false;
+/// mm/memory.c do_swap_page() for the swap entry at addr, reading from a swap device that goes
+/// through the swap cache (not SWP_SYNCHRONOUS_IO), and one order-0 folio per fault (no mTHP
+/// swap-in). The new page is mapped from vma->vm_page_prot (young); pte_swp_uffd_wp() gives
+/// pte_mkuffd_wp(). An exclusive entry (pte_swp_exclusive()) in a VM_WRITE VMA maps writable
+/// unless uffd-wp, and dirty on a write fault. should_try_to_free_swap() then frees the slot
+/// (folio_free_swap(), which dirties the folio: the swap copy is gone). A write fault the
+/// exclusive path did not handle goes to do_wp_page(): the folio is ours alone now, so
+/// wp_page_reuse() makes the entry young, dirty and writable with ptep_set_access_flags(); a
+/// uffd-wp entry is left write-protected for the userfaultfd handler (the access faults again).
+/// MM_SWAPENTS -> MM_ANONPAGES. nopage when the entry is not a live slot of the core swap
+/// device, oom when no folio can be allocated (the entry stays).
+vm_fault do_swap_page(world &w, std::uint64_t addr, bool write) {
+    const auto ptep = w.pte_lookup(addr);
+    if (!ptep)
+        return vm_fault::nopage;
+    mm_struct *mm = &w.m.mm;
+    const unmap::ptl_scope ptl(w, addr);
+    const pte_t orig = w.ops->ptep_get(*ptep);
+    const auto slot = unmap::core_swap_slot(w, softleaf_from_pte(orig));
+    if (!slot)
+        return vm_fault::nopage;
+    folio *f = w.m.folio_alloc(0, true);
+    if (f == nullptr)
+        return vm_fault::oom;
+    w.m.page(f->pfn).content = *w.swap_slots[*slot];
+    w.folios.push_back(f);
+
+    const bool uffd_wp = pte_swp_uffd_wp(orig);
+    const bool exclusive = pte_swp_exclusive(orig);
+    const bool vm_write = (w.vm_flags_at(addr) & VM_WRITE) != 0;
+    pte_t pte = pfn_pte(f->pfn, w.vm_page_prot(addr));
+    if (uffd_wp)
+        pte = pte_mkuffd_wp(pte);
+    bool write_handled = false;
+    if (exclusive && vm_write && !uffd_wp) {
+        pte = w.maybe_mkwrite(pte, addr);
+        if (write) {
+            pte = pte_mkdirty(pte);
+            write_handled = true;
+        }
+    }
+    --w.m.mm.rss.swap;
+    w.rmap_add(f->pfn, 1);
+    w.ops->set_ptes(mm, addr, *ptep, pte, 1);
+    // should_try_to_free_swap(): the slot goes, the folio holds the only copy.
+    w.swap_slots[*slot].reset();
+    f->dirty = true;
+    w.ops->update_mmu_cache_range(&w.vma, addr, *ptep, 1);
+    if (write && !write_handled && !uffd_wp && vm_write) {
+        // do_wp_page() -> wp_page_reuse()
+        const pte_t entry = w.maybe_mkwrite(pte_mkdirty(pte_mkyoung(pte)), addr);
+        if (w.ops->ptep_set_access_flags(&w.vma, addr, *ptep, entry, 1) != 0)
+            w.ops->update_mmu_cache_range(&w.vma, addr, *ptep, 1);
+    }
+    return vm_fault::done;
 }
 
 } // namespace mmfuzz

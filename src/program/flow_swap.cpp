@@ -1,9 +1,309 @@
+// Flow ops of reclaim, swap, migration and the software-leaf flows (src/core/vmscan.cpp,
+// swap.cpp, migrate.cpp, softleaf_flows.cpp).
+#include "core/flows.hpp"
+#include "core/unmap.hpp"
 #include "program/flow.hpp"
+
+#include <algorithm>
+#include <array>
 
 namespace mmfuzz {
 
-std::span<const flow_op> swap_flows() {
+namespace {
+
+using range_t = std::pair<std::uint64_t, std::uint64_t>;
+
+std::optional<op> no(std::string &why, const char *reason) {
+    why = reason;
+    return std::nullopt;
+}
+
+std::uint64_t room(const world &w, std::uint64_t index) {
+    return w.geo().ptrs_per_pte() - (index & (w.geo().ptrs_per_pte() - 1));
+}
+
+/// 1..limit, covering the whole range as the raw value varies.
+std::uint64_t fold_count(std::uint64_t raw, std::uint64_t limit) {
+    return 1 + (raw == 0 ? 0 : (raw - 1) % limit);
+}
+
+std::optional<pte_t> entry(world &w, std::uint64_t index) {
+    const auto p = w.pte_lookup(w.page_va(index));
+    if (!p)
+        return std::nullopt;
+    return w.ops->ptep_get(*p);
+}
+
+/// The folio mapped at the op's page, as the flows' rmap walk finds it.
+std::optional<unmap::folio_walk> mapped_folio(world &ref, const op &o, std::string &why) {
+    if (!ref.pte_lookup(ref.page_va(o[slot::addr]))) {
+        why = "no page table there (none, or a PMD mapping)";
+        return std::nullopt;
+    }
+    auto fw = unmap::walk_folio(ref, ref.page_va(o[slot::addr]));
+    if (!fw || fw->pages.empty()) {
+        why = "no folio mapped by a normal entry at its linear address here";
+        return std::nullopt;
+    }
+    return fw;
+}
+
+/// Window pages whose live PTE the op wrote in w (the reference world's own writes: no
+/// contpte conversions), in order.
+std::vector<std::uint64_t> written_pages(world &w) {
+    std::vector<std::uint64_t> out;
+    for (const pgtable_write &wr : w.m.write_log()) {
+        if (wr.level != pt_level::pte || !wr.live || wr.by_hw)
+            continue;
+        const auto va = w.m.table_va({wr.table});
+        if (va)
+            out.push_back(((*va - w.m.window_start()) >> w.geo().page_shift) + wr.index);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+range_t one_page(const op &o) {
+    return {o[slot::addr], 1};
+}
+range_t nr_pages(const op &o) {
+    return {o[slot::addr], o[slot::nr]};
+}
+
+op_result boolean(bool flag) {
+    op_result r;
+    r.kind = result_kind::boolean;
+    r.flag = flag;
+    return r;
+}
+
+// ---- shrink_folio ---------------------------------------------------------------------------
+
+std::optional<op> legalize_shrink(const op &in, world &ref, std::string &why) {
+    const auto fw = mapped_folio(ref, in, why);
+    if (!fw)
+        return std::nullopt;
+    if (!fw->f->anon)
+        return no(why, "file folios are written back to their file, which is not modelled");
+    return in;
+}
+
+op_result apply_shrink(world &w, const op &o) {
+    const reclaim_result r = shrink_folio(w, w.page_va(o[slot::addr]));
+    op_result res = boolean(r != reclaim_result::failed);
+    res.value = static_cast<std::uint64_t>(r);
+    return res;
+}
+
+/// Swapped or discarded pages leave the spec (discarded data is gone); a lazy-free folio kept
+/// after redirtying is mapped again with the batch's gathered young/dirty and is no longer
+/// discardable.
+void update_shrink(flow_context &c, const op &, const op_result &a, const op_result &) {
+    const auto r = static_cast<reclaim_result>(a.value);
+    if (r == reclaim_result::failed)
+        return;
+    std::vector<std::uint64_t> restored;
+    for (const std::uint64_t p : written_pages(c.ref)) {
+        const auto e = entry(c.ref, p);
+        if (e && pte_present(*e)) {
+            restored.push_back(p);
+            continue;
+        }
+        c.chk.spec.clear(p);
+        if (r != reclaim_result::swapped)
+            c.content.dropped(p);
+    }
+    if (restored.empty())
+        return;
+    ad_interval g{};
+    for (const std::uint64_t p : restored) {
+        const ad_interval &iv = c.chk.spec.at(p);
+        g.must.young |= iv.must.young;
+        g.must.dirty |= iv.must.dirty;
+        g.may.young |= iv.may.young;
+        g.may.dirty |= iv.may.dirty;
+    }
+    for (const std::uint64_t p : restored)
+        c.chk.spec.set(p, g);
+    if (const auto fw = unmap::walk_folio(c.ref, c.ref.page_va(restored.front())))
+        for (const unmap::mapped_page &mp : fw->pages) {
+            const std::uint64_t p = (mp.addr - c.ref.m.window_start()) >> c.ref.geo().page_shift;
+            c.content.mapped(p, c.content.at(p).value); // folio_set_swapbacked()
+        }
+}
+
+// ---- do_swap_page ---------------------------------------------------------------------------
+
+std::optional<op> legalize_swapin(const op &in, world &ref, std::string &why) {
+    op o = in;
+    o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
+    const auto e = entry(ref, o[slot::addr]);
+    if (!e || !unmap::core_swap_slot(ref, softleaf_from_pte(*e)))
+        return no(why, "no swap entry of the core swap device here");
+    if ((ref.vm_flags_at(ref.page_va(o[slot::addr])) & VM_WRITE) == 0)
+        o[slot::flags] = 0; // a write fault needs VM_WRITE
+    return o;
+}
+
+op_result apply_swapin(world &w, const op &o) {
+    const vm_fault f = do_swap_page(w, w.page_va(o[slot::addr]), o[slot::flags] != 0);
+    op_result r = boolean(f == vm_fault::done);
+    r.failed = f == vm_fault::oom;
+    return r;
+}
+
+/// The entry swap-in installed, exactly.
+void set_exact_from(flow_context &c, std::uint64_t p) {
+    const auto e = entry(c.ref, p);
+    if (e && pte_present(*e))
+        c.chk.spec.set_exact(p, pte_young(*e), pte_dirty(*e));
+}
+
+void update_swapin(flow_context &c, const op &o, const op_result &a, const op_result &) {
+    if (a.flag)
+        set_exact_from(c, o[slot::addr]);
+}
+
+// ---- migrate_folio, memory_failure, migrate_device ------------------------------------------
+
+std::optional<op> legalize_migrate(const op &in, world &ref, std::string &why) {
+    if (!mapped_folio(ref, in, why))
+        return std::nullopt;
+    return in;
+}
+
+op_result apply_migrate(world &w, const op &o) {
+    return boolean(migrate_folio(w, w.page_va(o[slot::addr])));
+}
+
+/// Migration keeps young/dirty (through the migration entries) and the data.
+void update_keep(flow_context &, const op &, const op_result &, const op_result &) {}
+
+std::optional<op> legalize_order0_anon(const op &in, world &ref, std::string &why) {
+    const auto fw = mapped_folio(ref, in, why);
+    if (!fw)
+        return std::nullopt;
+    if (fw->f->order != 0 || !fw->f->anon)
+        return no(why, "only an order-0 anonymous page (a large folio is split first)");
+    return in;
+}
+
+op_result apply_memory_failure(world &w, const op &o) {
+    return boolean(memory_failure(w, w.page_va(o[slot::addr])));
+}
+
+void update_memory_failure(flow_context &c, const op &o, const op_result &a, const op_result &) {
+    if (!a.flag)
+        return;
+    c.chk.spec.clear(o[slot::addr]);
+    c.content.dropped(o[slot::addr]);
+}
+
+std::optional<op> legalize_device(const op &raw, world &ref, std::string &why) {
+    op in = raw;
+    in[slot::flags] = in[slot::flags] != 0 ? 1 : 0;
+    if (in[slot::flags] == 0)
+        return legalize_order0_anon(in, ref, why);
+    const auto e = entry(ref, in[slot::addr]);
+    const softleaf_t l = e ? softleaf_from_pte(*e) : softleaf_mk_none();
+    if (!softleaf_is_device_private(l) || ref.m.pfn_folio(softleaf_to_pfn(l)) == nullptr)
+        return no(why, "no device-private entry here");
+    return in;
+}
+
+op_result apply_device(world &w, const op &o) {
+    return boolean(migrate_device(w, w.page_va(o[slot::addr]), o[slot::flags] != 0));
+}
+
+/// To the device: the entry leaves the spec, the data travels. Back: the entry the flow
+/// installed (old and clean). A failed move to the device restores the entry through its
+/// migration entry, young/dirty kept.
+void update_device(flow_context &c, const op &o, const op_result &a, const op_result &) {
+    if (!a.flag)
+        return;
+    if (o[slot::flags] == 0)
+        c.chk.spec.clear(o[slot::addr]);
+    else
+        set_exact_from(c, o[slot::addr]);
+}
+
+// ---- madvise_guard, uffd_writeprotect -------------------------------------------------------
+
+std::optional<op> legalize_guard(const op &in, world &ref, std::string &why) {
+    op o = in;
+    o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
+    const std::uint64_t index = o[slot::addr];
+    o[slot::nr] = fold_count(o[slot::nr], room(ref, index));
+    const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(index)));
+    if (!pmd_none(pmd) && !pmd_table(pmd))
+        return no(why, "the range is mapped by a PMD");
+    if (o[slot::flags] != 0) {
+        if (!ref.pte_lookup(ref.page_va(index)))
+            return no(why, "no page table there");
+        return o;
+    }
+    for (std::uint64_t i = 0; i < o[slot::nr]; ++i) {
+        const auto e = entry(ref, index + i);
+        if (!e || pte_none(*e) || pte_present(*e))
+            continue;
+        const softleaf_t l = softleaf_from_pte(*e);
+        if (!softleaf_is_swap(l) && !softleaf_is_guard_marker(l))
+            return no(why, "guard install over migration, device, hwpoison or other marker "
+                           "entries is not modelled");
+    }
+    return o;
+}
+
+op_result apply_guard(world &w, const op &o) {
+    if (o[slot::flags] != 0)
+        madvise_guard_remove(w, w.page_va(o[slot::addr]), o[slot::nr]);
+    else
+        madvise_guard_install(w, w.page_va(o[slot::addr]), o[slot::nr]);
     return {};
+}
+
+/// Install zaps the range (data gone, the next access is a SIGSEGV); remove leaves none entries.
+void update_guard(flow_context &c, const op &o, const op_result &, const op_result &) {
+    if (o[slot::flags] != 0)
+        return;
+    for (std::uint64_t p = o[slot::addr]; p < o[slot::addr] + o[slot::nr]; ++p) {
+        c.chk.spec.clear(p);
+        c.content.dropped(p);
+    }
+}
+
+std::optional<op> legalize_uffd(const op &in, world &ref, std::string &why) {
+    op o = in;
+    o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
+    const std::uint64_t index = o[slot::addr];
+    o[slot::nr] = fold_count(o[slot::nr], room(ref, index));
+    if (!ref.pte_lookup(ref.page_va(index)))
+        return no(why, "no page table there (none, or a PMD mapping)");
+    return o;
+}
+
+op_result apply_uffd(world &w, const op &o) {
+    uffd_writeprotect(w, w.page_va(o[slot::addr]), o[slot::nr], o[slot::flags] != 0);
+    return {};
+}
+
+const std::array<flow_op, 7> flows = {{
+    {op_kind::shrink_folio, legalize_shrink, one_page, apply_shrink, nullptr, update_shrink},
+    {op_kind::do_swap_page, legalize_swapin, one_page, apply_swapin, nullptr, update_swapin},
+    {op_kind::migrate_folio, legalize_migrate, one_page, apply_migrate, nullptr, update_keep},
+    {op_kind::madvise_guard, legalize_guard, nr_pages, apply_guard, nullptr, update_guard},
+    // Entries keep their young/dirty: one modify_prot start/commit per entry.
+    {op_kind::uffd_writeprotect, legalize_uffd, nr_pages, apply_uffd, nullptr, update_keep},
+    {op_kind::memory_failure, legalize_order0_anon, one_page, apply_memory_failure, nullptr,
+     update_memory_failure},
+    {op_kind::migrate_device, legalize_device, one_page, apply_device, nullptr, update_device},
+}};
+
+} // namespace
+
+std::span<const flow_op> swap_flows() {
+    return flows;
 }
 
 } // namespace mmfuzz

@@ -1,0 +1,168 @@
+// Markers and the uffd-wp bit: mm/madvise.c MADV_GUARD_INSTALL / MADV_GUARD_REMOVE and
+// mm/userfaultfd.c mwriteprotect_range() -> mm/mprotect.c change_pte_range().
+#include "core/flows.hpp"
+#include "core/unmap.hpp"
+
+namespace mmfuzz {
+
+namespace {
+
+hw_ptep at(hw_ptep first, std::uint64_t i) {
+    return hw_pte_add(first, static_cast<std::ptrdiff_t>(i));
+}
+
+/// Entries from i (below end) mapping consecutive pages of one folio with equal protection.
+unsigned zap_batch(world &w, hw_ptep first, std::uint64_t i, std::uint64_t end, pte_t pte) {
+    const folio *f = w.m.pfn_folio(pte_pfn(pte));
+    if (f == nullptr)
+        return 1;
+    const pte_t norm = pte_normal_form(pte);
+    unsigned n = 1;
+    for (; i + n < end; ++n) {
+        const pte_t p = w.ops->ptep_get(at(first, i + n));
+        if (!pte_present(p) || pte_pfn(p) != pte_pfn(pte) + n || !f->contains(pte_pfn(p)) ||
+            pte_normal_form(p) != pte_advance_pfn(norm, n))
+            break;
+    }
+    return n;
+}
+
+/// zap_page_range_single() as madvise_guard_install() calls it (mm/memory.c zap_pte_range()):
+/// present entries in folio batches with get_and_clear_full_ptes(), their young and dirty to
+/// the folio, the rmap and RSS dropped; swap entries cleared and their slots freed; guard
+/// markers kept. One range flush at the end (tlb_finish_mmu()).
+void zap_for_guard(world &w, std::uint64_t addr, std::uint64_t nr, hw_ptep first) {
+    mm_struct *mm = &w.m.mm;
+    const std::uint64_t psz = w.geo().page_size();
+    {
+        const unmap::ptl_scope ptl(w, addr);
+        for (std::uint64_t i = 0; i < nr;) {
+            const hw_ptep p = at(first, i);
+            const pte_t pte = w.ops->ptep_get(p);
+            if (pte_present(pte)) {
+                const unsigned n = zap_batch(w, first, i, nr, pte);
+                const pte_t old = n == 1
+                                      ? w.ops->ptep_get_and_clear(mm, addr + i * psz, p)
+                                      : w.ops->get_and_clear_full_ptes(mm, addr + i * psz, p, n, 0);
+                if (folio *f = w.m.pfn_folio(pte_pfn(old))) {
+                    f->dirty |= pte_dirty(old);
+                    f->referenced |= pte_young(old);
+                    w.rmap_remove(pte_pfn(old), n);
+                }
+                i += n;
+                continue;
+            }
+            const softleaf_t e = softleaf_from_pte(pte);
+            if (softleaf_is_swap(e)) {
+                if (const auto slot = unmap::core_swap_slot(w, e))
+                    w.swap_slots[*slot].reset(); // free_swap_and_cache()
+                w.ops->pte_clear(mm, addr + i * psz, p);
+                --w.m.mm.rss.swap;
+            }
+            ++i;
+        }
+    }
+    w.m.flush_tlb_range(addr, addr + nr * psz);
+}
+
+} // namespace
+
+/// mm/madvise.c madvise_guard_install(): zap the range first, then walk it and set a
+/// PTE_MARKER_GUARD marker in every none entry (guard_install_set_pte(), set_pte_at(); the
+/// walk allocates the table). Entries a zap keeps (guard markers) stay as they are.
+void madvise_guard_install(world &w, std::uint64_t addr, std::uint64_t nr) {
+    const auto first = w.pte_alloc_map(addr);
+    if (!first)
+        return;
+    zap_for_guard(w, addr, nr, *first);
+    const unmap::ptl_scope ptl(w, addr);
+    const pte_t marker = softleaf_to_pte(make_pte_marker_entry(PTE_MARKER_GUARD));
+    for (std::uint64_t i = 0; i < nr; ++i) {
+        const hw_ptep p = at(*first, i);
+        if (pte_none(w.ops->ptep_get(p)))
+            w.ops->set_pte_at(&w.m.mm, addr + (i << w.geo().page_shift), p, marker);
+    }
+}
+
+/// mm/madvise.c madvise_guard_remove(): guard_remove_pte_entry() clears every guard marker
+/// (pte_clear_not_present_full(), then update_mmu_cache()); nothing else changes.
+void madvise_guard_remove(world &w, std::uint64_t addr, std::uint64_t nr) {
+    const auto first = w.pte_lookup(addr);
+    if (!first)
+        return;
+    const unmap::ptl_scope ptl(w, addr);
+    for (std::uint64_t i = 0; i < nr; ++i) {
+        const hw_ptep p = at(*first, i);
+        if (!softleaf_is_guard_marker(softleaf_from_pte(w.ops->ptep_get(p))))
+            continue;
+        const std::uint64_t va = addr + (i << w.geo().page_shift);
+        w.ops->pte_clear(&w.m.mm, va, p);
+        w.ops->update_mmu_cache_range(&w.vma, va, p, 1);
+    }
+}
+
+/// mm/userfaultfd.c mwriteprotect_range() -> change_protection() with MM_CP_UFFD_WP (enable)
+/// or MM_CP_UFFD_WP_RESOLVE, mm/mprotect.c change_pte_range():
+/// - present entries: modify_prot_start_ptes(), pte_mkuffd_wp() (which write-protects) or
+///   pte_clear_uffd_wp(), modify_prot_commit_ptes(); one entry per call here (the kernel
+///   batches folios), and the protection otherwise unchanged: the window's VMA has per-entry
+///   protections, and resolving does not upgrade to writable (MM_CP_TRY_CHANGE_WRITABLE is an
+///   optimisation; the next write fault reuses the page);
+/// - software leaves: a write migration entry becomes read(-exclusive for anon), a write
+///   device-private entry read, then pte_swp_mkuffd_wp() / pte_swp_clear_uffd_wp(); poison and
+///   guard markers are skipped, a uffd-wp marker is dropped on resolve;
+/// - none entries: left none. The kernel installs uffd-wp markers there only where
+///   userfaultfd_wp_use_markers() (shmem/hugetlb, or UFFD_FEATURE_WP_UNPOPULATED), not for
+///   this anonymous VMA.
+/// Then the range flush.
+void uffd_writeprotect(world &w, std::uint64_t addr, std::uint64_t nr, bool enable) {
+    const auto first = w.pte_lookup(addr);
+    if (!first)
+        return;
+    mm_struct *mm = &w.m.mm;
+    {
+        const unmap::ptl_scope ptl(w, addr);
+        for (std::uint64_t i = 0; i < nr; ++i) {
+            const hw_ptep p = at(*first, i);
+            const std::uint64_t va = addr + (i << w.geo().page_shift);
+            const pte_t oldpte = w.ops->ptep_get(p);
+            if (pte_none(oldpte))
+                continue;
+            if (pte_present(oldpte)) {
+                const pte_t old = w.ops->modify_prot_start_ptes(&w.vma, va, p, 1);
+                const pte_t ptent = enable ? pte_mkuffd_wp(old) : pte_clear_uffd_wp(old);
+                w.ops->modify_prot_commit_ptes(&w.vma, va, p, old, ptent, 1);
+                continue;
+            }
+            softleaf_t e = softleaf_from_pte(oldpte);
+            pte_t newpte = oldpte;
+            if (softleaf_is_marker(e)) {
+                if (softleaf_is_poison_marker(e) || softleaf_is_guard_marker(e))
+                    continue;
+                if (!enable)
+                    w.ops->pte_clear(mm, va, p);
+                continue;
+            }
+            if (softleaf_is_migration_write(e)) {
+                const folio *f = w.m.pfn_folio(softleaf_to_pfn(e));
+                // The offset keeps the young/dirty bits.
+                e = swp_entry(f != nullptr && f->anon ? SWP_MIGRATION_READ_EXCLUSIVE
+                                                      : SWP_MIGRATION_READ,
+                              swp_offset(e));
+                newpte = softleaf_to_pte(e);
+                if (pte_swp_uffd_wp(oldpte))
+                    newpte = pte_swp_mkuffd_wp(newpte);
+            } else if (softleaf_is_device_private_write(e)) {
+                newpte = softleaf_to_pte(make_readable_device_private_entry(softleaf_to_pfn(e)));
+                if (pte_swp_uffd_wp(oldpte))
+                    newpte = pte_swp_mkuffd_wp(newpte);
+            }
+            newpte = enable ? pte_swp_mkuffd_wp(newpte) : pte_swp_clear_uffd_wp(newpte);
+            if (newpte != oldpte)
+                w.ops->set_pte_at(mm, va, p, newpte);
+        }
+    }
+    w.m.flush_tlb_range(addr, addr + (nr << w.geo().page_shift));
+}
+
+} // namespace mmfuzz

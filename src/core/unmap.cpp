@@ -1,0 +1,81 @@
+#include "core/unmap.hpp"
+
+namespace mmfuzz::unmap {
+
+std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr) {
+    const auto ptep = w.pte_lookup(addr);
+    if (!ptep)
+        return std::nullopt;
+    const pte_t at = w.ops->ptep_get(*ptep);
+    if (!pte_present(at) || pte_special(at))
+        return std::nullopt;
+    folio *f = w.m.pfn_folio(pte_pfn(at));
+    if (f == nullptr)
+        return std::nullopt;
+    const std::uint64_t per = w.geo().ptrs_per_pte();
+    const std::uint64_t index = (addr >> w.geo().page_shift) & (per - 1);
+    const std::uint64_t back = pte_pfn(at) - f->pfn;
+    if (back > index || index - back + f->nr_pages() > per)
+        return std::nullopt;
+    folio_walk fw;
+    fw.f = f;
+    fw.start = addr - (back << w.geo().page_shift);
+    fw.first = hw_pte_add(*ptep, -static_cast<std::ptrdiff_t>(back));
+    long mappings = 0;
+    bool same_prot = true;
+    pte_t norm{};
+    for (std::uint64_t i = 0; i < f->nr_pages(); ++i) {
+        mappings += w.mapcount(f->pfn + i);
+        const hw_ptep p = hw_pte_add(fw.first, static_cast<std::ptrdiff_t>(i));
+        const pte_t pte = w.ops->ptep_get(p);
+        if (!pte_present(pte) || pte_pfn(pte) != f->pfn + i) {
+            same_prot = false;
+            continue;
+        }
+        if (pte_special(pte))
+            return std::nullopt;
+        if (i == 0)
+            norm = pte_normal_form(pte);
+        else if (pte_normal_form(pte) != pte_advance_pfn(norm, i))
+            same_prot = false;
+        fw.pages.push_back({fw.start + (i << w.geo().page_shift), p, i});
+    }
+    if (mappings != static_cast<long>(fw.pages.size()))
+        return std::nullopt;
+    fw.whole_batch = same_prot && f->order > 0;
+    return fw;
+}
+
+bool anon_exclusive(const world &w, const folio &f, pfn_t pfn) {
+    return f.anon && w.mapcount(pfn) == 1;
+}
+
+std::uint64_t alloc_swap_slots(world &w, std::uint64_t nr) {
+    auto &slots = w.swap_slots;
+    if (slots.empty())
+        slots.resize(1); // slot 0 stays unused
+    std::uint64_t run = 0;
+    for (std::uint64_t off = 1; off < slots.size(); ++off) {
+        run = slots[off] ? 0 : run + 1;
+        if (run == nr)
+            return off + 1 - nr;
+    }
+    const std::uint64_t first = slots.size() - run;
+    slots.resize(first + nr);
+    return first;
+}
+
+std::optional<std::uint64_t> core_swap_slot(const world &w, softleaf_t e) {
+    if (!softleaf_is_swap(e) || swp_type(e) != core_swap_type)
+        return std::nullopt;
+    const std::uint64_t off = swp_offset(e);
+    if (off == 0 || off >= w.swap_slots.size() || !w.swap_slots[off])
+        return std::nullopt;
+    return off;
+}
+
+pgprot_t base_prot(pte_t pte) {
+    return pte_pgprot(pte_mknoncont(pte_mkold(pte_mkclean(pte_wrprotect(pte_clear_uffd_wp(pte))))));
+}
+
+} // namespace mmfuzz::unmap

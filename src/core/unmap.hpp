@@ -1,0 +1,69 @@
+// What reclaim, migration and memory failure share: the rmap walk of one folio (mm/rmap.c
+// page_vma_mapped_walk() over an anonymous VMA, where page i of a folio sits at its linear
+// address), the PTL around a table, and the swap device's slots.
+#pragma once
+
+#include "core/world.hpp"
+#include "pgtable/softleaf.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace mmfuzz::unmap {
+
+/// spin_lock(pte_lockptr()) for a scope: the PTL of the table mapping addr.
+class ptl_scope {
+  public:
+    ptl_scope(world &w, std::uint64_t addr) : m_(w.m), lock_(w.ptl(addr)) { m_.spin_lock(lock_); }
+    ~ptl_scope() { m_.spin_unlock(lock_); }
+    ptl_scope(const ptl_scope &) = delete;
+    ptl_scope &operator=(const ptl_scope &) = delete;
+
+  private:
+    machine &m_;
+    spinlock_t lock_;
+};
+
+/// One page of a folio mapped at its linear address.
+struct mapped_page {
+    std::uint64_t addr;
+    hw_ptep ptep;
+    std::uint64_t index; ///< page index in the folio
+};
+
+/// The walk over the folio mapped at an address: every page of the folio that a present,
+/// non-special entry maps at its linear address, in address order, inside one table.
+struct folio_walk {
+    folio *f = nullptr;
+    std::uint64_t start = 0; ///< linear address of page 0
+    hw_ptep first{};         ///< the entry of page 0
+    std::vector<mapped_page> pages;
+    /// Whether the entries map the whole folio with equal protection (folio_pte_batch() over
+    /// the folio covers it), so one batched call can unmap it.
+    bool whole_batch = false;
+};
+
+/// The walk of the folio that the entry at addr maps, or nullopt when the kernel's rmap walk
+/// would find mappings this model does not reach: no table (a PMD mapping), a none, softleaf
+/// or special entry at addr, a folio that would cross its table, or a page of the folio mapped
+/// somewhere other than its linear address (world::mapcount counts every mapping).
+std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr);
+
+/// PageAnonExclusive(): the op language maps a page at most once, so an anonymous page with a
+/// single mapping is exclusive to this mm (no fork shares it).
+bool anon_exclusive(const world &w, const folio &f, pfn_t pfn);
+
+/// folio_alloc_swap(): nr contiguous free slots of the core swap device (slot 0 is never
+/// used: type 0 offset 0 would encode as the none entry); the first offset.
+std::uint64_t alloc_swap_slots(world &w, std::uint64_t nr);
+
+/// The live slot of a swap entry of the core swap device, if it is one.
+std::optional<std::uint64_t> core_swap_slot(const world &w, softleaf_t e);
+
+/// The protection of a present entry without write, young, dirty and uffd-wp: what
+/// remove_migration_pte() takes from vma->vm_page_prot. The window's VMA has per-entry
+/// protections (direct ops set them), so a remapped entry keeps its own.
+pgprot_t base_prot(pte_t pte);
+
+} // namespace mmfuzz::unmap

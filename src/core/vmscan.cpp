@@ -1,0 +1,102 @@
+// Reclaim of one folio: mm/vmscan.c shrink_folio_list() with mm/rmap.c try_to_unmap_one().
+#include "core/flows.hpp"
+#include "core/unmap.hpp"
+
+namespace mmfuzz {
+
+namespace {
+
+using unmap::folio_walk;
+
+/// try_to_unmap_one() for a lazy-free (MADV_FREE, !swapbacked) folio. A folio mapped whole
+/// with equal protection is unmapped in one batch (folio_unmap_pte_batch():
+/// get_and_clear_full_ptes() and a range flush); otherwise page by page with
+/// ptep_clear_flush(). Dirt found in an entry goes to the folio (folio_mark_dirty()); a clean
+/// folio is discarded (its entries stay none, its data is gone by design), a redirtied one is
+/// mapped again with the values read (set_ptes()) and becomes swap-backed again
+/// (folio_set_swapbacked()), so reclaim keeps it. Pages discarded before a redirtied one stay
+/// discarded, as the kernel's walk_abort leaves them.
+reclaim_result reclaim_lazyfree(world &w, folio_walk &fw) {
+    mm_struct *mm = &w.m.mm;
+    folio &f = *fw.f;
+    const std::uint64_t psz = w.geo().page_size();
+    if (fw.whole_batch) {
+        const auto nr = static_cast<unsigned>(f.nr_pages());
+        const pte_t pteval = w.ops->get_and_clear_full_ptes(mm, fw.start, fw.first, nr, 0);
+        w.m.flush_tlb_range(fw.start, fw.start + nr * psz);
+        if (pte_dirty(pteval))
+            f.dirty = true;
+        if (!f.dirty) {
+            w.rmap_remove(f.pfn, nr);
+            return reclaim_result::discarded;
+        }
+        w.ops->set_ptes(mm, fw.start, fw.first, pteval, nr);
+        f.lazyfree = false;
+        return reclaim_result::kept;
+    }
+    for (const unmap::mapped_page &p : fw.pages) {
+        const pte_t pteval = w.ops->ptep_get_and_clear(mm, p.addr, p.ptep);
+        w.m.flush_tlb_page(p.addr);
+        if (pte_dirty(pteval))
+            f.dirty = true;
+        if (!f.dirty) {
+            w.rmap_remove(f.pfn + p.index, 1);
+            continue;
+        }
+        w.ops->set_pte_at(mm, p.addr, p.ptep, pteval);
+        f.lazyfree = false;
+        return reclaim_result::kept;
+    }
+    return reclaim_result::discarded;
+}
+
+/// add_to_swap() and try_to_unmap_one() for a swap-backed anonymous folio, then pageout():
+/// slots for the whole folio (an mTHP keeps its order, as arm64's THP_SWAP does), each mapped
+/// page's entry cleared and flushed (ptep_clear_flush()), its dirt folded into the folio, and
+/// replaced by a swap entry that keeps the page's exclusivity (pte_swp_mkexclusive()) and the
+/// entry's uffd-wp bit (pte_swp_mkuffd_wp()); MM_ANONPAGES -> MM_SWAPENTS. The data of every
+/// mapped page goes to its slot. The folio itself stays allocated: the program's folio table
+/// holds a reference to it.
+reclaim_result swap_out(world &w, folio_walk &fw) {
+    mm_struct *mm = &w.m.mm;
+    folio &f = *fw.f;
+    const std::uint64_t base = unmap::alloc_swap_slots(w, f.nr_pages());
+    const bool drop_flags = w.canaries.on(canary::swap_drops_flags);
+    for (const unmap::mapped_page &p : fw.pages) {
+        const pfn_t pfn = f.pfn + p.index;
+        const bool exclusive = unmap::anon_exclusive(w, f, pfn);
+        const pte_t pteval = w.ops->ptep_get_and_clear(mm, p.addr, p.ptep);
+        w.m.flush_tlb_page(p.addr);
+        if (pte_dirty(pteval))
+            f.dirty = true;
+        const std::uint64_t off = base + p.index;
+        w.swap_slots[off] = w.m.page(pfn).content;
+        pte_t swp_pte = softleaf_to_pte(swp_entry(core_swap_type, off));
+        if (exclusive && !drop_flags)
+            swp_pte = pte_swp_mkexclusive(swp_pte);
+        if (pte_uffd_wp(pteval) && !drop_flags)
+            swp_pte = pte_swp_mkuffd_wp(swp_pte);
+        w.ops->set_pte_at(mm, p.addr, p.ptep, swp_pte);
+        w.rmap_remove(pfn, 1);
+        ++w.m.mm.rss.swap;
+    }
+    return reclaim_result::swapped;
+}
+
+} // namespace
+
+/// mm/vmscan.c shrink_folio_list() for the folio mapped at addr, PTE-mapped only (a PMD-mapped
+/// THP would be split first: failed). Lazy-free folios are discarded or kept
+/// (try_to_unmap_one()'s MADV_FREE check); other anonymous folios are swapped out. File folios
+/// are written back to their file, which this model does not have: failed.
+reclaim_result shrink_folio(world &w, std::uint64_t addr) {
+    if (!w.pte_lookup(addr))
+        return reclaim_result::failed;
+    const unmap::ptl_scope ptl(w, addr);
+    auto fw = unmap::walk_folio(w, addr);
+    if (!fw || !fw->f->anon || fw->pages.empty())
+        return reclaim_result::failed;
+    return fw->f->lazyfree ? reclaim_lazyfree(w, *fw) : swap_out(w, *fw);
+}
+
+} // namespace mmfuzz
