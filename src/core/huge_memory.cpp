@@ -15,9 +15,14 @@ std::uint64_t pmd_align_down(const world &w, std::uint64_t addr) {
     return addr & ~(w.geo().pmd_size() - 1);
 }
 
-/// vma->vm_page_prot of the window's private anonymous VMA: read-only until maybe_mkwrite().
-pgprot_t vma_page_prot(const vm_area_struct &vma) {
-    return (vma.vm_flags & VM_EXEC) != 0 ? PAGE_READONLY_EXEC : PAGE_READONLY;
+/// Whether [start, start + nr pages) lies in one VMA (the window's pages carry their own flags
+/// after mprotect, standing for the VMAs mprotect would have split off).
+bool one_vma(const world &w, std::uint64_t start, std::uint64_t nr) {
+    const vm_flags_t flags = w.vm_flags_at(start);
+    for (std::uint64_t i = 1; i < nr; ++i)
+        if (w.vm_flags_at(start + i * w.geo().page_size()) != flags)
+            return false;
+    return true;
 }
 
 /// The PTE that maps page `pfn` with the protection and write/young/dirty/uffd-wp of a present
@@ -64,7 +69,9 @@ pte_t split_softleaf(pmd_t pmd, std::uint64_t i) {
 /// the same path (the huge zero page is not modelled: use_zero_page = 0).
 vm_fault do_huge_pmd_anonymous_page(world &w, std::uint64_t addr, bool /*write*/) {
     const std::uint64_t haddr = pmd_align_down(w, addr);
-    if (!w.vma.anon || haddr < w.vma.vm_start || haddr + w.geo().pmd_size() > w.vma.vm_end)
+    // thp_vma_allowable_order(): an anonymous VMA covering the whole PMD range.
+    if (!w.vma.anon || haddr < w.vma.vm_start || haddr + w.geo().pmd_size() > w.vma.vm_end ||
+        !one_vma(w, haddr, w.geo().ptrs_per_pte()))
         return vm_fault::fallback;
     const hw_pmdp pmdp = w.m.pmd_off(haddr);
     if (!pmd_none(w.ops->pmdp_get(pmdp)))
@@ -79,8 +86,8 @@ vm_fault do_huge_pmd_anonymous_page(world &w, std::uint64_t addr, bool /*write*/
     mm_struct *mm = &w.m.mm;
     const spinlock_t ptl = w.m.pmd_lockptr();
     w.m.spin_lock(ptl);
-    pmd_t entry = pmd_mkdirty(mk_huge_pmd(f->pfn, vma_page_prot(w.vma)));
-    if ((w.vma.vm_flags & VM_WRITE) != 0)
+    pmd_t entry = pmd_mkdirty(mk_huge_pmd(f->pfn, w.vm_page_prot(haddr)));
+    if ((w.vm_flags_at(haddr) & VM_WRITE) != 0)
         entry = pmd_mkwrite_novma(entry); // maybe_pmd_mkwrite()
     w.ops->pgtable_trans_huge_deposit(mm, pmdp, pgtable);
     w.ops->set_pmd_at(mm, haddr, pmdp, entry);

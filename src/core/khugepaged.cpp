@@ -8,13 +8,16 @@ namespace mmfuzz {
 
 namespace {
 
-/// vma->vm_page_prot of the window's private anonymous VMA: read-only until maybe_mkwrite().
-pgprot_t vma_page_prot(const vm_area_struct &vma) {
-    return (vma.vm_flags & VM_EXEC) != 0 ? PAGE_READONLY_EXEC : PAGE_READONLY;
-}
-
-bool writable_vma(const vm_area_struct &vma) {
-    return (vma.vm_flags & VM_WRITE) != 0;
+/// hugepage_vma_revalidate(): the range lies in one accessible VMA (the window's pages carry
+/// their own flags after mprotect, standing for the VMAs mprotect would have split off).
+bool one_vma(const world &w, std::uint64_t start, std::uint64_t nr) {
+    const vm_flags_t flags = w.vm_flags_at(start);
+    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
+        return false;
+    for (std::uint64_t i = 1; i < nr; ++i)
+        if (w.vm_flags_at(start + i * w.geo().page_size()) != flags)
+            return false;
+    return true;
 }
 
 /// The scan's verdict on one source entry (hpage_collapse_scan_pmd() and
@@ -56,7 +59,7 @@ bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
     mm_struct *mm = &w.m.mm;
     const hw_pmdp pmdp = w.m.pmd_off(start);
     const auto first = w.m.pte_offset_map(pmdp, start); // find_pmd_or_thp_or_none(): a table
-    if (!first)
+    if (!first || !one_vma(w, start, nr))
         return false;
 
     // hpage_collapse_scan_pmd(): at least one present page, and nothing that cannot collapse.
@@ -113,16 +116,15 @@ bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
 
     w.m.spin_lock(pmd_ptl);
     if (pmd_order) {
-        pmd_t entry = pmd_mkdirty(mk_huge_pmd(nf->pfn, vma_page_prot(w.vma)));
-        if (writable_vma(w.vma))
+        pmd_t entry = pmd_mkdirty(mk_huge_pmd(nf->pfn, w.vm_page_prot(start)));
+        if ((w.vm_flags_at(start) & VM_WRITE) != 0)
             entry = pmd_mkwrite_novma(entry); // maybe_pmd_mkwrite()
         w.ops->pgtable_trans_huge_deposit(mm, pmdp, table);
         w.ops->set_pmd_at(mm, haddr, pmdp, entry);
         w.ops->update_mmu_cache_pmd(&w.vma, haddr, pmdp);
     } else {
-        pte_t entry = pte_mkdirty(pfn_pte(nf->pfn, vma_page_prot(w.vma)));
-        if (writable_vma(w.vma))
-            entry = pte_mkwrite_novma(entry); // maybe_mkwrite()
+        const pte_t entry =
+            w.maybe_mkwrite(pte_mkdirty(pfn_pte(nf->pfn, w.vm_page_prot(start))), start);
         if (pte_ptl != pmd_ptl)
             w.m.spin_lock_nested(pte_ptl, 1); // SINGLE_DEPTH_NESTING
         if (w.canaries.on(canary::collapse_mmu_update_early)) {

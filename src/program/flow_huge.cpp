@@ -111,8 +111,9 @@ void update_split_folio(flow_context &, const op &, const op_result &, const op_
 
 // ---- collapse_huge_page ----------------------------------------------------------------------
 
-/// An order from 1 to the PMD order, addr aligned down to it; a table there whose entries in the
-/// range are none or map normal pages of anonymous folios (not uffd-wp), at least one present.
+/// An order from 1 to the PMD order, addr aligned down to it, inside one accessible VMA; a table
+/// there whose entries in the range are none or map normal pages of anonymous folios (not
+/// uffd-wp), at least one present.
 std::optional<op> legalize_collapse(const op &in, world &ref, std::string &why) {
     op o = in;
     const unsigned pmd_order = ref.geo().pmd_order();
@@ -120,8 +121,13 @@ std::optional<op> legalize_collapse(const op &in, world &ref, std::string &why) 
     const std::uint64_t nr = std::uint64_t{1} << order;
     o[slot::arg] = order;
     o[slot::addr] &= ~(nr - 1);
+    const vm_flags_t flags = ref.vm_flags_at(ref.page_va(o[slot::addr]));
+    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
+        return no(why, "khugepaged skips inaccessible VMAs");
     bool any = false;
     for (std::uint64_t i = 0; i < nr; ++i) {
+        if (ref.vm_flags_at(ref.page_va(o[slot::addr] + i)) != flags)
+            return no(why, "the range spans two VMAs");
         const auto pte = entry_at(ref, o[slot::addr] + i);
         if (!pte)
             return no(why, "no page table there");
