@@ -15,10 +15,12 @@ std::uint64_t pmd_align_down(const world &w, std::uint64_t addr) {
     return addr & ~(w.geo().pmd_size() - 1);
 }
 
-/// Whether [start, start + nr pages) lies in one VMA (the window's pages carry their own flags
-/// after mprotect, standing for the VMAs mprotect would have split off).
+/// Whether [start, start + nr pages) lies in one accessible VMA (the window's pages carry their
+/// own flags after mprotect, standing for the VMAs mprotect would have split off).
 bool one_vma(const world &w, std::uint64_t start, std::uint64_t nr) {
     const vm_flags_t flags = w.vm_flags_at(start);
+    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
+        return false; // a PROT_NONE VMA: the fault never gets here (vma_is_accessible())
     for (std::uint64_t i = 1; i < nr; ++i)
         if (w.vm_flags_at(start + i * w.geo().page_size()) != flags)
             return false;
