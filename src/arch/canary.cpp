@@ -6,9 +6,8 @@ namespace mmfuzz {
 
 namespace {
 /// The canaries this build implements; each has a regression reproducer in corpus/regressions.
-/// mprotect_no_flush is not here: on arm64 neither modify_prot_*_ptes() nor wrprotect_ptes()
-/// flushes (only the unmodelled erratum 2645198 path does); the flush it stands for is the
-/// caller's, in change_protection(), a core flow.
+/// Arch canaries act in the optimized world only; core canaries (in_core) in both, since both
+/// run the same flow.
 constexpr std::array catalogue = {
     canary_info{canary::unfold_drops_dirty, "unfold_drops_dirty",
                 "contpte_convert() unfolding a block does not OR the dirty bits of its entries "
@@ -50,6 +49,14 @@ constexpr std::array catalogue = {
                 "__get_and_clear_full_ptes() ORs young but not dirty of the entries after the "
                 "first into the value it returns",
                 false},
+    canary_info{canary::madv_free_beyond_range, "madv_free_beyond_range",
+                "madvise_free_pte_range() cleans a large folio that is only partly in the range "
+                "as a whole, clearing dirty on pages the caller did not name",
+                true},
+    canary_info{canary::mprotect_no_flush, "mprotect_no_flush",
+                "change_protection() removes write permission but skips the mmu_gather flush, so "
+                "a TLB keeps a writable translation of a read-only page",
+                true},
     canary_info{canary::split_drops_dirty, "split_drops_dirty",
                 "__split_huge_pmd_locked() builds the PTEs without the old PMD's dirty bit (and "
                 "does not mark the folio dirty), so data written through the PMD reads clean",

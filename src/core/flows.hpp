@@ -24,12 +24,24 @@ enum class vm_fault : std::uint8_t {
 /// mm/memory.c do_anonymous_page(): a zeroed folio of 2^order pages over none entries, mapped
 /// with one set_ptes(); order == PMD order goes to do_huge_pmd_anonymous_page().
 vm_fault do_anonymous_page(world &w, std::uint64_t addr, unsigned order, bool write);
+/// Which handler a fault went to.
+enum class fault_path : std::uint8_t {
+    none,     ///< refused or nothing to do
+    anon,     ///< do_anonymous_page()
+    swap,     ///< do_swap_page() of a swap entry
+    device,   ///< a device-private entry migrated back to RAM
+    numa,     ///< do_numa_page() of a PROT_NONE entry
+    wp_reuse, ///< do_wp_page() -> wp_page_reuse()
+    wp_copy,  ///< do_wp_page() -> wp_page_copy()
+    access,   ///< the access-flag / dirty fix-up with ptep_set_access_flags()
+};
 /// mm/memory.c handle_mm_fault() for a fault hardware reported at addr.
-vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write);
+vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *path = nullptr);
 /// A user access: the MMU, and on a fault handle_mm_fault() and the access once more.
 struct touch_result {
     hw_access_result access;
     vm_fault handled = vm_fault::done;
+    fault_path path = fault_path::none;
     bool faulted = false;
 };
 touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std::uint64_t value);
@@ -37,8 +49,9 @@ touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std:
 // ---- aging.cpp, mprotect.cpp, zap.cpp --------------------------------------------------------
 /// mm/rmap.c folio_referenced_one() over the folio mapped at addr: whether any entry was young.
 bool folio_referenced(world &w, std::uint64_t addr);
-/// mm/mprotect.c change_pte_range() over [addr, addr + nr pages), then the flush.
-void change_protection(world &w, std::uint64_t addr, std::uint64_t nr, pgprot_t prot);
+/// mm/mprotect.c mprotect_fixup() with the new VMA flags, then change_pte_range() over
+/// [addr, addr + nr pages) and the mmu_gather flush.
+void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t newflags);
 /// mm/memory.c zap_pte_range() over [addr, addr + nr pages) (MADV_DONTNEED, munmap).
 void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr);
 /// mm/madvise.c madvise_free_pte_range() over [addr, addr + nr pages).
@@ -56,7 +69,8 @@ bool split_folio(world &w, std::uint64_t addr, unsigned new_order);
 /// mm/khugepaged.c collapse_huge_page() of the 2^order pages around addr (SEMANTICS 4.2).
 bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order);
 
-// ---- vmscan.cpp, swap.cpp, migrate.cpp, softleaf flows --------------------------------------------
+// ---- vmscan.cpp, swap.cpp, migrate.cpp, softleaf flows
+// --------------------------------------------
 enum class reclaim_result : std::uint8_t { discarded, kept, swapped, failed };
 /// mm/vmscan.c shrink_folio_list() for the folio mapped at addr: try_to_unmap(), lazy-free
 /// discard, or swap out.

@@ -271,6 +271,47 @@ bool checker::foldable(std::uint64_t first, bool present_ok) {
     return true;
 }
 
+std::optional<finding> checker::check_young_result(std::string_view what, std::uint64_t first,
+                                                   std::uint64_t nr, bool ref_young,
+                                                   bool opt_young) {
+    const ad_interval iv = young_result_interval(first, nr);
+    for (const bool r : {ref_young, opt_young}) {
+        if (iv.must.young && !r)
+            return make("EQUIV", std::string(what) + " returned 0 over a young page", {first});
+        if (!iv.may.young && r)
+            return make("EQUIV", std::string(what) + " returned 1 where nothing could be young",
+                        {first});
+    }
+    return std::nullopt;
+}
+
+ad_interval checker::young_result_interval(std::uint64_t first, std::uint64_t nr) const {
+    ad_interval iv = spec.gather(first, nr);
+    const std::uint64_t n = ref_.geo().cont_ptes();
+    for (const std::uint64_t edge : {first, first + nr - 1}) {
+        if (!spec.cont_maybe(edge))
+            continue;
+        iv.may.young |= spec.gather(block_of(edge), n).may.young;
+    }
+    return iv;
+}
+
+void checker::young_cleared(std::uint64_t first, std::uint64_t nr) {
+    const std::uint64_t n = ref_.geo().cont_ptes();
+    for (std::uint64_t p = first; p < first + nr; ++p) {
+        spec.clear_young(p);
+        spec.mark_stale_old(p);
+    }
+    for (const std::uint64_t edge : {block_of(first), block_of(first + nr - 1)}) {
+        if (!foldable(edge, true) && !spec.cont_maybe(first) && !spec.cont_maybe(first + nr - 1))
+            continue;
+        for (std::uint64_t q = edge; q < edge + n; ++q) {
+            spec.relax_young(q);
+            spec.mark_stale_old(q);
+        }
+    }
+}
+
 void checker::spread(const std::vector<std::uint64_t> &pages) {
     const std::uint64_t n = ref_.geo().cont_ptes();
     std::uint64_t last = ~std::uint64_t{0};
@@ -301,8 +342,8 @@ std::optional<std::uint64_t> checker::stored_value(world &w, std::uint64_t page)
     if (pte_none(pte))
         return std::nullopt;
     const softleaf_t e = softleaf_from_pte(pte);
-    if (softleaf_is_swap(e) && swp_type(e) == core_swap_type && swp_offset(e) < w.swap_slots.size() &&
-        w.swap_slots[swp_offset(e)])
+    if (softleaf_is_swap(e) && swp_type(e) == core_swap_type &&
+        swp_offset(e) < w.swap_slots.size() && w.swap_slots[swp_offset(e)])
         return *w.swap_slots[swp_offset(e)];
     return std::nullopt;
 }

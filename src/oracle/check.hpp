@@ -57,6 +57,17 @@ class checker {
     /// With `present_ok`, present-invalid (PROT_NONE) blocks count too: contpte_set_ptes() sets
     /// PTE_CONT on them, and the batched young/dirty clears test pte_cont(), not validity.
     bool foldable(std::uint64_t block_first, bool present_ok = false);
+    /// The result of a young clear over [first, first + nr) in both worlds: 1 over a page that
+    /// must be young, 0 where nothing may be; an edge that may carry PTE_CONT makes the clear
+    /// block-wide, and its result the OR over the block.
+    std::optional<finding> check_young_result(std::string_view what, std::uint64_t first,
+                                              std::uint64_t nr, bool ref_young, bool opt_young);
+    /// The interval such a result must lie in.
+    [[nodiscard]] ad_interval young_result_interval(std::uint64_t first, std::uint64_t nr) const;
+    /// Spec transition of a young clear without a flush over [first, first + nr): old there, and
+    /// contpte may have cleared the blocks the range touches if one folio could map them
+    /// contiguously; their TLBs may keep stale-old translations.
+    void young_cleared(std::uint64_t first, std::uint64_t nr);
     /// Spread `may` over every foldable block among these pages.
     void spread(const std::vector<std::uint64_t> &pages);
     [[nodiscard]] std::uint64_t block_of(std::uint64_t page) const {

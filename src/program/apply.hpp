@@ -16,8 +16,11 @@ struct op_result {
     /// hw_access: the fault, or 0 with the value read.
     int fault = 0;
     std::uint64_t value = 0;
-    /// folio_alloc found no memory.
+    /// folio_alloc found no memory; a flow could not run for lack of memory.
     bool failed = false;
+    /// A flow's own outcome code (the fault path taken, the reclaim result...), compared
+    /// between the worlds.
+    std::uint8_t detail = 0;
 };
 
 op_result apply_op(world &w, const op &o);

@@ -1,9 +1,414 @@
+// Flow ops of the basic group: anonymous faults, user accesses with fault handling, aging,
+// mprotect, zap and MADV_FREE.
+#include "core/flows.hpp"
+#include "core/pte_walk.hpp"
+#include "pgtable/softleaf.hpp"
 #include "program/flow.hpp"
+
+#include <algorithm>
+#include <array>
 
 namespace mmfuzz {
 
-std::span<const flow_op> basic_flows() {
+namespace {
+
+using range_t = std::pair<std::uint64_t, std::uint64_t>;
+
+std::optional<op> no(std::string &why, const char *reason) {
+    why = reason;
+    return std::nullopt;
+}
+
+std::uint64_t per_table(const world &w) {
+    return w.geo().ptrs_per_pte();
+}
+
+/// 1..room from a raw count, as the direct ops fold theirs.
+std::uint64_t fold_nr(std::uint64_t raw, std::uint64_t room) {
+    return 1 + (raw == 0 ? 0 : (raw - 1) % room);
+}
+
+std::uint64_t room_from(const world &w, std::uint64_t page) {
+    return per_table(w) - (page & (per_table(w) - 1));
+}
+
+bool pmd_is_leaf(world &w, std::uint64_t page) {
+    return pmd_leaf(w.ops->pmdp_get(w.m.pmd_off(w.page_va(page))));
+}
+
+std::optional<pte_t> entry_at(world &w, std::uint64_t page) {
+    const auto p = w.pte_lookup(w.page_va(page));
+    if (!p)
+        return std::nullopt;
+    return w.ops->ptep_get(*p);
+}
+
+range_t addr_nr(const op &o) {
+    return {o[slot::addr], o[slot::nr]};
+}
+
+range_t addr_one(const op &o) {
+    return {o[slot::addr], 1};
+}
+
+std::uint64_t page_of(const world &w, std::uint64_t va) {
+    return (va - w.m.window_start()) >> w.geo().page_shift;
+}
+
+// ---- do_anonymous_page --------------------------------------------------------------------
+
+/// The order do_anonymous_page() will map: the highest up to the requested one whose aligned
+/// range is all none (alloc_anon_folio()); PMD order needs a none PMD.
+std::optional<op> legalize_anon(const op &in, world &ref, std::string &why) {
+    op o = in;
+    const unsigned pmd_order = ref.geo().pmd_order();
+    auto order = static_cast<unsigned>(o[slot::arg] % (pmd_order + 1));
+    const std::uint64_t page = o[slot::addr];
+    if ((ref.vm_flags_at(ref.page_va(page)) & VM_WRITE) == 0)
+        return no(why, "the VMA is not writable there");
+    const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(page)));
+    if (order == pmd_order && !pmd_none(pmd))
+        order = pmd_order - 1;
+    if (order < pmd_order && !pmd_none(pmd) && !pmd_table(pmd))
+        return no(why, "the PMD maps a huge page or a software leaf");
+    for (;; --order) {
+        const std::uint64_t nr = std::uint64_t{1} << order;
+        const std::uint64_t start = page & ~(nr - 1);
+        bool all_none = true;
+        for (std::uint64_t i = 0; i < nr && all_none && order < pmd_order; ++i) {
+            const auto e = entry_at(ref, start + i);
+            all_none = !e || pte_none(*e);
+        }
+        if (all_none)
+            break;
+        if (order == 0)
+            return no(why, "the entry is not none");
+    }
+    o[slot::arg] = order;
+    return o;
+}
+
+range_t range_anon(const op &o) {
+    const std::uint64_t nr = std::uint64_t{1} << o[slot::arg];
+    return {o[slot::addr] & ~(nr - 1), nr};
+}
+
+op_result apply_anon(world &w, const op &o) {
+    op_result r;
+    const vm_fault f =
+        do_anonymous_page(w, w.page_va(o[slot::addr]), static_cast<unsigned>(o[slot::arg]), true);
+    r.flag = f == vm_fault::done;
+    r.failed = f == vm_fault::oom;
+    r.detail = static_cast<std::uint8_t>(f);
+    return r;
+}
+
+void update_anon(flow_context &c, const op &o, const op_result &a, const op_result &) {
+    if (!a.flag)
+        return;
+    const auto [first, nr] = range_anon(o);
+    const bool writable = (c.ref.vm_flags_at(c.ref.page_va(first)) & VM_WRITE) != 0;
+    for (std::uint64_t p = first; p < first + nr; ++p)
+        c.chk.spec.set_exact(p, true, writable); // young from PROT_DEFAULT
+}
+
+// ---- handle_mm_fault ----------------------------------------------------------------------
+
+std::optional<op> legalize_touch(const op &in, world &ref, std::string &) {
+    op o = in;
+    o[slot::folio] %= ref.geo().cont_ptes();
+    return o;
+}
+
+op_result apply_touch(world &w, const op &o) {
+    const touch_result t = touch(w, w.page_va(o[slot::addr]), o[slot::arg] != 0,
+                                 static_cast<unsigned>(o[slot::folio]), o[slot::value]);
+    op_result r;
+    r.kind = result_kind::access;
+    r.fault = static_cast<int>(t.access.fault);
+    r.value = t.access.value;
+    r.flag = t.faulted;
+    r.failed = t.handled == vm_fault::oom;
+    r.detail = static_cast<std::uint8_t>(static_cast<unsigned>(t.path) * 8 +
+                                         static_cast<unsigned>(t.handled));
+    return r;
+}
+
+std::optional<finding> check_touch(flow_context &c, const op &o, const op_result &a,
+                                   const op_result &b) {
+    if (a.fault != b.fault || a.value != b.value || a.flag != b.flag || a.detail != b.detail ||
+        a.failed != b.failed)
+        return finding{"EQUIV",
+                       "handle_mm_fault: fault " + std::to_string(a.fault) + " path " +
+                           std::to_string(a.detail) + " vs fault " + std::to_string(b.fault) +
+                           " path " + std::to_string(b.detail),
+                       {o[slot::addr]}};
+    if (a.fault == 0 && o[slot::arg] == 0)
+        return c.chk.check_read(c.content, o[slot::addr], a.value, "handle_mm_fault");
+    return std::nullopt;
+}
+
+void update_touch(flow_context &c, const op &o, const op_result &a, const op_result &) {
+    ad_spec &s = c.chk.spec;
+    const std::uint64_t page = o[slot::addr];
+    const bool write = o[slot::arg] != 0;
+    const auto path = static_cast<fault_path>(a.detail / 8);
+    const auto handled = static_cast<vm_fault>(a.detail % 8);
+    if (a.flag && handled == vm_fault::done) {
+        ad_interval iv = s.at(page);
+        switch (path) {
+        case fault_path::anon:
+            // young from PROT_DEFAULT; dirty (and writable) where the VMA is writable
+            s.set_exact(page, true, (c.ref.vm_flags_at(c.ref.page_va(page)) & VM_WRITE) != 0);
+            break;
+        case fault_path::swap:
+        case fault_path::device:
+            // A new mapping whose young/dirty come from the reference's argument (DESIGN).
+            if (const auto e = entry_at(c.ref, page); e && pte_present(*e))
+                s.set_exact(page, pte_young(*e), pte_dirty(*e));
+            break;
+        case fault_path::wp_copy:
+            s.set_exact(page, true, true);
+            break;
+        case fault_path::wp_reuse:
+            iv.must = iv.may = {true, true};
+            s.set(page, iv);
+            break;
+        case fault_path::numa:
+        case fault_path::access:
+            iv.must.young = iv.may.young = true;
+            if (write)
+                iv.must.dirty = iv.may.dirty = true;
+            s.set(page, iv);
+            break;
+        case fault_path::none:
+            break;
+        }
+    }
+    if (a.fault == 0) {
+        s.accessed(page, write);
+        if (write)
+            c.content.written(page, o[slot::value]);
+    }
+}
+
+// ---- folio_referenced ---------------------------------------------------------------------
+
+std::optional<op> legalize_referenced(const op &in, world &ref, std::string &why) {
+    if (pmd_is_leaf(ref, in[slot::addr]) || folio_at(ref, ref.page_va(in[slot::addr])) != nullptr)
+        return in;
+    return no(why, "no folio mapped there");
+}
+
+op_result apply_referenced(world &w, const op &o) {
+    op_result r;
+    r.kind = result_kind::boolean;
+    r.flag = folio_referenced(w, w.page_va(o[slot::addr]));
+    return r;
+}
+
+std::optional<finding> check_referenced(flow_context &c, const op &o, const op_result &a,
+                                        const op_result &b) {
+    if (pmd_is_leaf(c.ref, o[slot::addr])) {
+        if (a.flag != b.flag)
+            return finding{
+                "EQUIV", "folio_referenced of a PMD-mapped THP differs", {o[slot::addr]}};
+        return std::nullopt;
+    }
+    // One young clear per run: the folio is referenced if any run was.
+    bool must = false;
+    bool may = false;
+    for (const pte_run &r : folio_mapped_runs(c.ref, c.ref.page_va(o[slot::addr]))) {
+        const std::uint64_t first = page_of(c.ref, r.addr);
+        const ad_interval iv = c.chk.young_result_interval(first, r.nr);
+        must = must || iv.must.young;
+        may = may || iv.may.young;
+    }
+    for (const bool r : {a.flag, b.flag}) {
+        if (must && !r)
+            return finding{
+                "EQUIV", "folio_referenced returned 0 over a young page", {o[slot::addr]}};
+        if (!may && r)
+            return finding{"EQUIV",
+                           "folio_referenced returned 1 where nothing could be young",
+                           {o[slot::addr]}};
+    }
+    return std::nullopt;
+}
+
+void update_referenced(flow_context &c, const op &o, const op_result &a, const op_result &b) {
+    if (pmd_is_leaf(c.ref, o[slot::addr])) {
+        const std::uint64_t first = o[slot::addr] & ~(per_table(c.ref) - 1);
+        for (std::uint64_t p = first; p < first + per_table(c.ref); ++p) {
+            c.chk.spec.clear_young(p);
+            if (a.flag && b.flag)
+                c.chk.spec.flushed(p); // pmdp_clear_flush_young() flushed what was young
+            else
+                c.chk.spec.mark_stale_old(p);
+        }
+        return;
+    }
+    for (const pte_run &r : folio_mapped_runs(c.ref, c.ref.page_va(o[slot::addr])))
+        c.chk.young_cleared(page_of(c.ref, r.addr), r.nr);
+}
+
+// ---- mprotect -----------------------------------------------------------------------------
+
+constexpr std::array<vm_flags_t, 5> prot_flags = {
+    VM_READ | VM_WRITE,           // rw
+    VM_READ,                      // ro
+    VM_READ | VM_WRITE | VM_EXEC, // rwx
+    VM_READ | VM_EXEC,            // rx
+    0,                            // none
+};
+
+/// A range inside one table, not over a PMD leaf, and cut before the first valid entry whose
+/// execute permission the new protection would change (a live UXN change needs
+/// break-before-make, which change_pte_range() does not do).
+std::optional<op> legalize_mprotect(const op &in, world &ref, std::string &why) {
+    op o = in;
+    const std::uint64_t page = o[slot::addr];
+    if (pmd_is_leaf(ref, page))
+        return no(why, "change_huge_pmd() is not modelled");
+    o[slot::arg] %= prot_flags.size();
+    const bool exec = (prot_flags[o[slot::arg]] & VM_EXEC) != 0;
+    std::uint64_t nr = fold_nr(o[slot::nr], room_from(ref, page));
+    for (std::uint64_t i = 0; i < nr; ++i) {
+        const auto e = entry_at(ref, page + i);
+        if (e && pte_valid(*e) && pte_user_exec(*e) != exec && prot_flags[o[slot::arg]] != 0) {
+            nr = i;
+            break;
+        }
+    }
+    if (nr == 0)
+        return no(why, "the first entry's execute permission would change");
+    o[slot::nr] = nr;
+    return o;
+}
+
+op_result apply_mprotect(world &w, const op &o) {
+    mprotect_fixup(w, w.page_va(o[slot::addr]), o[slot::nr], prot_flags[o[slot::arg]]);
     return {};
+}
+
+/// modify_prot_start_ptes() gathers young/dirty over each folio batch and the commit writes the
+/// gather to all of it: `may` spreads over the batches, `must` stays.
+void update_mprotect(flow_context &c, const op &o, const op_result &, const op_result &) {
+    const std::uint64_t first = o[slot::addr];
+    const std::uint64_t end = first + o[slot::nr];
+    const auto base = c.ref.pte_lookup(c.ref.page_va(first));
+    if (!base)
+        return;
+    for (std::uint64_t p = first; p < end;) {
+        const hw_ptep ptep = hw_pte_add(*base, static_cast<std::ptrdiff_t>(p - first));
+        const pte_t e = c.ref.ops->ptep_get(ptep);
+        const unsigned n =
+            pte_present(e) ? folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p)) : 1;
+        if (n > 1)
+            c.chk.spec.spread(p, n);
+        p += n;
+    }
+}
+
+// ---- zap_pte_range ------------------------------------------------------------------------
+
+/// A range inside one table; a PMD leaf is zapped whole.
+std::optional<op> legalize_zap(const op &in, world &ref, std::string &) {
+    op o = in;
+    const std::uint64_t page = o[slot::addr];
+    if (pmd_is_leaf(ref, page)) {
+        o[slot::addr] = page & ~(per_table(ref) - 1);
+        o[slot::nr] = per_table(ref);
+        return o;
+    }
+    o[slot::nr] = fold_nr(o[slot::nr], room_from(ref, page));
+    return o;
+}
+
+op_result apply_zap(world &w, const op &o) {
+    zap_pte_range(w, w.page_va(o[slot::addr]), o[slot::nr]);
+    return {};
+}
+
+/// Zapped pages lose their data by design; guard markers stay.
+void update_zap(flow_context &c, const op &o, const op_result &, const op_result &) {
+    for (std::uint64_t p = o[slot::addr]; p < o[slot::addr] + o[slot::nr]; ++p) {
+        const auto e = entry_at(c.ref, p);
+        if (e && !pte_none(*e))
+            continue;
+        c.chk.spec.clear(p);
+        c.content.dropped(p);
+    }
+}
+
+// ---- madvise_free -------------------------------------------------------------------------
+
+std::optional<op> legalize_free(const op &in, world &ref, std::string &why) {
+    op o = in;
+    const std::uint64_t page = o[slot::addr];
+    if (pmd_is_leaf(ref, page))
+        return no(why, "MADV_FREE of a PMD-mapped THP is not modelled");
+    o[slot::nr] = fold_nr(o[slot::nr], room_from(ref, page));
+    return o;
+}
+
+op_result apply_free(world &w, const op &o) {
+    madvise_free(w, w.page_va(o[slot::addr]), o[slot::nr]);
+    return {};
+}
+
+/// Whole folios in the range are cleaned and become lazy-free; swap entries are dropped.
+void update_free(flow_context &c, const op &o, const op_result &, const op_result &) {
+    const std::uint64_t first = o[slot::addr];
+    const std::uint64_t end = first + o[slot::nr];
+    const auto base = c.ref.pte_lookup(c.ref.page_va(first));
+    if (!base)
+        return;
+    for (std::uint64_t p = first; p < end;) {
+        const hw_ptep ptep = hw_pte_add(*base, static_cast<std::ptrdiff_t>(p - first));
+        const pte_t e = c.ref.ops->ptep_get(ptep);
+        if (pte_none(e)) {
+            c.chk.spec.clear(p);
+            c.content.dropped(p);
+            ++p;
+            continue;
+        }
+        const folio *f =
+            pte_present(e) && !pte_special(e) ? c.ref.m.pfn_folio(pte_pfn(e)) : nullptr;
+        if (f == nullptr) {
+            ++p;
+            continue;
+        }
+        const unsigned n = folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p));
+        if (f->order == 0 || (pte_pfn(e) == f->pfn && n == f->nr_pages())) {
+            c.chk.young_cleared(p, n);
+            for (std::uint64_t q = p; q < p + n; ++q) {
+                c.chk.spec.clear_dirty(q);
+                if (f->anon)
+                    c.content.lazyfree(q);
+            }
+        }
+        p += n;
+    }
+}
+
+const std::array<flow_op, 6> flows = {
+    flow_op{op_kind::do_anonymous_page, legalize_anon, range_anon, apply_anon, nullptr,
+            update_anon},
+    flow_op{op_kind::handle_mm_fault, legalize_touch, addr_one, apply_touch, check_touch,
+            update_touch},
+    flow_op{op_kind::folio_referenced, legalize_referenced, addr_one, apply_referenced,
+            check_referenced, update_referenced},
+    flow_op{op_kind::mprotect, legalize_mprotect, addr_nr, apply_mprotect, nullptr,
+            update_mprotect},
+    flow_op{op_kind::zap_pte_range, legalize_zap, addr_nr, apply_zap, nullptr, update_zap},
+    flow_op{op_kind::madvise_free, legalize_free, addr_nr, apply_free, nullptr, update_free},
+};
+
+} // namespace
+
+std::span<const flow_op> basic_flows() {
+    return flows;
 }
 
 } // namespace mmfuzz

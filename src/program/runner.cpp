@@ -40,8 +40,8 @@ class session {
   public:
     session(const program &p, const run_options &o)
         : prog_(p), opts_(o), ref_(o.reference, p.header.options),
-          opt_(o.optimized, p.header.options), chk_(ref_, opt_), content_(ref_.nr_pages()),
-          ctx_{ref_, opt_, chk_, content_} {
+          opt_(o.optimized, p.header.options), chk_(ref_, opt_),
+          content_(ref_.nr_pages()), ctx_{ref_, opt_, chk_, content_} {
         if (o.inject.empty())
             return;
         const auto c = canary_from_name(o.inject);
@@ -86,7 +86,8 @@ std::optional<finding> session::check_returns(const op &o, const op_result &a, c
         const flow_op *f = find_flow(o.kind);
         if (f->check != nullptr)
             return f->check(ctx_, o, a, b);
-        if (a.fault != b.fault || a.value != b.value || a.flag != b.flag || a.failed != b.failed)
+        if (a.fault != b.fault || a.value != b.value || a.flag != b.flag || a.failed != b.failed ||
+            a.detail != b.detail)
             return finding{"EQUIV",
                            std::string(what) + ": " + describe_result(a) + " vs " +
                                describe_result(b),
@@ -107,26 +108,8 @@ std::optional<finding> session::check_returns(const op &o, const op_result &a, c
                                  first);
     case op_kind::ptep_test_and_clear_young:
     case op_kind::ptep_clear_flush_young:
-    case op_kind::clear_flush_young_ptes: {
-        ad_interval iv = chk_.spec.gather(first, nr);
-        // An entry that may carry PTE_CONT makes the clear block-wide, and its result the OR.
-        const std::uint64_t n = ref_.geo().cont_ptes();
-        for (const std::uint64_t edge : {first, first + nr - 1}) {
-            if (!chk_.spec.cont_maybe(edge))
-                continue;
-            iv.may.young |= chk_.spec.gather(chk_.block_of(edge), n).may.young;
-        }
-        for (const op_result *r : {&a, &b}) {
-            if (iv.must.young && !r->flag)
-                return finding{
-                    "EQUIV", std::string(what) + " returned 0 over a young page", {first}};
-            if (!iv.may.young && r->flag)
-                return finding{"EQUIV",
-                               std::string(what) + " returned 1 where nothing could be young",
-                               {first}};
-        }
-        return std::nullopt;
-    }
+    case op_kind::clear_flush_young_ptes:
+        return chk_.check_young_result(what, first, nr, a.flag, b.flag);
     case op_kind::hw_access:
         if (a.fault != b.fault || a.value != b.value)
             return finding{
@@ -175,23 +158,7 @@ void session::update_spec(const op &o, const op_result &a, const op_result &b) {
     const auto range = op_range(o);
     const std::uint64_t first = range.first;
     const std::uint64_t nr = range.second;
-    const std::uint64_t n = ref_.geo().cont_ptes();
-    // Young cleared without a flush on [first, first+nr): contpte may clear the blocks that
-    // the range touches, if one folio could map them contiguously.
-    auto clear_young = [&] {
-        for (std::uint64_t p = first; p < first + nr; ++p) {
-            s.clear_young(p);
-            s.mark_stale_old(p);
-        }
-        for (const std::uint64_t edge : {chk_.block_of(first), chk_.block_of(first + nr - 1)}) {
-            if (!chk_.foldable(edge, true) && !s.cont_maybe(first) && !s.cont_maybe(first + nr - 1))
-                continue;
-            for (std::uint64_t q = edge; q < edge + n; ++q) {
-                s.relax_young(q);
-                s.mark_stale_old(q);
-            }
-        }
-    };
+    auto clear_young = [&] { chk_.young_cleared(first, nr); };
     switch (o.kind) {
     case op_kind::set_ptes: {
         const pte_t pte = set_ptes_entry(ref_, o);

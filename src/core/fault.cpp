@@ -1,0 +1,200 @@
+// Page faults: mm/memory.c handle_mm_fault() down to do_anonymous_page(), do_wp_page(),
+// do_numa_page() and the access-flag fix-up, plus a user access that takes them.
+//
+// Simplification: read faults map a zeroed folio as with mm_forbids_zeropage(); the shared zero
+// page is not modelled. Faults on PMD leaves are not taken (PMD THPs are mapped young, dirty and
+// writable, so hardware does not fault on them).
+#include "core/flows.hpp"
+#include "core/pte_walk.hpp"
+#include "pgtable/softleaf.hpp"
+
+namespace mmfuzz {
+
+namespace {
+
+/// mm/memory.c pte_range_none().
+bool pte_range_none(world &w, hw_ptep ptep, unsigned nr) {
+    for (unsigned i = 0; i < nr; ++i)
+        if (!pte_none(w.ops->ptep_get(hw_pte_add(ptep, static_cast<std::ptrdiff_t>(i)))))
+            return false;
+    return true;
+}
+
+/// The writable, exclusive-anon test of mm/mprotect.c can_change_pte_writable() for a private
+/// mapping: one mapping per page makes a mapped anon page exclusive.
+bool exclusive_anon(world &w, pte_t pte) {
+    if (pte_special(pte))
+        return false;
+    const folio *f = w.m.pfn_folio(pte_pfn(pte));
+    return f != nullptr && f->anon && w.mapcount(pte_pfn(pte)) <= 1;
+}
+
+/// mm/memory.c do_wp_page() picks wp_page_reuse() for an exclusive anonymous page and
+/// wp_page_copy() otherwise (a uffd-wp entry goes to the monitor first).
+///
+/// wp_page_reuse(): the page is ours alone; make the entry young, dirty, writable.
+vm_fault wp_page_reuse(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
+    const pte_t entry = w.maybe_mkwrite(pte_mkdirty(pte_mkyoung(orig)), addr);
+    if (w.ops->ptep_set_access_flags(&w.vma, addr, ptep, entry, 1) != 0)
+        w.ops->update_mmu_cache_range(&w.vma, addr, ptep, 1);
+    return vm_fault::done;
+}
+
+/// mm/memory.c wp_page_copy(): a private copy in a new folio; ptep_clear_flush() breaks the old
+/// translation before set_pte_at() makes the new one.
+vm_fault wp_page_copy(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
+    folio *nf = alloc_anon_folio(w, 0);
+    if (nf == nullptr)
+        return vm_fault::oom;
+    w.m.page(nf->pfn).content = w.m.page(pte_pfn(orig)).content;
+    if (!pte_same(w.ops->ptep_get(ptep), orig))
+        return vm_fault::nopage;
+    const pte_t entry = w.maybe_mkwrite(pte_mkdirty(pfn_pte(nf->pfn, w.vm_page_prot(addr))), addr);
+    w.ops->ptep_get_and_clear(&w.m.mm, addr, ptep);
+    w.m.flush_tlb_page(addr);
+    w.rmap_remove(pte_pfn(orig), 1);
+    w.rmap_add(nf->pfn, 1);
+    w.ops->set_pte_at(&w.m.mm, addr, ptep, entry);
+    w.ops->update_mmu_cache_range(&w.vma, addr, ptep, 1);
+    return vm_fault::done;
+}
+
+/// mm/memory.c do_numa_page() and numa_rebuild_single_mapping(): a PROT_NONE entry in an
+/// accessible VMA is a NUMA hinting entry; restore the VMA's protection through
+/// modify_prot_start/commit.
+vm_fault do_numa_page(world &w, std::uint64_t addr, hw_ptep ptep) {
+    const pte_t old = w.ops->modify_prot_start_ptes(&w.vma, addr, ptep, 1);
+    pte_t pte = pte_mkyoung(pte_modify(old, w.vm_page_prot(addr)));
+    if (!pte_write(pte) && (w.vm_flags_at(addr) & VM_WRITE) != 0 && !pte_uffd_wp(pte) &&
+        exclusive_anon(w, pte))
+        pte = pte_mkwrite_novma(pte);
+    w.ops->modify_prot_commit_ptes(&w.vma, addr, ptep, old, pte, 1);
+    w.ops->update_mmu_cache_range(&w.vma, addr, ptep, 1);
+    return vm_fault::done;
+}
+
+/// mm/memory.c do_swap_page()'s dispatch on the software leaf, and handle_pte_marker().
+vm_fault do_nonpresent(world &w, std::uint64_t addr, pte_t orig, bool write) {
+    const softleaf_t e = softleaf_from_pte(orig);
+    if (softleaf_is_swap(e))
+        return swp_type(e) == core_swap_type ? do_swap_page(w, addr, write) : vm_fault::nopage;
+    if (softleaf_is_migration(e))
+        return vm_fault::nopage; // migration_entry_wait()
+    if (softleaf_is_device_private(e))
+        return migrate_device(w, addr, true) ? vm_fault::done : vm_fault::nopage;
+    if (softleaf_is_hwpoison(e) || softleaf_is_poison_marker(e))
+        return vm_fault::sigbus;
+    if (softleaf_is_guard_marker(e))
+        return vm_fault::sigsegv;
+    return vm_fault::nopage; // uffd-wp marker: handle_userfault(); device exclusive
+}
+
+} // namespace
+
+vm_fault do_anonymous_page(world &w, std::uint64_t addr, unsigned order, bool write) {
+    if (order >= w.geo().pmd_order()) {
+        const vm_fault r = do_huge_pmd_anonymous_page(w, addr, write);
+        if (r != vm_fault::fallback)
+            return r;
+        order = 0;
+    }
+    if (!w.pte_alloc_map(addr))
+        return vm_fault::nopage; // the PMD maps something else
+    // alloc_anon_folio(): the highest order whose aligned range is all none, else lower.
+    const std::uint64_t page_size = w.geo().page_size();
+    for (;; --order) {
+        const unsigned nr = 1U << order;
+        const std::uint64_t start = addr & ~(nr * page_size - 1);
+        pte_locked pte(w, start);
+        if (!pte_range_none(w, *pte, nr)) {
+            if (order == 0)
+                return vm_fault::nopage; // vmf_pte_changed()
+            continue;
+        }
+        folio *f = alloc_anon_folio(w, order);
+        if (f == nullptr) {
+            if (order == 0)
+                return vm_fault::oom;
+            continue;
+        }
+        // mk_pte() with vm_page_prot is young on arm64 (PTE_AF in PROT_DEFAULT).
+        pte_t entry = pfn_pte(f->pfn, w.vm_page_prot(start));
+        if ((w.vm_flags_at(start) & VM_WRITE) != 0)
+            entry = pte_mkwrite_novma(pte_mkdirty(entry));
+        f->refcount += static_cast<int>(nr);
+        w.rmap_add(f->pfn, nr);
+        w.ops->set_ptes(&w.m.mm, start, *pte, entry, nr);
+        w.ops->update_mmu_cache_range(&w.vma, start, *pte, nr);
+        return vm_fault::done;
+    }
+}
+
+vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *path) {
+    fault_path ignored = fault_path::none;
+    fault_path &taken = path != nullptr ? *path : ignored;
+    taken = fault_path::none;
+    // arch/arm64/mm/fault.c do_page_fault(): the VMA must allow the access.
+    const vm_flags_t flags = w.vm_flags_at(addr);
+    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0 || (write && (flags & VM_WRITE) == 0))
+        return vm_fault::sigsegv;
+    const pmd_t pmd = w.ops->pmdp_get(w.m.pmd_off(addr));
+    if (pmd_none(pmd)) {
+        taken = fault_path::anon;
+        return do_anonymous_page(w, addr, 0, write);
+    }
+    if (!pmd_table(pmd))
+        return vm_fault::nopage;
+    const auto p = w.pte_lookup(addr);
+    if (!p)
+        return vm_fault::nopage;
+    const pte_t orig = w.ops->ptep_get_lockless(*p);
+    if (pte_none(orig)) {
+        taken = fault_path::anon;
+        return do_anonymous_page(w, addr, 0, write);
+    }
+    if (!pte_present(orig)) {
+        const softleaf_t e = softleaf_from_pte(orig);
+        if (softleaf_is_swap(e))
+            taken = fault_path::swap;
+        else if (softleaf_is_device_private(e))
+            taken = fault_path::device;
+        return do_nonpresent(w, addr, orig, write);
+    }
+    pte_locked pte(w, addr);
+    if (!pte_same(w.ops->ptep_get(*pte), orig))
+        return vm_fault::nopage;
+    if (pte_protnone(orig)) {
+        taken = fault_path::numa;
+        return do_numa_page(w, addr, *pte);
+    }
+    pte_t entry = orig;
+    if (write) {
+        if (!pte_write(entry)) {
+            if (pte_uffd_wp(orig))
+                return vm_fault::nopage; // handle_userfault(): the monitor resolves it
+            taken = exclusive_anon(w, orig) ? fault_path::wp_reuse : fault_path::wp_copy;
+            return taken == fault_path::wp_reuse ? wp_page_reuse(w, addr, *pte, orig)
+                                                 : wp_page_copy(w, addr, *pte, orig);
+        }
+        entry = pte_mkdirty(entry);
+    }
+    taken = fault_path::access;
+    entry = pte_mkyoung(entry);
+    if (w.ops->ptep_set_access_flags(&w.vma, addr, *pte, entry, write ? 1 : 0) != 0)
+        w.ops->update_mmu_cache_range(&w.vma, addr, *pte, 1);
+    return vm_fault::done;
+}
+
+touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std::uint64_t value) {
+    touch_result r;
+    r.access = w.m.hw_access(addr, write, slot, value);
+    if (r.access.ok())
+        return r;
+    r.faulted = true;
+    r.handled = handle_mm_fault(w, addr, write, &r.path);
+    if (r.handled == vm_fault::done)
+        r.access = w.m.hw_access(addr, write, slot, value);
+    return r;
+}
+
+} // namespace mmfuzz

@@ -1,0 +1,86 @@
+// mprotect: mm/mprotect.c mprotect_fixup(), change_protection() and change_pte_range().
+#include "core/flows.hpp"
+#include "core/pte_walk.hpp"
+#include "machine/tlb.hpp"
+#include "pgtable/softleaf.hpp"
+
+namespace mmfuzz {
+
+namespace {
+
+/// can_change_pte_writable() for a private mapping: an exclusive anon page, not uffd-wp, not
+/// PROT_NONE. One mapping per page makes a mapped anon page exclusive.
+bool can_change_pte_writable(world &w, pte_t pte) {
+    if (pte_protnone(pte) || pte_uffd_wp(pte) || pte_special(pte))
+        return false;
+    const folio *f = w.m.pfn_folio(pte_pfn(pte));
+    return f != nullptr && f->anon && w.mapcount(pte_pfn(pte)) <= 1;
+}
+
+/// change_softleaf_pte(): write permission is taken from migration and device-private entries
+/// ("a protection check is difficult so just be safe and disable write"), flags kept.
+void change_softleaf_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) {
+    const softleaf_t e = softleaf_from_pte(old);
+    softleaf_t ne = e;
+    const std::uint64_t off = swp_offset(e);
+    if (softleaf_is_migration_write(e)) {
+        const folio *f = w.m.pfn_folio(softleaf_to_pfn(e));
+        ne = f != nullptr && f->anon ? swp_entry(SWP_MIGRATION_READ_EXCLUSIVE, off)
+                                     : swp_entry(SWP_MIGRATION_READ, off);
+    } else if (softleaf_is_device_private_write(e)) {
+        ne = swp_entry(SWP_DEVICE_READ, off);
+    } else {
+        return;
+    }
+    pte_t pte = softleaf_to_pte(ne);
+    if (pte_swp_exclusive(old))
+        pte = pte_swp_mkexclusive(pte);
+    if (pte_swp_uffd_wp(old))
+        pte = pte_swp_mkuffd_wp(pte);
+    w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
+}
+
+} // namespace
+
+void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t newflags) {
+    const std::uint64_t ps = w.geo().page_size();
+    const std::uint64_t end = addr + nr * ps;
+    for (std::uint64_t a = addr; a < end; a += ps)
+        w.set_vm_flags(a, newflags);
+    // vma_wants_manual_pte_write_upgrade(): a private writable mapping gets PAGE_READONLY and
+    // change_pte_range() upgrades what may be written (MM_CP_TRY_CHANGE_WRITABLE).
+    const bool try_writable = (newflags & VM_WRITE) != 0;
+    mmu_gather tlb(w.m);
+    for (std::uint64_t a = addr; a < end;) {
+        const std::uint64_t room = std::min(table_room(w, a), (end - a) / ps);
+        if (!w.pte_lookup(a)) {
+            a += room * ps;
+            continue;
+        }
+        const pte_locked first(w, a);
+        for (std::uint64_t i = 0; i < room;) {
+            const std::uint64_t va = a + i * ps;
+            const hw_ptep ptep = hw_pte_add(*first, static_cast<std::ptrdiff_t>(i));
+            const pte_t old = w.ops->ptep_get(ptep);
+            if (!pte_present(old)) {
+                if (!pte_none(old))
+                    change_softleaf_pte(w, va, ptep, old);
+                ++i;
+                continue;
+            }
+            const unsigned n = folio_pte_batch(w, ptep, old, static_cast<unsigned>(room - i));
+            const pte_t oldpte = w.ops->modify_prot_start_ptes(&w.vma, va, ptep, n);
+            pte_t ptent = pte_modify(oldpte, w.vm_page_prot(va));
+            if (try_writable && !pte_write(ptent) && can_change_pte_writable(w, ptent))
+                ptent = pte_mkwrite_novma(ptent);
+            w.ops->modify_prot_commit_ptes(&w.vma, va, ptep, oldpte, ptent, n);
+            tlb.remove_tlb_entries(va, n); // arm64 has no pte_needs_flush(): always
+            i += n;
+        }
+        a += room * ps;
+    }
+    if (!w.canaries.on(canary::mprotect_no_flush))
+        tlb.finish_mmu();
+}
+
+} // namespace mmfuzz

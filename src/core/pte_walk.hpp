@@ -1,0 +1,58 @@
+// Helpers the core flows share to walk PTEs the way mm/*.c does: the PTL around a table
+// (pte_offset_map_lock()), folio batches (folio_pte_batch()), and the runs of entries that map
+// one folio (the rmap walk of page_vma_mapped_walk()).
+#pragma once
+
+#include "core/world.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace mmfuzz {
+
+/// pte_offset_map_lock(): the entry for addr, its table's PTL held for the scope. The PMD must
+/// point to a table.
+class pte_locked {
+  public:
+    pte_locked(world &w, std::uint64_t addr)
+        : w_(w), ptep_(w.pte_lookup(addr).value()), lock_(w.ptl(addr)) {
+        w_.m.spin_lock(lock_);
+    }
+    ~pte_locked() { w_.m.spin_unlock(lock_); }
+    pte_locked(const pte_locked &) = delete;
+    pte_locked &operator=(const pte_locked &) = delete;
+    hw_ptep operator*() const { return ptep_; }
+
+  private:
+    world &w_;
+    hw_ptep ptep_;
+    spinlock_t lock_;
+};
+
+/// mm/internal.h folio_pte_batch(): how many entries from ptep (at most max, first == its value)
+/// map consecutive pages of one folio with the same protection, young and dirty ignored.
+/// 1 for an entry that maps no folio.
+unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max);
+
+/// Entries left in the table of addr from addr on.
+std::uint64_t table_room(const world &w, std::uint64_t addr);
+
+/// A run of entries [addr, addr + nr pages) in one table.
+struct pte_run {
+    std::uint64_t addr;
+    unsigned nr;
+};
+
+/// The folio mapped at addr (by a present PTE), or nullptr.
+folio *folio_at(world &w, std::uint64_t addr);
+
+/// page_vma_mapped_walk() over the folio mapped at addr: the runs of present entries that map
+/// its pages at their linear addresses (the page of addr at addr), each one folio batch inside
+/// one table, in address order.
+std::vector<pte_run> folio_mapped_runs(world &w, std::uint64_t addr);
+
+/// A zeroed anonymous folio (vma_alloc_zeroed_movable_folio()), added to w.folios; nullptr
+/// when memory is full.
+folio *alloc_anon_folio(world &w, unsigned order);
+
+} // namespace mmfuzz

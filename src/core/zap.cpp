@@ -1,0 +1,163 @@
+// Unmapping: mm/memory.c zap_pte_range() (MADV_DONTNEED, munmap) and mm/madvise.c
+// madvise_free_pte_range() (MADV_FREE).
+//
+// RSS here counts present entries (MM_ANONPAGES/MM_FILEPAGES) and swap entries (MM_SWAPENTS);
+// migration and device entries are not counted, as in the rest of the model.
+#include "core/flows.hpp"
+#include "core/pte_walk.hpp"
+#include "machine/tlb.hpp"
+#include "pgtable/softleaf.hpp"
+
+namespace mmfuzz {
+
+namespace {
+
+/// free_swap_and_cache(): the slot of a swap entry of the core swap device is released.
+void free_swap(world &w, softleaf_t e) {
+    if (swp_type(e) == core_swap_type && swp_offset(e) < w.swap_slots.size())
+        w.swap_slots[swp_offset(e)].reset();
+}
+
+/// zap_nonpresent_ptes() for one entry: whether it was cleared. Guard markers survive an
+/// ordinary zap; uffd-wp markers of an anonymous VMA do not.
+bool zap_nonpresent(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) {
+    const softleaf_t e = softleaf_from_pte(old);
+    if (softleaf_is_guard_marker(e))
+        return false;
+    if (softleaf_is_swap(e)) {
+        --w.m.mm.rss.swap;
+        free_swap(w, e);
+    }
+    w.ops->pte_clear(&w.m.mm, addr, ptep); // clear_not_present_full_ptes()
+    return true;
+}
+
+} // namespace
+
+void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
+    const std::uint64_t ps = w.geo().page_size();
+    const std::uint64_t end = addr + nr * ps;
+    mmu_gather tlb(w.m);
+    for (std::uint64_t a = addr; a < end;) {
+        const std::uint64_t room = std::min(table_room(w, a), (end - a) / ps);
+        if (pmd_leaf(w.ops->pmdp_get(w.m.pmd_off(a)))) {
+            zap_huge_pmd(w, a); // the legalizer gives a PMD leaf only whole
+            a += room * ps;
+            continue;
+        }
+        if (!w.pte_lookup(a)) {
+            a += room * ps;
+            continue;
+        }
+        const pte_locked first(w, a);
+        for (std::uint64_t i = 0; i < room;) {
+            const std::uint64_t va = a + i * ps;
+            const hw_ptep ptep = hw_pte_add(*first, static_cast<std::ptrdiff_t>(i));
+            const pte_t old = w.ops->ptep_get(ptep);
+            if (pte_none(old)) {
+                ++i;
+                continue;
+            }
+            if (!pte_present(old)) {
+                zap_nonpresent(w, va, ptep, old);
+                ++i;
+                continue;
+            }
+            // zap_present_ptes() / zap_present_folio_ptes(): one folio batch at a time; a
+            // file folio takes the batch's dirty and young (anon ones need not).
+            const unsigned n = folio_pte_batch(w, ptep, old, static_cast<unsigned>(room - i));
+            const pte_t ptent = w.ops->get_and_clear_full_ptes(&w.m.mm, va, ptep, n, 0);
+            // Special entries of program folios are counted like any mapping by the model's
+            // accounting (program/apply.cpp), so they are uncounted here too.
+            if (folio *f = w.m.pfn_folio(pte_pfn(ptent))) {
+                if (!f->anon && !pte_special(ptent)) {
+                    f->dirty |= pte_dirty(ptent);
+                    f->referenced |= pte_young(ptent);
+                }
+                w.rmap_remove(pte_pfn(ptent), n);
+                f->refcount -= static_cast<int>(n);
+            }
+            tlb.remove_tlb_entries(va, n);
+            i += n;
+        }
+        a += room * ps;
+    }
+    tlb.finish_mmu();
+}
+
+void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr) {
+    const std::uint64_t ps = w.geo().page_size();
+    const std::uint64_t end = addr + nr * ps;
+    const bool canary = w.canaries.on(canary::madv_free_beyond_range);
+    mmu_gather tlb(w.m);
+    for (std::uint64_t a = addr; a < end;) {
+        const std::uint64_t room = std::min(table_room(w, a), (end - a) / ps);
+        if (!w.pte_lookup(a) || pmd_leaf(w.ops->pmdp_get(w.m.pmd_off(a)))) {
+            a += room * ps;
+            continue;
+        }
+        const pte_locked first(w, a);
+        for (std::uint64_t i = 0; i < room;) {
+            const std::uint64_t va = a + i * ps;
+            const hw_ptep ptep = hw_pte_add(*first, static_cast<std::ptrdiff_t>(i));
+            const pte_t old = w.ops->ptep_get(ptep);
+            if (pte_none(old)) {
+                ++i;
+                continue;
+            }
+            if (!pte_present(old)) {
+                // A swapped-out page is dropped; hwpoison entries too; markers stay.
+                const softleaf_t e = softleaf_from_pte(old);
+                if (softleaf_is_swap(e)) {
+                    --w.m.mm.rss.swap;
+                    free_swap(w, e);
+                    w.ops->pte_clear(&w.m.mm, va, ptep);
+                } else if (softleaf_is_hwpoison(e)) {
+                    w.ops->pte_clear(&w.m.mm, va, ptep);
+                }
+                ++i;
+                continue;
+            }
+            folio *f = pte_special(old) ? nullptr : w.m.pfn_folio(pte_pfn(old));
+            if (f == nullptr) {
+                ++i;
+                continue;
+            }
+            unsigned n = folio_pte_batch(w, ptep, old, static_cast<unsigned>(room - i));
+            // A large folio only partly in the range, or not mapped whole here, would be split
+            // (split_folio()); this model skips it instead. The canary cleans the whole folio
+            // batch even beyond the range.
+            const bool whole = pte_pfn(old) == f->pfn && n == f->nr_pages();
+            if (f->order > 0 && !whole && !canary) {
+                i += n;
+                continue;
+            }
+            if (canary && f->order > 0) {
+                const unsigned beyond =
+                    folio_pte_batch(w, ptep, old,
+                                    static_cast<unsigned>(
+                                        std::min<std::uint64_t>(table_room(w, va), f->nr_pages())));
+                n = std::max(n, beyond);
+            }
+            // madvise_folio_pte_batch() merges the batch's young and dirty into its entry.
+            bool young_or_dirty = false;
+            for (unsigned k = 0; k < n && !young_or_dirty; ++k) {
+                const pte_t p = w.ops->ptep_get(hw_pte_add(ptep, static_cast<std::ptrdiff_t>(k)));
+                young_or_dirty = pte_young(p) || pte_dirty(p);
+            }
+            f->dirty = false; // folio_clear_dirty()
+            if (young_or_dirty) {
+                w.ops->clear_young_dirty_ptes(&w.vma, va, ptep, n,
+                                              CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY);
+                tlb.remove_tlb_entries(va, n);
+            }
+            if (f->anon)
+                f->lazyfree = true; // folio_mark_lazyfree()
+            i += n;
+        }
+        a += room * ps;
+    }
+    tlb.finish_mmu();
+}
+
+} // namespace mmfuzz

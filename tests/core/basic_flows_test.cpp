@@ -1,0 +1,270 @@
+// The basic core flows (faults, aging, mprotect, zap, MADV_FREE): their kernel-observable
+// outcome in each world, content across them, contpte folding under them, and no false alarm
+// from the oracle on random programs made mostly of flows.
+#include "arch/registry.hpp"
+#include "core/flows.hpp"
+#include "core/pte_walk.hpp"
+#include "oracle/check.hpp"
+#include "pgtable/softleaf.hpp"
+#include "program/codec.hpp"
+#include "program/generate.hpp"
+#include "program/runner.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mmfuzz {
+namespace {
+
+constexpr std::uint64_t base = machine::window_base;
+
+machine_options opts(granule g = granule::k4) {
+    machine_options o;
+    o.gran = g;
+    o.window_pmds = 1;
+    return o;
+}
+
+pte_t entry(world &w, std::uint64_t va) {
+    return w.ops->ptep_get(*w.pte_lookup(va));
+}
+
+pte_t raw(world &w, std::uint64_t va) {
+    return w.m.peek_pte(*w.m.live_table_for(va), w.geo().pte_index(va));
+}
+
+run_result run_text(const std::string &body, const std::string &inject = "") {
+    const program p =
+        parse_text("mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n" + body, "test");
+    run_options o;
+    o.inject = inject;
+    return run_program(p, o);
+}
+
+class BasicFlows : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BasicFlows, AnonymousMthpFaultMapsOneFolioWithOneSetPtes) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base + 0x3000, 4, true), vm_fault::done);
+    const pte_t first = entry(w, base);
+    ASSERT_TRUE(pte_valid(first));
+    const folio *f = w.m.pfn_folio(pte_pfn(first));
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->order, 4U);
+    EXPECT_EQ(pte_pfn(first), f->pfn);
+    for (unsigned i = 0; i < 16; ++i) {
+        const pte_t p = entry(w, base + i * 0x1000);
+        EXPECT_EQ(pte_pfn(p), f->pfn + i);
+        EXPECT_TRUE(pte_write(p) && pte_dirty(p) && pte_young(p));
+        EXPECT_EQ(w.mapcount(f->pfn + i), 1);
+        EXPECT_EQ(w.m.page(f->pfn + i).content, 0U);
+    }
+    EXPECT_EQ(w.m.mm.rss.anon, 16);
+    // contpte maps a full aligned block of one folio with PTE_CONT.
+    EXPECT_EQ(pte_cont(raw(w, base + 0x5000)), GetParam() == "arm64_contpte");
+    w.m.check_locks_released("test");
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST_P(BasicFlows, AnonymousFaultFallsBackOverAMappedEntry) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base + 0x2000, 0, true), vm_fault::done);
+    ASSERT_EQ(do_anonymous_page(w, base + 0x5000, 4, true), vm_fault::done);
+    // The order 4 and 3 ranges hold the first page; the order 2 range at 0x4000 is free.
+    EXPECT_TRUE(pte_none(entry(w, base + 0x3000)));
+    EXPECT_EQ(w.m.pfn_folio(pte_pfn(entry(w, base + 0x5000)))->order, 2U);
+    EXPECT_FALSE(pte_none(entry(w, base + 0x4000)));
+    EXPECT_EQ(w.m.mm.rss.anon, 5);
+}
+
+TEST_P(BasicFlows, WriteFaultReusesAnExclusivePageAndCopiesAShared) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+    ASSERT_TRUE(touch(w, base, true, 0, 0x11).access.ok());
+    mprotect_fixup(w, base, 1, VM_READ);
+    EXPECT_FALSE(pte_write(entry(w, base)));
+    EXPECT_TRUE(pte_dirty(entry(w, base)));
+    EXPECT_EQ(touch(w, base, true, 0, 0x22).handled, vm_fault::sigsegv);
+    mprotect_fixup(w, base, 1, VM_READ | VM_WRITE);
+    // An exclusive anon page gets its write permission back at once.
+    EXPECT_TRUE(pte_write(entry(w, base)));
+    const pfn_t pfn = pte_pfn(entry(w, base));
+
+    // A file page mapped read-only in the private mapping is copied on write.
+    folio *file = w.m.folio_alloc(0, false);
+    w.folios.push_back(file);
+    w.m.page(file->pfn).content = 0x77;
+    {
+        const pte_locked pte(w, base + 0x1000);
+        w.ops->set_pte_at(&w.m.mm, base + 0x1000, *pte, pfn_pte(file->pfn, PAGE_READONLY));
+        w.rmap_add(file->pfn, 1);
+    }
+    const touch_result t = touch(w, base + 0x1000, true, 0, 0x88);
+    EXPECT_TRUE(t.access.ok());
+    EXPECT_EQ(t.path, fault_path::wp_copy);
+    const pte_t copy = entry(w, base + 0x1000);
+    EXPECT_NE(pte_pfn(copy), file->pfn);
+    EXPECT_TRUE(pte_write(copy) && pte_dirty(copy));
+    EXPECT_EQ(w.m.page(file->pfn).content, 0x77U);
+    EXPECT_EQ(w.m.page(pte_pfn(copy)).content, 0x88U);
+    EXPECT_EQ(w.mapcount(file->pfn), 0);
+    EXPECT_EQ(w.m.mm.rss.anon, 2);
+    EXPECT_EQ(w.m.mm.rss.file, 0);
+    EXPECT_EQ(pte_pfn(entry(w, base)), pfn);
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST_P(BasicFlows, ProtNoneInAnAccessibleVmaIsANumaHint) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+    {
+        const pte_locked pte(w, base);
+        const pte_t old = w.ops->modify_prot_start_ptes(&w.vma, base, *pte, 1);
+        w.ops->modify_prot_commit_ptes(&w.vma, base, *pte, old, pte_modify(old, PAGE_NONE), 1);
+        w.m.flush_tlb_page(base);
+    }
+    ASSERT_TRUE(pte_protnone(entry(w, base)));
+    const touch_result t = touch(w, base, true, 0, 5);
+    EXPECT_TRUE(t.access.ok());
+    EXPECT_EQ(t.path, fault_path::numa);
+    EXPECT_TRUE(pte_write(entry(w, base)));
+}
+
+TEST_P(BasicFlows, AgingClearsAndReportsYoungOverTheFolio) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    EXPECT_TRUE(folio_referenced(w, base + 0x7000));
+    for (unsigned i = 0; i < 16; ++i)
+        EXPECT_FALSE(pte_young(entry(w, base + i * 0x1000)));
+    EXPECT_FALSE(folio_referenced(w, base));
+    ASSERT_TRUE(touch(w, base + 0x9000, false, 0, 0).access.ok());
+    EXPECT_TRUE(folio_referenced(w, base));
+    // The flush that came with the young report makes the next access set AF again.
+    ASSERT_TRUE(touch(w, base + 0x9000, false, 0, 0).access.ok());
+    EXPECT_TRUE(pte_young(entry(w, base + 0x9000)));
+}
+
+TEST_P(BasicFlows, ZapUnmapsAndKeepsGuardMarkers) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    const pfn_t pfn = pte_pfn(entry(w, base));
+    {
+        const pte_locked pte(w, base + 0x20000);
+        w.ops->set_pte_at(&w.m.mm, base + 0x20000, *pte,
+                          softleaf_to_pte(make_pte_marker_entry(PTE_MARKER_GUARD)));
+    }
+    zap_pte_range(w, base + 0x4000, 32);
+    for (unsigned i = 0; i < 16; ++i)
+        EXPECT_EQ(pte_none(entry(w, base + i * 0x1000)), i >= 4) << i;
+    EXPECT_FALSE(pte_none(entry(w, base + 0x20000)));
+    EXPECT_EQ(w.m.mm.rss.anon, 4);
+    EXPECT_EQ(w.mapcount(pfn + 4), 0);
+    EXPECT_EQ(w.mapcount(pfn + 3), 1);
+    // The zap flushed what it cleared: no stale translation is left.
+    w.m.check_tlb_stale();
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST_P(BasicFlows, MadvFreeCleansWholeFoliosOnly) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    ASSERT_EQ(do_anonymous_page(w, base + 0x10000, 0, true), vm_fault::done);
+    madvise_free(w, base + 0x8000, 9); // half of the large folio, all of the small one
+    const folio *large = w.m.pfn_folio(pte_pfn(entry(w, base)));
+    const folio *small = w.m.pfn_folio(pte_pfn(entry(w, base + 0x10000)));
+    EXPECT_FALSE(large->lazyfree);
+    EXPECT_TRUE(pte_dirty(entry(w, base + 0x8000)));
+    EXPECT_TRUE(small->lazyfree);
+    EXPECT_FALSE(pte_dirty(entry(w, base + 0x10000)));
+    EXPECT_FALSE(pte_young(entry(w, base + 0x10000)));
+    madvise_free(w, base, 16);
+    EXPECT_TRUE(large->lazyfree);
+    for (unsigned i = 0; i < 16; ++i)
+        EXPECT_FALSE(pte_dirty(entry(w, base + i * 0x1000)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Impls, BasicFlows, ::testing::ValuesIn(pgtable_ops_names()),
+                         [](const auto &info) { return info.param; });
+
+TEST(BasicFlowsOracle, ContentSurvivesMprotectAndIsDroppedByZap) {
+    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=4\n"
+                                  "handle_mm_fault addr=0x40000003000 write=1 slot=0 value=0x42\n"
+                                  "mprotect addr=0x40000000000 nr=16 prot=ro\n"
+                                  "handle_mm_fault addr=0x40000003000 write=0 slot=0 value=0x0\n"
+                                  "zap_pte_range addr=0x40000003000 nr=1\n"
+                                  "handle_mm_fault addr=0x40000003000 write=0 slot=0 value=0x0\n");
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 6U);
+}
+
+TEST(BasicFlowsOracle, LostContentIsAContentViolation) {
+    world ref("generic", opts());
+    world opt("arm64_contpte", opts());
+    checker chk(ref, opt);
+    content_spec content(ref.nr_pages());
+    for (world *w : {&ref, &opt}) {
+        ASSERT_EQ(do_anonymous_page(*w, base, 0, true), vm_fault::done);
+        ASSERT_TRUE(touch(*w, base, true, 0, 0x9).access.ok());
+    }
+    content.written(0, 0x9);
+    EXPECT_FALSE(chk.check_content(content, {0}));
+    EXPECT_FALSE(chk.check_read(content, 0, 0x9, "read"));
+    // The optimized world's frame lost the write.
+    opt.m.page(pte_pfn(entry(opt, base))).content = 0;
+    const auto f = chk.check_content(content, {0});
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->invariant, "CONTENT");
+    EXPECT_TRUE(chk.check_read(content, 0, 0, "read"));
+    // Zero is allowed only for a lazy-free page.
+    content.lazyfree(0);
+    EXPECT_FALSE(chk.check_content(content, {0}));
+    EXPECT_TRUE(chk.check_read(content, 0, 0x5, "read"));
+}
+
+TEST(BasicFlowsOracle, CanariesOfTheBasicFlowsAreCaught) {
+    const run_result free = run_text("do_anonymous_page addr=0x40000000000 order=4\n"
+                                     "madvise_free addr=0x40000000000 nr=8\n",
+                                     "madv_free_beyond_range");
+    ASSERT_FALSE(free.passed());
+    EXPECT_EQ(free.violation->invariant, "DIRTY_LOSS");
+    const run_result flush = run_text("do_anonymous_page addr=0x40000000000 order=0\n"
+                                      "handle_mm_fault addr=0x40000000000 write=1 slot=0 value=1\n"
+                                      "mprotect addr=0x40000000000 nr=1 prot=ro\n",
+                                      "mprotect_no_flush");
+    ASSERT_FALSE(flush.passed());
+    EXPECT_EQ(flush.violation->invariant, "TLB_STALE");
+}
+
+/// Random programs biased to the flows: the oracle must stay quiet on every granule.
+TEST(BasicFlowsOracle, RandomFlowProgramsRaiseNoFalseAlarm) {
+    const std::vector<std::string> known = {"BBM modify_prot", "BBM mprotect"};
+    for (const granule g : {granule::k4, granule::k16, granule::k64}) {
+        for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+            const rand_fn rnd = seeded_rand(seed * 7919 + static_cast<unsigned>(g));
+            program_header h;
+            h.options = opts(g);
+            program p = random_program(rnd, h, 0);
+            for (int i = 0; i < 80; ++i) {
+                op o = random_op(rnd, h);
+                if (rnd(2) == 0) { // half flows, half direct ops
+                    const op_kind k =
+                        std::array{op_kind::do_anonymous_page, op_kind::handle_mm_fault,
+                                   op_kind::folio_referenced,  op_kind::mprotect,
+                                   op_kind::zap_pte_range,     op_kind::madvise_free}[rnd(6)];
+                    o = op{k, {}};
+                    for (const field_desc &f : desc_of(k).used())
+                        o[f.s] = random_field(rnd, h, desc_of(k), f);
+                }
+                p.ops.push_back(o);
+            }
+            run_options ro;
+            ro.known = known;
+            const run_result r = run_program(p, ro);
+            ASSERT_TRUE(r.passed()) << "seed " << seed << "\n"
+                                    << r.violation->report << "\n"
+                                    << print_text(r.legalized);
+        }
+    }
+}
+
+} // namespace
+} // namespace mmfuzz
