@@ -1,6 +1,7 @@
 # Fails when a source breaks the layering of DESIGN.md:
 # - only src/machine opens handles (machine/handle_access.hpp);
-# - src/core reaches page tables through the handle API only, never an implementation type.
+# - src/core reaches page tables through the handle API only, never an implementation type, and
+#   its flows never read raw table memory (the oracle's and tests' peek_* accessors).
 file(GLOB_RECURSE sources "${SRC}/*.cpp" "${SRC}/*.hpp")
 set(bad "")
 foreach(f IN LISTS sources)
@@ -11,6 +12,10 @@ foreach(f IN LISTS sources)
   endif()
   if(rel MATCHES "^core/" AND text MATCHES "#include \"arch/(generic|arm64_contpte)/")
     list(APPEND bad "${rel}: core code includes an implementation header")
+  endif()
+  if(rel MATCHES "^core/" AND NOT rel MATCHES "^core/world\\." AND
+     text MATCHES "(peek_pte|peek_pmd|live_table_for)\\(")
+    list(APPEND bad "${rel}: a core flow reads raw table memory (use the handle API)")
   endif()
   if(rel MATCHES "^(arch|machine|pgtable)/" AND text MATCHES "#include \"(oracle|program|core)/")
     list(APPEND bad "${rel}: a lower layer includes an upper one")
