@@ -10,12 +10,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fcntl.h>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <sstream>
 #include <thread>
@@ -33,19 +35,24 @@ const char *const bench_help =
                      [--no-seeds] [--fuzzer-dir DIR] [--rc PATH] [--work DIR] [--json]
                      [--markdown FILE [--force]]
 
+Every time is CPU time (user + system) of the process doing the work, so that the figures
+hold on a machine other jobs share; the wall-clock time is reported beside it.
+
 Throughput of the differential runner on one core: random legal programs of N ops (default 32)
 applied to the reference and the arm64 contpte world, with every oracle on, and bare (both
-worlds, no checks). Reports ops/s and the oracle's overhead factor. Build with the release
-preset for representative figures. --passes N runs exactly N passes over the 256 programs
-instead of a time box, so that 'valgrind --tool=callgrind' counts are repeatable. Then, when
-mm_diff_fuzzer is found (--fuzzer-dir DIR, else as 'campaign' finds it), its exec/s on one core
-for --fuzzer-seconds S (default 10; 0 skips it), on a fresh corpus plus corpus/seeds with the
-flags of corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan) included.
+worlds, no checks), S CPU seconds each (--seconds, default 3). Reports ops/s and the oracle's
+overhead factor. Build with the release preset for representative figures. --passes N runs
+exactly N passes over the 256 programs instead of a time box, so that 'valgrind
+--tool=callgrind' counts are repeatable. Then, when mm_diff_fuzzer is found (--fuzzer-dir DIR,
+else as 'campaign' finds it), its executions per CPU second for --fuzzer-seconds S (default 10;
+0 skips it), on a fresh corpus plus corpus/seeds with the flags of
+corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan) included.
 
---canaries measures, for each canary, the seconds until the first violation the canary causes
-(a violation the same program also shows at the same op without the canary does not count),
-one process on one core at a time, for N seeds (--runs, default 3), capped at S seconds (--cap,
-default 120; a miss is reported as ">S"), with four drivers:
+--canaries measures, for each canary, the CPU seconds until the first violation the canary
+causes (a violation the same program also shows at the same op without the canary does not
+count), one process at a time, for N seeds (--runs, default 3), capped at S CPU seconds (--cap,
+default 120; a miss is reported as ">S"; a run the machine's load keeps from using S CPU
+seconds within 10 S + 60 wall-clock seconds is not measured), with four drivers:
   a  mm_diff_fuzzer: libFuzzer with the structure-aware mutator, on a fresh corpus plus the
      seeds in corpus/seeds (none with --no-seeds), with the flags of corpus/mm_diff_fuzzer.options
      (its dictionary and -max_len)
@@ -96,12 +103,24 @@ std::string load_samples::describe() const {
 
 namespace {
 
+/// "AMD EPYC (family 26, model 2), virtual machine" from the first CPU of /proc/cpuinfo.
 std::string cpu_model() {
     std::ifstream in("/proc/cpuinfo");
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos)
-            return line.substr(line.find_first_not_of(" \t", line.find(':') + 1));
-    return "unknown";
+    std::map<std::string, std::string> f;
+    for (std::string line; std::getline(in, line) && !line.empty();) {
+        const std::size_t colon = line.find(':');
+        if (colon == std::string::npos)
+            continue;
+        const std::size_t key_end = line.find_last_not_of(" \t", colon - 1);
+        const std::size_t value = line.find_first_not_of(" \t", colon + 1);
+        f[line.substr(0, key_end + 1)] = value == std::string::npos ? "" : line.substr(value);
+    }
+    std::string s = f.count("model name") ? f["model name"] : "unknown CPU";
+    if (f.count("cpu family") && f.count("model"))
+        s += " (family " + f["cpu family"] + ", model " + f["model"] + ")";
+    if ((" " + f["flags"] + " ").find(" hypervisor ") != std::string::npos)
+        s += ", virtual machine";
+    return s;
 }
 
 /// How this mmfuzz was compiled: what its own figures (throughput, driver d) depend on.
@@ -193,15 +212,15 @@ struct throughput {
     std::size_t ops = 0;
 };
 
-/// Runs the programs for `seconds`, or exactly `passes` times over them when passes > 0 (for
-/// instruction counts under callgrind, which do not depend on the machine's load).
+/// Runs the programs for `seconds` of CPU time, or exactly `passes` times over them when
+/// passes > 0 (for instruction counts under callgrind, which do not depend on the machine's load).
 throughput measure(const std::vector<program> &progs, bool oracle, double seconds,
                    std::size_t passes) {
     run_options o;
     o.oracle = oracle;
     std::size_t ops = 0;
     std::size_t runs = 0;
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = thread_cpu_seconds();
     double elapsed = 0;
     for (std::size_t pass = 0; passes > 0 ? pass < passes : elapsed < seconds; ++pass) {
         for (const program &p : progs) {
@@ -214,19 +233,21 @@ throughput measure(const std::vector<program> &progs, bool oracle, double second
                 std::exit(1);
             }
         }
-        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        elapsed = thread_cpu_seconds() - t0;
     }
     return {static_cast<double>(ops) / elapsed, static_cast<double>(runs) / elapsed, ops};
 }
 
 struct fuzzer_rate {
-    std::string fuzzer; ///< "" when none was found
-    double exec_per_s = -1;
+    std::string fuzzer;     ///< "" when none was found
+    double exec_per_s = -1; ///< executions per CPU second
+    double exec_per_wall_s = -1;
     double executions = -1;
+    double cpu_seconds = 0;
     std::string note;
 };
 
-/// mm_diff_fuzzer for `seconds` on one core, on a fresh corpus plus the seeds.
+/// mm_diff_fuzzer for `seconds` (wall-clock) on a fresh corpus plus the seeds.
 fuzzer_rate measure_fuzzer(const std::string &fuzzer, double seconds) {
     fuzzer_rate f;
     f.fuzzer = fuzzer;
@@ -250,14 +271,16 @@ fuzzer_rate measure_fuzzer(const std::string &fuzzer, double seconds) {
     c.log = work / "log";
     c.limit = seconds + 30;
     const child_result r = run_child(c);
-    f.exec_per_s = final_stat(c.log, "average_exec_per_sec");
     f.executions = final_stat(c.log, "number_of_executed_units");
+    f.cpu_seconds = r.cpu_seconds;
+    if (f.executions >= 0 && r.cpu_seconds > 0)
+        f.exec_per_s = f.executions / r.cpu_seconds;
+    if (f.executions >= 0 && r.seconds > 0)
+        f.exec_per_wall_s = f.executions / r.seconds;
     if (r.status != 0) {
         char buf[96];
         std::snprintf(buf, sizeof buf, "stopped after %.1f s, exit %d", r.seconds, r.status);
         f.note = buf;
-        if (f.exec_per_s < 0 && f.executions >= 0 && r.seconds > 0)
-            f.exec_per_s = f.executions / r.seconds;
     }
     if (r.status == 0)
         fs::remove_all(work);
@@ -266,12 +289,13 @@ fuzzer_rate measure_fuzzer(const std::string &fuzzer, double seconds) {
     return f;
 }
 
-/// "yes", or "no" with how far the figure is from the target.
+/// "yes", or "no" with how far a figure that should reach the target is from it.
 std::string verdict(bool met, double measured, double target) {
     if (met)
         return "yes";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "no (%.0f%% of the target)", 100.0 * measured / target);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "no: %.2g%% of the target, %.1f× short",
+                  100.0 * measured / target, target / measured);
     return buf;
 }
 
@@ -281,22 +305,29 @@ std::string throughput_markdown(const std::vector<std::string> &args, const load
     const double overhead = bare.ops_per_s / full.ops_per_s;
     char ov[64];
     std::snprintf(ov, sizeof ov, "%.2f×", overhead);
+    char over[64];
+    std::snprintf(over, sizeof over, "no: %.2f× the limit", overhead / 2);
     std::ostringstream o;
     o << "### Throughput\n\n"
       << markdown_context(args, load) << "\n"
       << "Random legal programs of " << nr_ops << " ops on the " << gran
-      << " granule, applied to the reference and the arm64 contpte world on one core; the "
-         "fuzzer on a fresh corpus plus `corpus/seeds`, flags of "
-         "`corpus/mm_diff_fuzzer.options`.\n\n"
+      << " granule, applied to the reference and the arm64 contpte world in one thread; "
+         "rates are per CPU second (user + system) of that thread, or of the fuzzer's process, "
+         "so that other jobs on the machine change them little. The fuzzer runs on a fresh "
+         "corpus plus `corpus/seeds`, with the flags of `corpus/mm_diff_fuzzer.options`.\n\n"
       << "| figure | measured | target (issue 8) | met |\n|---|---:|---:|---|\n"
-      << "| ops/s, all oracles | " << thousands(full.ops_per_s) << " | ≥ 2,000,000 | "
+      << "| ops per CPU second, all oracles | " << thousands(full.ops_per_s) << " | ≥ 2,000,000 | "
       << verdict(full.ops_per_s >= 2e6, full.ops_per_s, 2e6) << " |\n"
-      << "| ops/s, bare (both worlds, no oracle) | " << thousands(bare.ops_per_s) << " | | |\n"
+      << "| ops per CPU second, bare (both worlds, no oracle) | " << thousands(bare.ops_per_s)
+      << " | | |\n"
       << "| oracle overhead (bare ÷ all oracles) | " << ov << " | ≤ 2× | "
-      << (overhead <= 2 ? "yes" : "no") << " |\n";
-    o << "| mm_diff_fuzzer exec/s, " << fz_seconds << " s";
+      << (overhead <= 2 ? std::string("yes") : over) << " |\n";
+    o << "| mm_diff_fuzzer executions per CPU second, ASan+UBSan, " << fz_seconds
+      << " s on the seeds";
     if (fz.exec_per_s >= 0)
-        o << " | " << thousands(fz.exec_per_s) << (fz.note.empty() ? "" : " (" + fz.note + ")")
+        o << " | " << thousands(fz.exec_per_s) << " (" << thousands(fz.executions) << " in "
+          << std::lround(fz.cpu_seconds * 10) / 10.0 << " CPU s; " << thousands(fz.exec_per_wall_s)
+          << " per wall-clock s" << (fz.note.empty() ? "" : "; " + fz.note) << ")"
           << " | ≥ 20,000 | " << verdict(fz.exec_per_s >= 20000, fz.exec_per_s, 20000) << " |\n";
     else
         o << " | not measured: " << (fz.note.empty() ? "no statistics in its log" : fz.note)
@@ -383,6 +414,7 @@ int cmd_bench(const std::vector<std::string> &args) {
     load.sample();
     const std::string fuzzer = find_fuzz_binary("mm_diff_fuzzer", fuzzer_dir);
     fuzzer_rate fz;
+    fz.note = "not run (--fuzzer-seconds 0, --passes, --bare-only or --oracle-only)";
     if (fuzzer_seconds > 0 && !bare_only && !oracle_only && passes == 0) {
         fz = measure_fuzzer(fuzzer, fuzzer_seconds);
         load.sample();
@@ -393,19 +425,21 @@ int cmd_bench(const std::vector<std::string> &args) {
                     "\"ops_per_s_bare\": %.0f, \"oracle_overhead\": %.2f, "
                     "\"fuzzer_exec_per_s\": %s}\n",
                     gran.c_str(), nr_ops, full.ops_per_s, bare.ops_per_s, overhead,
-                    fz.exec_per_s >= 0 ? std::to_string(fz.exec_per_s).c_str() : "null");
+                    fz.exec_per_s >= 0 ? std::to_string(std::lround(fz.exec_per_s)).c_str()
+                                       : "null");
     } else {
-        std::printf("throughput (one core, %s granule, random programs of %zu ops)\n", gran.c_str(),
-                    nr_ops);
+        std::printf("throughput (per CPU second, %s granule, random programs of %zu ops)\n",
+                    gran.c_str(), nr_ops);
         std::printf("  with all oracles  %12.0f ops/s  (%.0f programs/s)\n", full.ops_per_s,
                     full.programs_per_s);
         std::printf("  bare application  %12.0f ops/s  (%.0f programs/s)\n", bare.ops_per_s,
                     bare.programs_per_s);
         std::printf("  oracle overhead   %12.2fx\n", overhead);
         if (fz.exec_per_s >= 0)
-            std::printf("  mm_diff_fuzzer    %12.0f exec/s  (%g s on the seeds%s%s)\n",
-                        fz.exec_per_s, fuzzer_seconds, fz.note.empty() ? "" : "; ",
-                        fz.note.c_str());
+            std::printf("  mm_diff_fuzzer    %12.0f exec/s  (per CPU second; %.0f per wall-clock "
+                        "second; %g s on the seeds%s%s)\n",
+                        fz.exec_per_s, fz.exec_per_wall_s, fuzzer_seconds,
+                        fz.note.empty() ? "" : "; ", fz.note.c_str());
         else if (!fz.note.empty())
             std::printf("  mm_diff_fuzzer    not measured: %s\n", fz.note.c_str());
     }

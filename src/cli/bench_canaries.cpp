@@ -32,6 +32,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// A run that has not used `cap` CPU seconds after this long is stopped as not measured: the
+/// machine is too loaded.
+double wall_limit(double cap) {
+    return 10 * cap + 60;
+}
+
 /// Whether the canary causes p's first violation: it fails with the canary, and without it
 /// passes or fails elsewhere.
 std::optional<verdict_violation> canary_violation(const program &p, const run_options &with) {
@@ -72,7 +78,7 @@ struct canary_bench {
         fs::create_directories(dir / "corpus");
         child_spec c;
         c.argv = {binary, "-seed=" + std::to_string(seed),
-                  "-max_total_time=" + std::to_string(static_cast<long>(cap + 0.999)),
+                  "-max_total_time=" + std::to_string(static_cast<long>(wall_limit(cap))),
                   "-artifact_prefix=" + dir.string() + "/", "-print_final_stats=1"};
         for (const std::string &flag :
              libfuzzer_options_flags(src() / "corpus" / "mm_diff_fuzzer.options"))
@@ -83,14 +89,21 @@ struct canary_bench {
         c.env = {"MMFUZZ_INJECT=" + name,
                  "MMFUZZ_KNOWN=" + (src() / "corpus" / "known-findings.txt").string()};
         c.log = dir / "log";
-        c.limit = cap + 30;
+        c.limit = wall_limit(cap) + 30;
+        c.cpu_limit = cap;
         const child_result r = run_child(c);
         std::optional<fs::path> crash;
         for (const auto &e : fs::directory_iterator(dir))
             if (e.path().filename().string().rfind("crash-", 0) == 0)
                 crash = e.path();
-        if (r.status == 0 || !crash || r.seconds > cap) {
-            if (r.status != 0 && !crash)
+        h.wall = r.seconds;
+        if (r.status == 0 || r.timed_out) {
+            if (!r.cpu_out)
+                h.note = "stopped by the wall-clock limit before the CPU cap";
+            return h;
+        }
+        if (!crash || r.cpu_seconds > cap) {
+            if (!crash && !r.cpu_out)
                 h.note = "fuzzer exit " + std::to_string(r.status) + " without a crash file";
             return h;
         }
@@ -103,7 +116,7 @@ struct canary_bench {
             h.note = "crash not reproduced with the canary alone: " + crash->string();
             return h;
         }
-        h.seconds = r.seconds;
+        h.seconds = r.cpu_seconds;
         h.found = p;
         h.invariant = v->invariant;
         return h;
@@ -121,10 +134,16 @@ struct canary_bench {
                  "MMFUZZ_KNOWN=" + (src() / "corpus" / "known-findings.txt").string(),
                  "RC_PARAMS=seed=" + std::to_string(seed) + " max_success=1000000000 noshrink=1"};
         c.log = work / (name + "-rc-" + std::to_string(seed) + ".log");
-        c.limit = cap;
+        c.limit = wall_limit(cap);
+        c.cpu_limit = cap;
         const child_result r = run_child(c);
-        if (r.timed_out)
+        h.wall = r.seconds;
+        if (r.cpu_out)
             return h;
+        if (r.timed_out) {
+            h.note = "stopped by the wall-clock limit before the CPU cap";
+            return h;
+        }
         if (r.status != 1) {
             h.note = "rc_canary exit " + std::to_string(r.status);
             return h;
@@ -136,7 +155,7 @@ struct canary_bench {
                 line.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == at)
                 h.invariant = line.substr(0, at);
         }
-        h.seconds = r.seconds;
+        h.seconds = r.cpu_seconds;
         return h;
     }
 
@@ -146,10 +165,17 @@ struct canary_bench {
         hd.options.gran = granule::k4;
         const rand_fn rnd = seeded_rand(seed);
         const auto t0 = std::chrono::steady_clock::now();
-        while (seconds_since(t0) < cap) {
+        const double cpu0 = thread_cpu_seconds();
+        while (thread_cpu_seconds() - cpu0 < cap) {
+            h.wall = seconds_since(t0);
+            if (h.wall > wall_limit(cap)) {
+                h.note = "stopped by the wall-clock limit before the CPU cap";
+                return h;
+            }
             const program p = random_program(rnd, hd, nr_ops > 3 ? nr_ops - 3 : 1);
             if (const auto v = canary_violation(p, opts)) {
-                h.seconds = seconds_since(t0);
+                h.seconds = thread_cpu_seconds() - cpu0;
+                h.wall = seconds_since(t0);
                 h.found = p;
                 h.invariant = v->invariant;
                 return h;
@@ -273,9 +299,9 @@ int bench_canaries(const std::vector<std::string> &args) {
                 if (sample == nullptr && h.found)
                     sample = &*h.found;
         if (sample != nullptr) {
-            const auto t0 = std::chrono::steady_clock::now();
+            const double cpu0 = thread_cpu_seconds();
             const minimize_result m = minimize(*sample, opts);
-            row.minimize_seconds = seconds_since(t0);
+            row.minimize_seconds = thread_cpu_seconds() - cpu0;
             row.reproducer_ops = m.reproducer.ops.size();
             row.invariant = m.invariant;
             if (!canary_violation(m.reproducer, opts))

@@ -21,7 +21,8 @@ const char *driver_title(char d);
 std::string cell(double s, double cap);
 
 struct hunt {
-    double seconds = missed;
+    double seconds = missed;      ///< CPU seconds (user + system) of the driver until it found it
+    double wall = 0;              ///< wall-clock seconds of the run
     std::optional<program> found; ///< the failing input, when the driver leaves one
     std::string invariant;
     std::string note; ///< why a run is not a measurement

@@ -104,6 +104,9 @@ std::string canary_json(const canary_results &res) {
               << ", \"seconds\": [";
             for (std::size_t k = 0; k < r.runs.at(d).size(); ++k)
                 o << (k ? ", " : "") << json_seconds(r.runs.at(d)[k].seconds);
+            o << "], \"wall_seconds\": [";
+            for (std::size_t k = 0; k < r.runs.at(d).size(); ++k)
+                o << (k ? ", " : "") << json_seconds(r.runs.at(d)[k].wall);
             o << "]}";
         }
         o << "}, \"reproducer_ops\": " << r.reproducer_ops
@@ -154,15 +157,16 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
     std::ostringstream o;
     o << "### Time to detect each canary\n\n"
       << markdown_context(args, load) << "\n"
-      << "Seconds until the first violation the canary causes, median of " << res.runs
-      << " seeds (1.." << res.runs << "), one process on one core at a time, capped at " << cap
-      << " s: \">" << cap << "\" is a miss in the median run, \"n/m\" a driver not measured. "
-      << "Drivers: ";
+      << "CPU seconds (user + system) the driver's process used until the first violation the "
+         "canary causes, median of "
+      << res.runs << " seeds (1.." << res.runs << "), one process at a time, capped at " << cap
+      << " CPU seconds: \">" << cap
+      << "\" is a miss in the median run, \"n/m\" a driver not measured. Drivers: ";
     for (std::size_t i = 0; i < res.drivers.size(); ++i)
         o << (i ? ", " : "") << "(" << res.drivers[i] << ") " << driver_title(res.drivers[i]);
     o << (res.seeds ? "" : "; libFuzzer without the seed corpus")
       << ". Reproducer: op count after `mmfuzz minimize` of the first input (a) found, else "
-         "(d), and the time minimization took.\n\n| canary | caught as |";
+         "(d), and the CPU seconds minimization took.\n\n| canary | caught as |";
     for (const char d : res.drivers)
         o << " (" << d << ") |";
     const bool ratio = res.has('a') && res.has('d');
@@ -192,7 +196,8 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
             o << " - | - |\n";
         }
     }
-    o << "\nEach seed, in seconds:\n\n| canary |";
+    o << "\nEach seed (1.." << res.runs
+      << "): CPU seconds, wall-clock seconds in brackets:\n\n| canary |";
     for (const char d : res.drivers)
         o << " (" << d << ") |";
     o << "\n|---|";
@@ -204,17 +209,26 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
         for (const char d : res.drivers) {
             o << " ";
             const std::vector<hunt> &hs = r.runs.at(d);
-            for (std::size_t k = 0; k < hs.size(); ++k)
+            for (std::size_t k = 0; k < hs.size(); ++k) {
+                char wall[32];
+                std::snprintf(wall, sizeof wall, " [%.0f]", hs[k].wall);
                 o << (k ? ", " : "")
-                  << (hs[k].note.empty() || hs[k].found ? cell(hs[k].seconds, cap) : "n/m");
+                  << (hs[k].note.empty() || hs[k].found ? cell(hs[k].seconds, cap) + wall : "n/m");
+            }
             o << " |";
         }
         o << "\n";
     }
     std::vector<std::string> notes;
-    for (const canary_row &r : res.rows)
+    for (const canary_row &r : res.rows) {
         if (!r.reproducer_note.empty())
             notes.push_back("(*) `" + r.name + "`: " + r.reproducer_note);
+        for (const auto &[d, hs] : r.runs)
+            for (std::size_t k = 0; k < hs.size(); ++k)
+                if (!hs[k].note.empty() && !hs[k].found && res.has(d))
+                    notes.push_back("n/m: `" + r.name + "` (" + std::string(1, d) + ") seed " +
+                                    std::to_string(k + 1) + ": " + hs[k].note);
+    }
     for (const std::string &n : notes)
         o << "\n" << n << "\n";
 

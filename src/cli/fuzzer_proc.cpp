@@ -6,10 +6,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <poll.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,6 +78,31 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// User + system CPU seconds of a running process (/proc/PID/stat), -1 if unreadable.
+double process_cpu_seconds(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    std::getline(in, stat);
+    const std::size_t close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos)
+        return -1;
+    // After the command: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+    // cmajflt utime stime (fields 3..15 of proc(5)).
+    std::istringstream fields(stat.substr(close_paren + 2));
+    std::string skip;
+    for (int i = 3; i < 14; ++i)
+        fields >> skip;
+    unsigned long long utime = 0;
+    unsigned long long stime = 0;
+    if (!(fields >> utime >> stime))
+        return -1;
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double timeval_seconds(const timeval &t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+}
+
 } // namespace
 
 child_result run_child(const child_spec &spec) {
@@ -106,6 +133,7 @@ child_result run_child(const child_spec &spec) {
     child_result r;
     std::string pending;
     char buf[4096];
+    auto checked = t0;
     for (;;) {
         pollfd p{pipefd[0], POLLIN, 0};
         const int ready = poll(&p, 1, 100);
@@ -129,16 +157,32 @@ child_result run_child(const child_spec &spec) {
             r.timed_out = true;
             break;
         }
+        if (spec.cpu_limit > 0 && seconds_since(checked) >= 0.05) {
+            checked = std::chrono::steady_clock::now();
+            if (process_cpu_seconds(pid) >= spec.cpu_limit) {
+                kill(pid, SIGKILL);
+                r.cpu_out = true;
+                break;
+            }
+        }
     }
     if (spec.on_line && !pending.empty())
         spec.on_line(pending);
     close(pipefd[0]);
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    rusage ru{};
+    while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR) {
     }
     r.seconds = seconds_since(t0);
+    r.cpu_seconds = timeval_seconds(ru.ru_utime) + timeval_seconds(ru.ru_stime);
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return r;
+}
+
+double thread_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
 }
 
 void parse_status(const std::string &line, fuzzer_status &s) {

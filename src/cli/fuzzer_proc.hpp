@@ -28,19 +28,27 @@ struct child_spec {
     std::filesystem::path log;     ///< stdout and stderr of the child
     bool append_log = false;       ///< else the log is truncated first
     double limit = 0;              ///< SIGKILL after this many seconds (0: no limit)
+    /// SIGKILL once the child has used this many seconds of CPU time, user and system (0: no
+    /// limit): on a shared machine the CPU time a run needs does not depend on the load.
+    double cpu_limit = 0;
     /// Told each line of output as it arrives (may be empty).
     std::function<void(const std::string &)> on_line;
 };
 
 struct child_result {
-    int status = 0; ///< exit status, or 128 + signal
-    double seconds = 0;
-    bool timed_out = false;
+    int status = 0;         ///< exit status, or 128 + signal
+    double seconds = 0;     ///< wall-clock
+    double cpu_seconds = 0; ///< user + system CPU time of the child
+    bool timed_out = false; ///< killed at `limit`
+    bool cpu_out = false;   ///< killed at `cpu_limit`
 };
 
 /// Runs the child to its end (or its time limit). It stays in this process group, so a Ctrl-C
 /// at the terminal reaches it too; libFuzzer then stops and keeps what it found.
 child_result run_child(const child_spec &spec);
+
+/// User + system CPU seconds this thread has used.
+double thread_cpu_seconds();
 
 /// Values of one libFuzzer status line ("#1234 ... cov: 5 corp: 6 exec/s: 7 ...").
 struct fuzzer_status {
