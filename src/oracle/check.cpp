@@ -328,25 +328,27 @@ void checker::spread(const std::vector<std::uint64_t> &pages) {
     }
 }
 
-std::optional<std::uint64_t> checker::stored_value(world &w, std::uint64_t page) {
-    const std::uint64_t va = w.page_va(page);
-    const pmd_t pmd = w.m.peek_pmd(w.m.pmd_index(va));
+namespace {
+
+/// The value core code would read at a page of w, if the page holds data: the frame a present
+/// entry or a PMD leaf maps, or the swap slot of a swap entry of the core swap device.
+std::optional<std::uint64_t> stored_value(world &w, entry_cursor &cur, std::uint64_t page) {
+    const pmd_t pmd = w.m.peek_pmd(page >> w.geo().pte_index_bits);
     if (pmd_leaf(pmd) && pmd_present(pmd))
         return w.m.page(pmd_pfn(pmd) + (page & (w.geo().ptrs_per_pte() - 1))).content;
-    const auto p = w.pte_lookup(va);
-    if (!p)
+    const auto pte = cur.api(page);
+    if (!pte || pte_none(*pte))
         return std::nullopt;
-    const pte_t pte = w.ops->ptep_get(*p);
-    if (pte_present(pte))
-        return w.m.page(pte_pfn(pte)).content;
-    if (pte_none(pte))
-        return std::nullopt;
-    const softleaf_t e = softleaf_from_pte(pte);
+    if (pte_present(*pte))
+        return w.m.page(pte_pfn(*pte)).content;
+    const softleaf_t e = softleaf_from_pte(*pte);
     if (softleaf_is_swap(e) && swp_type(e) == core_swap_type &&
         swp_offset(e) < w.swap_slots.size() && w.swap_slots[swp_offset(e)])
         return *w.swap_slots[swp_offset(e)];
     return std::nullopt;
 }
+
+} // namespace
 
 namespace {
 std::string expected(const ideal_page &p) {
@@ -366,9 +368,11 @@ std::optional<finding> checker::check_read(const content_spec &content, std::uin
 
 std::optional<finding> checker::check_content(const content_spec &content,
                                               const std::vector<std::uint64_t> &pages) {
+    entry_cursor ca(ref_);
+    entry_cursor cb(opt_);
     for (const std::uint64_t page : pages) {
-        for (world *w : {&ref_, &opt_}) {
-            const auto v = stored_value(*w, page);
+        for (auto [w, cur] : {std::pair{&ref_, &ca}, std::pair{&opt_, &cb}}) {
+            const auto v = stored_value(*w, *cur, page);
             if (v && !content.allows(page, *v))
                 return make("CONTENT",
                             std::string(w->ops->name()) + " holds " + hex(*v) +
@@ -396,10 +400,13 @@ std::optional<finding> checker::audit(const content_spec *content) {
     if (auto f = check_blocks(all))
         return f;
     if (content != nullptr) {
-        std::vector<std::uint64_t> every(ref_.nr_pages());
-        for (std::uint64_t p = 0; p < every.size(); ++p)
-            every[p] = p;
-        if (auto f = check_content(*content, every))
+        // Pages that hold data: a non-none entry in either world, or under a PMD leaf.
+        std::vector<std::uint64_t> held = all;
+        for (std::size_t i = 0; i < ref_.m.options().window_pmds; ++i)
+            if (pmd_leaf(ref_.m.peek_pmd(i)) || pmd_leaf(opt_.m.peek_pmd(i)))
+                for (std::size_t k = 0; k < per; ++k)
+                    held.push_back(i * per + k);
+        if (auto f = check_content(*content, held))
             return f;
     }
     std::vector<std::size_t> pmds(ref_.m.options().window_pmds);

@@ -43,9 +43,6 @@ class checker {
     /// their swap entries, against the ideal memory.
     std::optional<finding> check_content(const content_spec &content,
                                          const std::vector<std::uint64_t> &pages);
-    /// The value core code would read at a page of w, if it holds data: the frame a present
-    /// entry or a PMD leaf maps, or the swap slot of a swap entry.
-    static std::optional<std::uint64_t> stored_value(world &w, std::uint64_t page);
 
     /// Pages and PMDs the op wrote in either world, widened to their CONT blocks, plus `extra`.
     void touched(std::uint64_t first, std::uint64_t nr, std::vector<std::uint64_t> &pages,
