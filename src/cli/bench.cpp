@@ -31,7 +31,7 @@ const char *const bench_help =
     R"(usage: mmfuzz bench [--seconds S] [--ops N] [--granule 4K|16K|64K] [--json]
                      [--fuzzer-seconds S] [--fuzzer-dir DIR] [--markdown FILE [--force]]
                      [--list-canaries]
-       mmfuzz bench --canaries [--cap S] [--runs N] [--only NAME]... [--drivers abcd]
+       mmfuzz bench --canaries [--cap S] [--runs N] [--jobs N] [--only NAME]... [--drivers abcd]
                      [--no-seeds] [--fuzzer-dir DIR] [--rc PATH] [--work DIR] [--json]
                      [--markdown FILE [--force]]
 
@@ -50,9 +50,10 @@ corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan) included
 
 --canaries measures, for each canary, the CPU seconds until the first violation the canary
 causes (a violation the same program also shows at the same op without the canary does not
-count), one process at a time, for N seeds (--runs, default 3), capped at S CPU seconds (--cap,
-default 120; a miss is reported as ">S"; a run the machine's load keeps from using S CPU
-seconds within 10 S + 60 wall-clock seconds is not measured), with four drivers:
+count), for N seeds (--runs, default 3), capped at S CPU seconds (--cap, default 120; a miss is
+reported as ">S"; a run the machine's load keeps from using S CPU seconds within 10 S + 60
+wall-clock seconds is not measured), each run one single-threaded process (or thread, for d),
+--jobs N of them at a time (default 1), with four drivers:
   a  mm_diff_fuzzer: libFuzzer with the structure-aware mutator, on a fresh corpus plus the
      seeds in corpus/seeds (none with --no-seeds), with the flags of corpus/mm_diff_fuzzer.options
      (its dictionary and -max_len)

@@ -11,14 +11,17 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -202,6 +205,7 @@ std::string find_rc(const std::string &fuzzer_dir) {
 int bench_canaries(const std::vector<std::string> &args) {
     canary_bench b;
     std::size_t runs = 3;
+    std::size_t jobs = 1;
     bool json = false;
     std::string drivers = "abcd";
     std::vector<std::string> only;
@@ -216,6 +220,8 @@ int bench_canaries(const std::vector<std::string> &args) {
             b.cap = std::stod(args[++i]);
         else if (args[i] == "--runs" && has)
             runs = std::stoul(args[++i]);
+        else if (args[i] == "--jobs" && has)
+            jobs = std::stoul(args[++i]);
         else if (args[i] == "--only" && has)
             only.push_back(args[++i]);
         else if (args[i] == "--drivers" && has)
@@ -239,8 +245,8 @@ int bench_canaries(const std::vector<std::string> &args) {
         else
             return usage_error("bench: unexpected argument '" + args[i] + "'", bench_help);
     }
-    if (b.cap <= 0 || runs == 0)
-        return usage_error("bench: --cap and --runs must be positive", bench_help);
+    if (b.cap <= 0 || runs == 0 || jobs == 0)
+        return usage_error("bench: --cap, --runs and --jobs must be positive", bench_help);
     for (const char d : drivers)
         if (std::find(all_drivers.begin(), all_drivers.end(), d) == all_drivers.end())
             return usage_error(std::string("bench: unknown driver '") + d + "'", bench_help);
@@ -265,34 +271,70 @@ int bench_canaries(const std::vector<std::string> &args) {
     res.work = b.work;
     load_samples load;
     load.sample();
+    // One row per canary; each (canary, driver, seed) is a unit of work, run by --jobs workers
+    // (each unit one process or, for (d), one thread).
+    std::vector<run_options> opts;
     for (const canary_info &c : canaries()) {
         const std::string name(c.name);
         if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end())
             continue;
         canary_row row;
         row.name = name;
-        run_options opts;
-        opts.inject = name;
-        opts.known = b.known;
-        for (const char d : drivers) {
-            for (unsigned seed = 1; seed <= runs; ++seed) {
-                hunt h;
-                if (d == 'a')
-                    h = b.libfuzzer(fuzzer_a, name, seed, opts);
-                else if (d == 'b')
-                    h = b.libfuzzer(fuzzer_b, name, seed, opts);
-                else if (d == 'c')
-                    h = b.rapidcheck(name, seed);
+        for (const char d : drivers)
+            row.runs[d].resize(runs);
+        res.rows.push_back(std::move(row));
+        run_options o;
+        o.inject = name;
+        o.known = b.known;
+        opts.push_back(std::move(o));
+    }
+    struct unit {
+        std::size_t row;
+        char driver;
+        unsigned seed;
+    };
+    std::vector<unit> units;
+    for (std::size_t r = 0; r < res.rows.size(); ++r)
+        for (const char d : drivers)
+            for (unsigned seed = 1; seed <= runs; ++seed)
+                units.push_back({r, d, seed});
+    std::atomic<std::size_t> next{0};
+    std::mutex report;
+    auto worker = [&] {
+        for (std::size_t i; (i = next++) < units.size();) {
+            const unit &u = units[i];
+            const std::string &name = res.rows[u.row].name;
+            hunt h;
+            try {
+                if (u.driver == 'a')
+                    h = b.libfuzzer(fuzzer_a, name, u.seed, opts[u.row]);
+                else if (u.driver == 'b')
+                    h = b.libfuzzer(fuzzer_b, name, u.seed, opts[u.row]);
+                else if (u.driver == 'c')
+                    h = b.rapidcheck(name, u.seed);
                 else
-                    h = b.uniform(seed, opts);
-                load.sample();
-                std::fprintf(stderr, "%-32s (%c) seed %u: %s%s%s\n", name.c_str(), d, seed,
-                             cell(h.seconds, b.cap).c_str(),
-                             h.invariant.empty() ? "" : (" " + h.invariant).c_str(),
-                             h.note.empty() ? "" : ("  [" + h.note + "]").c_str());
-                row.runs[d].push_back(std::move(h));
+                    h = b.uniform(u.seed, opts[u.row]);
+            } catch (const std::exception &e) {
+                h.note = e.what();
             }
+            const std::lock_guard<std::mutex> lock(report);
+            load.sample();
+            std::fprintf(stderr, "%-32s (%c) seed %u: %s%s%s\n", name.c_str(), u.driver, u.seed,
+                         cell(h.seconds, b.cap).c_str(),
+                         h.invariant.empty() ? "" : (" " + h.invariant).c_str(),
+                         h.note.empty() ? "" : ("  [" + h.note + "]").c_str());
+            res.rows[u.row].runs[u.driver][u.seed - 1] = std::move(h);
         }
+    };
+    std::vector<std::thread> workers;
+    for (std::size_t j = 1; j < jobs; ++j)
+        workers.emplace_back(worker);
+    worker();
+    for (std::thread &t : workers)
+        t.join();
+
+    for (std::size_t r = 0; r < res.rows.size(); ++r) {
+        canary_row &row = res.rows[r];
         const program *sample = nullptr;
         for (const char d : {'a', 'd'})
             for (const hunt &h : row.runs[d])
@@ -300,15 +342,15 @@ int bench_canaries(const std::vector<std::string> &args) {
                     sample = &*h.found;
         if (sample != nullptr) {
             const double cpu0 = thread_cpu_seconds();
-            const minimize_result m = minimize(*sample, opts);
+            const minimize_result m = minimize(*sample, opts[r]);
             row.minimize_seconds = thread_cpu_seconds() - cpu0;
             row.reproducer_ops = m.reproducer.ops.size();
             row.invariant = m.invariant;
-            if (!canary_violation(m.reproducer, opts))
+            if (!canary_violation(m.reproducer, opts[r]))
                 row.reproducer_note = "the minimized program fails the same way without the canary";
         }
-        res.rows.push_back(std::move(row));
     }
+    res.jobs = jobs;
 
     if (json)
         std::cout << canary_json(res);

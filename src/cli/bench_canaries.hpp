@@ -42,6 +42,7 @@ struct canary_results {
     std::vector<canary_row> rows;
     std::string drivers;
     std::size_t runs = 0;
+    std::size_t jobs = 1; ///< measurements run at a time
     double cap = 0;
     bool seeds = true;
     std::filesystem::path work;

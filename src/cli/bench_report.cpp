@@ -123,8 +123,10 @@ std::string canary_json(const canary_results &res) {
 }
 
 void print_canary_table(const canary_results &res) {
-    std::printf("time to detect each canary: seconds, median of %zu seeds, cap %g s, one core%s\n",
-                res.runs, res.cap, res.seeds ? "" : ", libFuzzer without seed corpus");
+    std::printf(
+        "time to detect each canary: CPU seconds, median of %zu seeds, cap %g s, %zu run(s) "
+        "at a time%s\n",
+        res.runs, res.cap, res.jobs, res.seeds ? "" : ", libFuzzer without seed corpus");
     std::printf("%-31s", "canary");
     for (const char d : res.drivers)
         std::printf(" %21s", ("(" + std::string(1, d) + ") " + driver_title(d)).c_str());
@@ -159,8 +161,9 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
       << markdown_context(args, load) << "\n"
       << "CPU seconds (user + system) the driver's process used until the first violation the "
          "canary causes, median of "
-      << res.runs << " seeds (1.." << res.runs << "), one process at a time, capped at " << cap
-      << " CPU seconds: \">" << cap
+      << res.runs << " seeds (1.." << res.runs
+      << "), each run one single-threaded process (a thread for (d)), " << res.jobs
+      << " at a time, capped at " << cap << " CPU seconds: \">" << cap
       << "\" is a miss in the median run, \"n/m\" a driver not measured. Drivers: ";
     for (std::size_t i = 0; i < res.drivers.size(); ++i)
         o << (i ? ", " : "") << "(" << res.drivers[i] << ") " << driver_title(res.drivers[i]);

@@ -1,16 +1,19 @@
 // Finding the fuzz preset's binaries and running libFuzzer as a child process.
 #include "cli/fuzzer_proc.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fcntl.h>
 #include <fstream>
 #include <poll.h>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,8 +109,34 @@ double timeval_seconds(const timeval &t) {
 } // namespace
 
 child_result run_child(const child_spec &spec) {
+    // Everything the child needs is built before fork(): with other threads running (bench
+    // --jobs), the child may only make async-signal-safe calls until it execs.
+    std::vector<std::string> env_strings = spec.env;
+    for (char **e = environ; *e != nullptr; ++e) {
+        const std::string_view entry(*e);
+        const std::string_view name = entry.substr(0, entry.find('='));
+        const bool replaced =
+            std::any_of(spec.env.begin(), spec.env.end(), [&](const std::string &a) {
+                return a.size() > name.size() && a.compare(0, name.size(), name) == 0 &&
+                       a[name.size()] == '=';
+            });
+        if (!replaced)
+            env_strings.emplace_back(entry);
+    }
+    std::vector<char *> envp;
+    for (std::string &e : env_strings)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> argv_strings = spec.argv;
+    std::vector<char *> argv;
+    for (std::string &a : argv_strings)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    static constexpr char exec_failed[] = "execve failed\n";
+
     int pipefd[2];
-    if (pipe(pipefd) != 0)
+    // Close-on-exec, so that no other child spawned meanwhile keeps this pipe open.
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
         throw std::runtime_error("pipe failed");
     const auto t0 = std::chrono::steady_clock::now();
     const pid_t pid = fork();
@@ -116,16 +145,9 @@ child_result run_child(const child_spec &spec) {
     if (pid == 0) {
         dup2(pipefd[1], STDOUT_FILENO);
         dup2(pipefd[1], STDERR_FILENO);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        for (const std::string &e : spec.env)
-            putenv(const_cast<char *>(e.c_str()));
-        std::vector<char *> args;
-        for (const std::string &a : spec.argv)
-            args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        std::perror("execv");
+        execve(argv[0], argv.data(), envp.data());
+        [[maybe_unused]] const ssize_t ignored =
+            write(STDERR_FILENO, exec_failed, sizeof exec_failed - 1);
         _exit(127);
     }
     close(pipefd[1]);
