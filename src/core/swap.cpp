@@ -8,9 +8,10 @@ namespace mmfuzz {
 /// through the swap cache (not SWP_SYNCHRONOUS_IO), and one order-0 folio per fault (no mTHP
 /// swap-in). The new page is mapped from vma->vm_page_prot (young); pte_swp_uffd_wp() gives
 /// pte_mkuffd_wp(). An exclusive entry (pte_swp_exclusive()) in a VM_WRITE VMA maps writable
-/// unless uffd-wp, and dirty on a write fault. should_try_to_free_swap() then frees the slot
-/// (folio_free_swap(), which dirties the folio: the swap copy is gone). A write fault the
-/// exclusive path did not handle goes to do_wp_page(): the folio is ours alone now, so
+/// unless uffd-wp, and dirty on a write fault. The slot is then freed (folio_free_swap(), which
+/// dirties the folio: the swap copy is gone), as should_try_to_free_swap() does under swap
+/// pressure (mem_cgroup_swap_full()) or for a write; the model keeps no swap cache. A write fault
+/// the exclusive path did not handle goes to do_wp_page(): the folio is ours alone now, so
 /// wp_page_reuse() makes the entry young, dirty and writable with ptep_set_access_flags(); a
 /// uffd-wp entry is left write-protected for the userfaultfd handler (the access faults again).
 /// MM_SWAPENTS -> MM_ANONPAGES. nopage when the entry is not a live slot of the core swap

@@ -52,7 +52,9 @@ reclaim_result reclaim_lazyfree(world &w, folio_walk &fw) {
 
 /// add_to_swap() and try_to_unmap_one() for a swap-backed anonymous folio, then pageout():
 /// slots for the whole folio (an mTHP keeps its order, as arm64's THP_SWAP does), each mapped
-/// page's entry cleared and flushed (ptep_clear_flush()), its dirt folded into the folio, and
+/// page's entry cleared and flushed (ptep_clear_flush(); reclaim's TTU_BATCH_FLUSH defers the
+/// flush to try_to_unmap_flush() before pageout, which needs no BBM since the new entry is not
+/// valid), its dirt folded into the folio, and
 /// replaced by a swap entry that keeps the page's exclusivity (pte_swp_mkexclusive()) and the
 /// entry's uffd-wp bit (pte_swp_mkuffd_wp()); MM_ANONPAGES -> MM_SWAPENTS. The data of every
 /// mapped page goes to its slot. The folio itself stays allocated: the program's folio table
@@ -61,6 +63,12 @@ reclaim_result swap_out(world &w, folio_walk &fw) {
     mm_struct *mm = &w.m.mm;
     folio &f = *fw.f;
     const std::uint64_t base = unmap::alloc_swap_slots(w, f.nr_pages());
+    // Offset bit 40 is pte bit 52 (PTE_CONT), which arm64's set_ptes() clears: no device is
+    // that large (legalize_softleaf() keeps direct swap entries below it too).
+    if (base + f.nr_pages() > (std::uint64_t{1} << 40)) {
+        w.swap_slots.resize(base);
+        return reclaim_result::failed;
+    }
     const bool drop_flags = w.canaries.on(canary::swap_drops_flags);
     for (const unmap::mapped_page &p : fw.pages) {
         const pfn_t pfn = f.pfn + p.index;
