@@ -298,9 +298,15 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
         o[slot::addr] = 0;
         return o;
     case op_kind::set_ptes:
-        return legalize_set_ptes(o, ref, why);
-    case op_kind::set_softleaf:
-        return legalize_softleaf(o, ref, why);
+    case op_kind::set_softleaf: {
+        // __pte_alloc() installs a table only over a none PMD (pmd_install()): over a PMD leaf
+        // or a PMD software leaf there is no PTE to set.
+        const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(o[slot::addr])));
+        if (!pmd_none(pmd) && !pmd_table(pmd))
+            return no(why, "the PMD maps a huge page or a software leaf");
+        return o.kind == op_kind::set_ptes ? legalize_set_ptes(o, ref, why)
+                                           : legalize_softleaf(o, ref, why);
+    }
     case op_kind::hw_access:
         o[slot::folio] %= ref.geo().cont_ptes();
         return o;
