@@ -121,6 +121,28 @@ TEST(SplitHugePmd, FillsTheWithdrawnTableAndPublishesIt) {
     }
 }
 
+TEST(SplitHugePmd, KeepsTheDataOfAFaultedThpInBothWorlds) {
+    // The PMD-order anonymous fault, written through the PMD, split, and read through the PTEs
+    // (every block CONT in contpte); then zapped as a whole after a collapse back.
+    const std::string text = header4k + "do_anonymous_page addr=0x40000005000 order=9\n"
+                                        "hw_access addr=0x40000005000 write=1 slot=0 value=0x55\n"
+                                        "hw_access addr=0x400001ff000 write=1 slot=0 value=0x1ff\n"
+                                        "split_huge_pmd addr=0x40000123000\n"
+                                        "hw_access addr=0x40000005000 write=0 slot=3 value=0\n"
+                                        "hw_access addr=0x400001ff000 write=0 slot=0 value=0\n"
+                                        "ptep_get addr=0x40000004000\n"
+                                        "collapse_huge_page addr=0x40000000000 order=9\n"
+                                        "hw_access addr=0x400001ff000 write=0 slot=0 value=0\n"
+                                        "zap_pte_range addr=0x40000000000 nr=512\n";
+    const run_result r = run_text(text);
+    EXPECT_TRUE(r.passed()) << verdict(r) << r.trace;
+    EXPECT_EQ(r.applied, 10U) << r.trace;
+    EXPECT_NE(r.trace.find("split_huge_pmd addr=0x40000000000  => 1"), std::string::npos)
+        << r.trace;
+    EXPECT_NE(r.trace.find("slot=3 value=0x0  => ok value=0x55"), std::string::npos) << r.trace;
+    EXPECT_NE(r.trace.find("slot=0 value=0x0  => ok value=0x1ff"), std::string::npos) << r.trace;
+}
+
 TEST(SplitHugePmd, AMigrationPmdBecomesMigrationEntriesWithTheirBits) {
     for (const char *impl : impls) {
         world w(impl, opts4k());
@@ -358,14 +380,17 @@ TEST(HugeCanaries, TheOracleCatchesEachWrongVariant) {
     }
 }
 
-/// Random programs of direct calls and the THP flows (the other flows have their own tests):
-/// none may report a violation.
+/// Random programs of direct calls, the THP flows, anonymous faults and zaps (which reach the THP
+/// fault and zap_huge_pmd()): none may report a violation.
 TEST(HugeRandom, NoFalseAlarms) {
     const op_kind huge_ops[] = {op_kind::collapse_huge_page, op_kind::split_huge_pmd,
-                                op_kind::split_folio};
+                                op_kind::split_folio, op_kind::do_anonymous_page,
+                                op_kind::zap_pte_range};
     std::size_t applied_of[std::size(huge_ops)] = {};
-    for (const granule g : {granule::k4, granule::k16, granule::k64}) {
-        for (std::uint64_t seed = 0; seed < 30; ++seed) {
+    // Fewer runs on the large granules: a PMD there is 2048 or 8192 pages.
+    for (const auto &[g, seeds] :
+         {std::pair{granule::k4, 30}, std::pair{granule::k16, 8}, std::pair{granule::k64, 3}}) {
+        for (std::uint64_t seed = 0; seed < static_cast<std::uint64_t>(seeds); ++seed) {
             const rand_fn rnd = seeded_rand(seed * 131 + static_cast<unsigned>(g));
             program_header h;
             h.options.gran = g;
@@ -381,6 +406,13 @@ TEST(HugeRandom, NoFalseAlarms) {
                     for (const field_desc &f : d.used())
                         o[f.s] = random_field(rnd, h, d, f);
                     // PMD-order collapses make the PMDs that split_huge_pmd needs.
+                    // THP faults, and zaps of whole PMDs (zap_huge_pmd()).
+                    if (d.kind == op_kind::do_anonymous_page && rnd(2) == 0)
+                        o[slot::arg] = geometry_of(g).pmd_order();
+                    if (d.kind == op_kind::zap_pte_range && rnd(2) == 0) {
+                        o[slot::addr] &= ~(geometry_of(g).ptrs_per_pte() - 1);
+                        o[slot::nr] = geometry_of(g).ptrs_per_pte();
+                    }
                     if (d.kind == op_kind::collapse_huge_page && rnd(3) == 0) {
                         o[slot::arg] = geometry_of(g).pmd_order();
                         p.ops.push_back(o);
