@@ -108,6 +108,28 @@ std::optional<finding> checker::check_leaf(world &w, std::uint64_t page, pte_t r
     return std::nullopt;
 }
 
+std::optional<finding> checker::check_flags(std::uint64_t page, pte_t seen) const {
+    const bool leaf = !pte_none(seen) && !pte_present(seen);
+    const flag_expect wp = spec.expected_uffd_wp(page);
+    if (wp != flag_expect::unknown) {
+        const bool has = pte_present(seen) ? pte_uffd_wp(seen) : leaf && pte_swp_uffd_wp(seen);
+        if (has != (wp == flag_expect::set))
+            return make("SOFTLEAF_ROUNDTRIP",
+                        describe_pte(seen) +
+                            (has ? " is uffd-wp, which the op stream never made it"
+                                 : " lost the uffd-wp bit the op stream gave the page"),
+                        {page});
+    }
+    const flag_expect ex = spec.expected_exclusive(page);
+    if (leaf && ex != flag_expect::unknown && pte_swp_exclusive(seen) != (ex == flag_expect::set))
+        return make("SOFTLEAF_ROUNDTRIP",
+                    describe_pte(seen) + (pte_swp_exclusive(seen)
+                                              ? " is exclusive, which the op stream never made it"
+                                              : " lost the exclusive flag of an exclusive page"),
+                    {page});
+    return std::nullopt;
+}
+
 std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pages) {
     entry_cursor ca(ref_);
     entry_cursor cb(opt_);
@@ -122,6 +144,8 @@ std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pa
             return make("CONT_LEAK", "ptep_get returned PTE_CONT to core code", {page});
         if (exact_part(*a) != exact_part(*b))
             return make("EQUIV", "the worlds show different entries", {page});
+        if (auto f = check_flags(page, *a))
+            return f;
         if (pte_present(*a)) {
             const ad_interval &iv = spec.at(page);
             for (const auto &[w, seen] : {std::pair{&ref_, *a}, std::pair{&opt_, *b}})

@@ -15,7 +15,9 @@ constexpr std::array<invariant_info, 15> catalogue = {{
     {"BBM", "a live entry changed in a way that needs break-before-make without an invalid step "
             "and a covering TLB flush in between"},
     {"TLB_STALE", "at the end of an op a TLB entry is more permissive than the table"},
-    {"SOFTLEAF_ROUNDTRIP", "a software leaf entry does not decode and re-encode to itself"},
+    {"SOFTLEAF_ROUNDTRIP", "a software leaf entry does not decode and re-encode to itself, or an "
+                           "entry lost (or gained) the uffd-wp or swap-exclusive flag the op "
+                           "stream gave it across a conversion (swap, migration, device)"},
     {"SOFTLEAF_NOT_VALID", "a software leaf entry has a bit hardware would read as present"},
     {"PMD_WELLFORMED", "a PMD is none, a table page installed once, an aligned leaf of a "
                        "PMD-order folio, or a migration/device-private softleaf"},

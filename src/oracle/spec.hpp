@@ -21,10 +21,16 @@ struct ad_interval {
     ad_bits may;
 };
 
+/// What the op stream says an entry's uffd-wp bit, or a software leaf's swap-exclusive flag,
+/// is (SOFTLEAF_ROUNDTRIP): conversions between present entries and software leaves (swap
+/// out/in, migration, device-private) must carry them.
+enum class flag_expect : std::int8_t { unknown = -1, clear = 0, set = 1 };
+
 class ad_spec {
   public:
     explicit ad_spec(std::uint64_t pages)
-        : iv_(pages), stale_old_(pages, 0), cont_maybe_(pages, 0) {}
+        : iv_(pages), stale_old_(pages, 0), cont_maybe_(pages, 0), wp_(pages, flag_expect::unknown),
+          excl_(pages, flag_expect::unknown), flags_op_(pages, 0) {}
 
     [[nodiscard]] const ad_interval &at(std::uint64_t page) const { return iv_[page]; }
     /// The entry was written with exactly these bits.
@@ -92,10 +98,36 @@ class ad_spec {
     }
     [[nodiscard]] std::uint64_t size() const { return iv_.size(); }
 
+    // ---- uffd-wp and swap-exclusive expectations -------------------------------------------
+    /// A new op starts: entries it writes without setting or keeping their expectations are
+    /// forgotten after it (the runner does that).
+    void begin_op() { ++op_seq_; }
+    /// The op wrote the entry with these flags.
+    void expect_flags(std::uint64_t page, flag_expect uffd_wp, flag_expect exclusive) {
+        wp_[page] = uffd_wp;
+        excl_[page] = exclusive;
+        flags_op_[page] = op_seq_;
+    }
+    /// The op rewrote the entry and carried its flags.
+    void keep_flags(std::uint64_t page) { flags_op_[page] = op_seq_; }
+    void forget_flags(std::uint64_t page) {
+        wp_[page] = flag_expect::unknown;
+        excl_[page] = flag_expect::unknown;
+    }
+    [[nodiscard]] bool flags_set_in_op(std::uint64_t page) const {
+        return flags_op_[page] == op_seq_;
+    }
+    [[nodiscard]] flag_expect expected_uffd_wp(std::uint64_t page) const { return wp_[page]; }
+    [[nodiscard]] flag_expect expected_exclusive(std::uint64_t page) const { return excl_[page]; }
+
   private:
     std::vector<ad_interval> iv_;
     std::vector<std::uint8_t> stale_old_;
     std::vector<std::uint8_t> cont_maybe_;
+    std::vector<flag_expect> wp_;
+    std::vector<flag_expect> excl_;
+    std::vector<std::uint64_t> flags_op_;
+    std::uint64_t op_seq_ = 1;
 };
 
 } // namespace mmfuzz

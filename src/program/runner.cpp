@@ -65,6 +65,7 @@ class session {
     void update_spec(const op &o, const op_result &a, const op_result &b);
     void update_content(const op &o, const op_result &a);
     void note_flushes();
+    void forget_rewritten_flags();
     std::string report(const finding &f, std::size_t index, const op *o);
     std::string dump();
 
@@ -132,6 +133,17 @@ void session::update_content(const op &o, const op_result &a) {
             content_.mapped(first + i, ref_.m.page(pfn + i).content);
         break;
     }
+    case op_kind::set_softleaf: {
+        // A device-private or migration entry says the page's data is in the frame it names
+        // (migration or a device move back to RAM maps it); as with set_ptes, what is there.
+        const auto kind = static_cast<leaf_kind>(o[slot::arg]);
+        if (kind == leaf_kind::device_read || kind == leaf_kind::device_write ||
+            kind == leaf_kind::device_exclusive || kind == leaf_kind::migration_read ||
+            kind == leaf_kind::migration_read_exclusive || kind == leaf_kind::migration_write)
+            content_.mapped(
+                first, ref_.m.page(ref_.folios.at(o[slot::folio])->pfn + o[slot::page]).content);
+        break;
+    }
     case op_kind::ptep_get_and_clear:
     case op_kind::pte_clear:
     case op_kind::get_and_clear_full_ptes:
@@ -158,15 +170,38 @@ void session::update_spec(const op &o, const op_result &a, const op_result &b) {
     const auto range = op_range(o);
     const std::uint64_t first = range.first;
     const std::uint64_t nr = range.second;
+    switch (o.kind) {
+    case op_kind::ptep_test_and_clear_young:
+    case op_kind::ptep_clear_flush_young:
+    case op_kind::clear_flush_young_ptes:
+    case op_kind::clear_young_dirty_ptes:
+    case op_kind::wrprotect_ptes:
+    case op_kind::ptep_set_access_flags:
+    case op_kind::modify_prot:
+        for (std::uint64_t p = first; p < first + nr; ++p)
+            s.keep_flags(p); // A/D and protection changes keep uffd-wp
+        break;
+    default:
+        break;
+    }
     auto clear_young = [&] { chk_.young_cleared(first, nr); };
     switch (o.kind) {
     case op_kind::set_ptes: {
         const pte_t pte = set_ptes_entry(ref_, o);
-        for (std::uint64_t p = first; p < first + nr; ++p)
+        const auto wp = pte_uffd_wp(pte) ? flag_expect::set : flag_expect::clear;
+        for (std::uint64_t p = first; p < first + nr; ++p) {
             s.set_exact(p, pte_young(pte), pte_dirty(pte));
+            s.expect_flags(p, wp, flag_expect::unknown);
+        }
         break;
     }
-    case op_kind::set_softleaf:
+    case op_kind::set_softleaf: {
+        const pte_t pte = softleaf_entry(ref_, o);
+        s.clear(first);
+        s.expect_flags(first, pte_swp_uffd_wp(pte) ? flag_expect::set : flag_expect::clear,
+                       pte_swp_exclusive(pte) ? flag_expect::set : flag_expect::clear);
+        break;
+    }
     case op_kind::ptep_get_and_clear:
     case op_kind::pte_clear:
     case op_kind::get_and_clear_full_ptes:
@@ -219,6 +254,30 @@ void session::update_spec(const op &o, const op_result &a, const op_result &b) {
     }
 }
 
+/// Entries the reference world's software rewrote in this op, without the op's spec
+/// transition setting or keeping their uffd-wp/exclusive expectations, are no longer known
+/// (a PMD write: every page under it). Direct ops that rewrite entries but keep the flags
+/// (A/D and protection changes) keep them.
+void session::forget_rewritten_flags() {
+    ad_spec &s = chk_.spec;
+    const std::uint64_t per = ref_.geo().ptrs_per_pte();
+    auto forget = [&](std::uint64_t page) {
+        if (page < s.size() && !s.flags_set_in_op(page))
+            s.forget_flags(page);
+    };
+    for (const pgtable_write &wr : ref_.m.write_log()) {
+        if (wr.by_hw)
+            continue;
+        if (wr.level == pt_level::pmd) {
+            for (std::uint64_t k = 0; k < per; ++k)
+                forget(wr.index * per + k);
+            continue;
+        }
+        if (const auto va = ref_.m.table_va({wr.table}))
+            forget(((*va - ref_.m.window_start()) >> ref_.geo().page_shift) + wr.index);
+    }
+}
+
 /// A page flushed by both worlds no longer has a stale-old translation anywhere.
 void session::note_flushes() {
     const auto &fa = ref_.m.flush_log();
@@ -248,7 +307,9 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     // Every check below reads the spec as it stands after this op.
     auto monitors = chk_.check_monitors();
     auto returns = check_returns(o, a, b);
+    chk_.spec.begin_op();
     update_spec(o, a, b);
+    forget_rewritten_flags();
     note_flushes();
     const auto [first, nr] = op_range(o);
     std::vector<std::uint64_t> &pages = pages_;
