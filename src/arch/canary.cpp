@@ -74,6 +74,11 @@ constexpr std::array catalogue = {
                 "remove_migration_pte() maps the new folio without the dirty bit its migration "
                 "entry carried, so a page written before migration looks clean after it",
                 true},
+    canary_info{canary::swap_drops_flags, "swap_drops_flags",
+                "try_to_unmap_one() builds the swap entry without pte_swp_mkexclusive() and "
+                "pte_swp_mkuffd_wp(), so swap-in maps a uffd-wp page without write protection "
+                "and an exclusive page read-only",
+                true},
 };
 } // namespace
 

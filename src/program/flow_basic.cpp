@@ -108,8 +108,10 @@ void update_anon(flow_context &c, const op &o, const op_result &a, const op_resu
         return;
     const auto [first, nr] = range_anon(o);
     const bool writable = (c.ref.vm_flags_at(c.ref.page_va(first)) & VM_WRITE) != 0;
-    for (std::uint64_t p = first; p < first + nr; ++p)
+    for (std::uint64_t p = first; p < first + nr; ++p) {
         c.chk.spec.set_exact(p, true, writable); // young from PROT_DEFAULT
+        c.chk.spec.expect_flags(p, flag_expect::clear, flag_expect::unknown);
+    }
 }
 
 // ---- handle_mm_fault ----------------------------------------------------------------------
@@ -160,6 +162,7 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
         case fault_path::anon:
             // young from PROT_DEFAULT; dirty (and writable) where the VMA is writable
             s.set_exact(page, true, (c.ref.vm_flags_at(c.ref.page_va(page)) & VM_WRITE) != 0);
+            s.expect_flags(page, flag_expect::clear, flag_expect::unknown);
             break;
         case fault_path::swap:
         case fault_path::device:
@@ -169,17 +172,26 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
             break;
         case fault_path::wp_copy:
             s.set_exact(page, true, true);
+            s.expect_flags(page, flag_expect::clear, flag_expect::unknown);
             break;
         case fault_path::wp_reuse:
             iv.must = iv.may = {true, true};
             s.set(page, iv);
+            s.keep_flags(page);
             break;
         case fault_path::numa:
+            // The protection is restored, young set; a write retried on a page that stays
+            // read-only faults again (the access below), dirty comes only from that access.
+            iv.must.young = iv.may.young = true;
+            s.set(page, iv);
+            s.keep_flags(page);
+            break;
         case fault_path::access:
             iv.must.young = iv.may.young = true;
             if (write)
                 iv.must.dirty = iv.may.dirty = true;
             s.set(page, iv);
+            s.keep_flags(page);
             break;
         case fault_path::none:
             break;
@@ -248,8 +260,11 @@ void update_referenced(flow_context &c, const op &o, const op_result &a, const o
         }
         return;
     }
-    for (const pte_run &r : folio_mapped_runs(c.ref, c.ref.page_va(o[slot::addr])))
+    for (const pte_run &r : folio_mapped_runs(c.ref, c.ref.page_va(o[slot::addr]))) {
         c.chk.young_cleared(page_of(c.ref, r.addr), r.nr);
+        for (std::uint64_t p = page_of(c.ref, r.addr); p < page_of(c.ref, r.addr) + r.nr; ++p)
+            c.chk.spec.keep_flags(p);
+    }
 }
 
 // ---- mprotect -----------------------------------------------------------------------------
@@ -306,6 +321,8 @@ void update_mprotect(flow_context &c, const op &o, const op_result &, const op_r
             pte_present(e) ? folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p)) : 1;
         if (n > 1)
             c.chk.spec.spread(p, n);
+        for (std::uint64_t q = p; q < p + n; ++q)
+            c.chk.spec.keep_flags(q); // pte_modify() and change_softleaf_pte() keep them
         p += n;
     }
 }
@@ -383,6 +400,7 @@ void update_free(flow_context &c, const op &o, const op_result &, const op_resul
         if (f->order == 0 || (pte_pfn(e) == f->pfn && n == f->nr_pages())) {
             c.chk.young_cleared(p, n);
             for (std::uint64_t q = p; q < p + n; ++q) {
+                c.chk.spec.keep_flags(q);
                 c.chk.spec.clear_dirty(q);
                 if (f->anon)
                     c.content.lazyfree(q);

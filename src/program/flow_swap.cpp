@@ -111,8 +111,13 @@ void update_shrink(flow_context &c, const op &, const op_result &a, const op_res
             continue;
         }
         c.chk.spec.clear(p);
-        if (r != reclaim_result::swapped)
+        if (r != reclaim_result::swapped) {
             c.content.dropped(p);
+            continue;
+        }
+        // The swap entry carries the present entry's uffd-wp bit, and the page is exclusive
+        // (anonymous, mapped once).
+        c.chk.spec.expect_flags(p, c.chk.spec.expected_uffd_wp(p), flag_expect::set);
     }
     if (restored.empty())
         return;
@@ -124,8 +129,10 @@ void update_shrink(flow_context &c, const op &, const op_result &a, const op_res
         g.may.young |= iv.may.young;
         g.may.dirty |= iv.may.dirty;
     }
-    for (const std::uint64_t p : restored)
+    for (const std::uint64_t p : restored) {
         c.chk.spec.set(p, g);
+        c.chk.spec.keep_flags(p);
+    }
     if (const auto fw = unmap::walk_folio(c.ref, c.ref.page_va(restored.front())))
         for (const unmap::mapped_page &mp : fw->pages) {
             const std::uint64_t p = (mp.addr - c.ref.m.window_start()) >> c.ref.geo().page_shift;
@@ -161,8 +168,12 @@ void set_exact_from(flow_context &c, std::uint64_t p) {
 }
 
 void update_swapin(flow_context &c, const op &o, const op_result &a, const op_result &) {
-    if (a.flag)
-        set_exact_from(c, o[slot::addr]);
+    if (!a.flag)
+        return;
+    set_exact_from(c, o[slot::addr]);
+    // The present entry carries the swap entry's uffd-wp bit.
+    c.chk.spec.expect_flags(o[slot::addr], c.chk.spec.expected_uffd_wp(o[slot::addr]),
+                            flag_expect::unknown);
 }
 
 // ---- migrate_folio, memory_failure, migrate_device ------------------------------------------
@@ -177,8 +188,13 @@ op_result apply_migrate(world &w, const op &o) {
     return boolean(migrate_folio(w, w.page_va(o[slot::addr])));
 }
 
-/// Migration keeps young/dirty (through the migration entries) and the data.
-void update_keep(flow_context &, const op &, const op_result &, const op_result &) {}
+/// Migration keeps young/dirty (through the migration entries), the data and the uffd-wp bit.
+void update_migrate(flow_context &c, const op &, const op_result &a, const op_result &) {
+    if (!a.flag)
+        return;
+    for (const std::uint64_t p : written_pages(c.ref))
+        c.chk.spec.keep_flags(p);
+}
 
 std::optional<op> legalize_order0_anon(const op &in, world &ref, std::string &why) {
     const auto fw = mapped_folio(ref, in, why);
@@ -220,12 +236,20 @@ op_result apply_device(world &w, const op &o) {
 /// installed (old and clean). A failed move to the device restores the entry through its
 /// migration entry, young/dirty kept.
 void update_device(flow_context &c, const op &o, const op_result &a, const op_result &) {
-    if (!a.flag)
+    const std::uint64_t p = o[slot::addr];
+    // The uffd-wp bit travels; a device-private entry has no exclusive flag.
+    const flag_expect wp = c.chk.spec.expected_uffd_wp(p);
+    if (!a.flag) {
+        c.chk.spec.keep_flags(p); // restored through its migration entry
         return;
-    if (o[slot::flags] == 0)
-        c.chk.spec.clear(o[slot::addr]);
-    else
-        set_exact_from(c, o[slot::addr]);
+    }
+    if (o[slot::flags] == 0) {
+        c.chk.spec.clear(p);
+        c.chk.spec.expect_flags(p, wp, flag_expect::clear);
+    } else {
+        set_exact_from(c, p);
+        c.chk.spec.expect_flags(p, wp, flag_expect::unknown);
+    }
 }
 
 // ---- madvise_guard, uffd_writeprotect -------------------------------------------------------
@@ -288,13 +312,28 @@ op_result apply_uffd(world &w, const op &o) {
     return {};
 }
 
+/// Entries keep their young/dirty (one modify_prot start/commit per entry). Present entries
+/// and software leaves other than markers get the bit set or cleared; a swap entry keeps its
+/// exclusive flag, a write migration or device entry made read-only is built afresh.
+void update_uffd(flow_context &c, const op &o, const op_result &, const op_result &) {
+    const flag_expect wp = o[slot::flags] != 0 ? flag_expect::set : flag_expect::clear;
+    for (std::uint64_t p = o[slot::addr]; p < o[slot::addr] + o[slot::nr]; ++p) {
+        const auto e = entry(c.ref, p);
+        if (!e || pte_none(*e) || pte_is_marker(*e))
+            continue;
+        const bool swap = !pte_present(*e) && softleaf_is_swap(softleaf_from_pte(*e));
+        c.chk.spec.expect_flags(p, wp,
+                                swap || pte_present(*e) ? c.chk.spec.expected_exclusive(p)
+                                                        : flag_expect::unknown);
+    }
+}
+
 const std::array<flow_op, 7> flows = {{
     {op_kind::shrink_folio, legalize_shrink, one_page, apply_shrink, nullptr, update_shrink},
     {op_kind::do_swap_page, legalize_swapin, one_page, apply_swapin, nullptr, update_swapin},
-    {op_kind::migrate_folio, legalize_migrate, one_page, apply_migrate, nullptr, update_keep},
+    {op_kind::migrate_folio, legalize_migrate, one_page, apply_migrate, nullptr, update_migrate},
     {op_kind::madvise_guard, legalize_guard, nr_pages, apply_guard, nullptr, update_guard},
-    // Entries keep their young/dirty: one modify_prot start/commit per entry.
-    {op_kind::uffd_writeprotect, legalize_uffd, nr_pages, apply_uffd, nullptr, update_keep},
+    {op_kind::uffd_writeprotect, legalize_uffd, nr_pages, apply_uffd, nullptr, update_uffd},
     {op_kind::memory_failure, legalize_order0_anon, one_page, apply_memory_failure, nullptr,
      update_memory_failure},
     {op_kind::migrate_device, legalize_device, one_page, apply_device, nullptr, update_device},
