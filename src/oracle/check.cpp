@@ -360,7 +360,9 @@ std::optional<std::uint64_t> stored_value(world &w, entry_cursor &cur, std::uint
     const pmd_t pmd = w.m.peek_pmd(page >> w.geo().pte_index_bits);
     if (pmd_leaf(pmd) && pmd_present(pmd))
         return w.m.page(pmd_pfn(pmd) + (page & (w.geo().ptrs_per_pte() - 1))).content;
-    const auto pte = cur.api(page);
+    // The raw entry names the same frame or slot as the view (PTE_CONT changes neither), and
+    // costs no gathering.
+    const auto pte = cur.raw(page);
     if (!pte || pte_none(*pte))
         return std::nullopt;
     if (pte_present(*pte))
