@@ -56,11 +56,25 @@ std::size_t mutate_program(std::uint8_t *data, std::size_t size, std::size_t max
     const rand_fn rnd = seeded_rand(seed);
     program p = decode_any({data, size});
     const auto pos = [&](std::size_t extra) { return rnd(p.ops.size() + extra); };
+    // Now and then a fresh random program in the input's geometry, as the plain-random driver
+    // makes them: folios first, then small-valued ops. Coverage keeps what is new.
+    if (rnd(16) == 0)
+        return emit(random_program(rnd, p.header, 8 + rnd(24)), data, max_size);
     switch (p.ops.empty() ? 0 : rnd(10)) {
     case 0:
-    case 1:
-        p.ops.insert(p.ops.begin() + static_cast<std::ptrdiff_t>(pos(1)), random_op(rnd, p.header));
+    case 1: {
+        // Half the time a new op of a kind the program already has: a program about direct
+        // calls stays about them, one about flows about flows.
+        op o = random_op(rnd, p.header);
+        if (!p.ops.empty() && rnd(2) == 0) {
+            const op_desc &d = desc_of(p.ops[pos(0)].kind);
+            o = op{d.kind, {}};
+            for (const field_desc &f : d.used())
+                o[f.s] = random_field(rnd, p.header, d, f);
+        }
+        p.ops.insert(p.ops.begin() + static_cast<std::ptrdiff_t>(pos(1)), o);
         break;
+    }
     case 2:
         p.ops.erase(p.ops.begin() + static_cast<std::ptrdiff_t>(pos(0)));
         break;
