@@ -32,8 +32,8 @@ const char *const bench_help =
                      [--fuzzer-seconds S] [--fuzzer-dir DIR] [--markdown FILE [--force]]
                      [--list-canaries]
        mmfuzz bench --canaries [--cap S] [--runs N] [--jobs N] [--only NAME]... [--drivers abcd]
-                     [--no-seeds] [--fuzzer-dir DIR] [--rc PATH] [--work DIR] [--json]
-                     [--markdown FILE [--force]]
+                     [--no-seeds] [--fuzzer-dir DIR] [--rc PATH] [--work DIR [--resume]]
+                     [--json] [--markdown FILE [--force]]
 
 Every time is CPU time (user + system) of the process doing the work, so that the figures
 hold on a machine other jobs share; the wall-clock time is reported beside it.
@@ -65,7 +65,9 @@ time minimization took. The fuzzers are looked up in --fuzzer-dir (default: $MMF
 folder, else beside this mmfuzz, as 'campaign' does), rc_canary in --rc or the build's tests/
 folder; a driver whose binary is missing is reported as not measured. Build everything with
 one preset (fuzz) so that all four drivers run with the same sanitizers. --work DIR keeps the
-fuzzers' logs and crashes (default: a fresh folder under /tmp).
+fuzzers' logs and crashes (default: a fresh folder under /tmp) and DIR/results.tsv, one line per
+finished run; --resume takes the runs listed there (with the same --cap) instead of running them
+again, so an interrupted benchmark continues where it stopped.
 
 --markdown FILE also writes the results as Markdown: the machine (cores, CPU model, load
 average while it ran), the command, the tables and the figures the targets of issue 8 are

@@ -121,6 +121,7 @@ struct canary_bench {
         }
         h.seconds = r.cpu_seconds;
         h.found = p;
+        h.found_file = crash->string();
         h.invariant = v->invariant;
         return h;
     }
@@ -162,7 +163,7 @@ struct canary_bench {
         return h;
     }
 
-    hunt uniform(unsigned seed, const run_options &opts) const {
+    hunt uniform(const std::string &name, unsigned seed, const run_options &opts) const {
         hunt h;
         program_header hd;
         hd.options.gran = granule::k4;
@@ -181,12 +182,68 @@ struct canary_bench {
                 h.wall = seconds_since(t0);
                 h.found = p;
                 h.invariant = v->invariant;
+                h.found_file =
+                    (work / (name + "-uniform-" + std::to_string(seed) + ".ops")).string();
+                std::ofstream(h.found_file) << print_text(p);
                 return h;
             }
         }
         return h;
     }
 };
+
+// ---- the results file of a work folder, so that an interrupted run can be resumed ----------
+
+std::string cap_text(double cap) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", cap);
+    return buf;
+}
+
+/// One line per finished run: canary, driver, seed, cap, CPU seconds or "miss", wall-clock
+/// seconds, invariant, the file of the input found, note; tab-separated.
+std::string result_line(const std::string &name, char driver, unsigned seed, double cap,
+                        const hunt &h) {
+    char secs[32];
+    if (h.seconds == missed)
+        std::snprintf(secs, sizeof secs, "miss");
+    else
+        std::snprintf(secs, sizeof secs, "%.3f", h.seconds);
+    char wall[32];
+    std::snprintf(wall, sizeof wall, "%.3f", h.wall);
+    return name + "\t" + driver + "\t" + std::to_string(seed) + "\t" + cap_text(cap) + "\t" + secs +
+           "\t" + wall + "\t" + h.invariant + "\t" + h.found_file + "\t" + h.note + "\n";
+}
+
+/// The runs of an earlier invocation with the same cap, by "canary driver seed"; one whose
+/// input cannot be read back is left out (it runs again).
+std::map<std::string, hunt> read_results(const fs::path &file, double cap) {
+    std::map<std::string, hunt> out;
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+        std::vector<std::string> f;
+        std::istringstream fields(line);
+        for (std::string x; std::getline(fields, x, '\t');)
+            f.push_back(x);
+        f.resize(9);
+        if (f[3] != cap_text(cap) || f[1].size() != 1)
+            continue;
+        hunt h;
+        h.seconds = f[4] == "miss" ? missed : std::strtod(f[4].c_str(), nullptr);
+        h.wall = std::strtod(f[5].c_str(), nullptr);
+        h.invariant = f[6];
+        h.found_file = f[7];
+        h.note = f[8];
+        if (!h.found_file.empty()) {
+            std::string error;
+            h.found = load_program(h.found_file, error, nullptr);
+            if (!h.found)
+                continue;
+        }
+        out[f[0] + " " + f[1] + " " + f[2]] = std::move(h);
+    }
+    return out;
+}
 
 std::string find_rc(const std::string &fuzzer_dir) {
     std::vector<fs::path> candidates = {self_dir() / "tests" / "rc_canary"};
@@ -207,6 +264,7 @@ int bench_canaries(const std::vector<std::string> &args) {
     std::size_t runs = 3;
     std::size_t jobs = 1;
     bool json = false;
+    bool resume = false;
     std::string drivers = "abcd";
     std::vector<std::string> only;
     std::string work;
@@ -238,6 +296,8 @@ int bench_canaries(const std::vector<std::string> &args) {
             b.seeds = false;
         else if (args[i] == "--json")
             json = true;
+        else if (args[i] == "--resume")
+            resume = true;
         else if (args[i] == "--markdown" && has)
             markdown_file = args[++i];
         else if (args[i] == "--force")
@@ -253,6 +313,9 @@ int bench_canaries(const std::vector<std::string> &args) {
     for (const std::string &n : only)
         if (!canary_known(n))
             return usage_error("bench: unknown canary '" + n + "'", bench_help);
+    if (resume && work.empty())
+        return usage_error("bench: --resume needs the --work folder of the earlier run",
+                           bench_help);
     if (!markdown_file.empty() && !markdown_writable(markdown_file, force))
         return 2;
     b.work = work.empty() ? fresh_work_dir() : fs::path(work);
@@ -293,11 +356,26 @@ int bench_canaries(const std::vector<std::string> &args) {
         char driver;
         unsigned seed;
     };
+    const fs::path results_file = b.work / "results.tsv";
+    const std::map<std::string, hunt> earlier =
+        resume ? read_results(results_file, b.cap) : std::map<std::string, hunt>{};
+    if (!resume)
+        fs::remove(results_file);
     std::vector<unit> units;
     for (std::size_t r = 0; r < res.rows.size(); ++r)
         for (const char d : drivers)
-            for (unsigned seed = 1; seed <= runs; ++seed)
-                units.push_back({r, d, seed});
+            for (unsigned seed = 1; seed <= runs; ++seed) {
+                const auto it =
+                    earlier.find(res.rows[r].name + " " + d + " " + std::to_string(seed));
+                if (it == earlier.end())
+                    units.push_back({r, d, seed});
+                else
+                    res.rows[r].runs[d][seed - 1] = it->second;
+            }
+    if (resume)
+        std::fprintf(stderr, "bench: %zu run(s) taken from %s, %zu to run\n",
+                     res.rows.size() * drivers.size() * runs - units.size(), results_file.c_str(),
+                     units.size());
     std::atomic<std::size_t> next{0};
     std::mutex report;
     auto worker = [&] {
@@ -313,11 +391,13 @@ int bench_canaries(const std::vector<std::string> &args) {
                 else if (u.driver == 'c')
                     h = b.rapidcheck(name, u.seed);
                 else
-                    h = b.uniform(u.seed, opts[u.row]);
+                    h = b.uniform(name, u.seed, opts[u.row]);
             } catch (const std::exception &e) {
                 h.note = e.what();
             }
             const std::lock_guard<std::mutex> lock(report);
+            std::ofstream(results_file, std::ios::app)
+                << result_line(name, u.driver, u.seed, b.cap, h);
             load.sample();
             std::fprintf(stderr, "%-32s (%c) seed %u: %s%s%s\n", name.c_str(), u.driver, u.seed,
                          cell(h.seconds, b.cap).c_str(),

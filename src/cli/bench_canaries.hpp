@@ -25,7 +25,8 @@ struct hunt {
     double wall = 0;              ///< wall-clock seconds of the run
     std::optional<program> found; ///< the failing input, when the driver leaves one
     std::string invariant;
-    std::string note; ///< why a run is not a measurement
+    std::string found_file; ///< where `found` is kept (in the work folder)
+    std::string note;       ///< why a run is not a measurement
 };
 
 struct canary_row {
