@@ -81,11 +81,13 @@ fs::path fresh_work_dir() {
     return tmpl;
 }
 
-void load_samples::sample() {
+double load_samples::sample() {
     std::ifstream in("/proc/loadavg");
     double one = 0;
-    if (in >> one)
-        values_.push_back(one);
+    if (!(in >> one))
+        return -1;
+    values_.push_back(one);
+    return one;
 }
 
 std::string load_samples::describe() const {

@@ -27,7 +27,10 @@ std::filesystem::path fresh_work_dir();
 /// The 1-minute load average, sampled while a benchmark runs (the machine may be shared).
 class load_samples {
   public:
-    void sample();
+    /// Adds the current 1-minute load average and returns it (-1 if unreadable).
+    double sample();
+    /// Adds one taken earlier (a resumed run's).
+    void add(double v) { values_.push_back(v); }
     /// "0.52 (one sample)" or "min 0.5, mean 1.1, max 2.0 over 12 samples".
     [[nodiscard]] std::string describe() const;
 

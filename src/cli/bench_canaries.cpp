@@ -210,9 +210,10 @@ std::string cap_text(double cap) {
 }
 
 /// One line per finished run: canary, driver, seed, cap, CPU seconds or "miss", wall-clock
-/// seconds, invariant, the file of the input found, note; tab-separated.
+/// seconds, invariant, the file of the input found, note, the load average when it ended;
+/// tab-separated.
 std::string result_line(const std::string &name, char driver, unsigned seed, double cap,
-                        const hunt &h) {
+                        const hunt &h, double load) {
     char secs[32];
     if (h.seconds == missed)
         std::snprintf(secs, sizeof secs, "miss");
@@ -220,13 +221,16 @@ std::string result_line(const std::string &name, char driver, unsigned seed, dou
         std::snprintf(secs, sizeof secs, "%.3f", h.seconds);
     char wall[32];
     std::snprintf(wall, sizeof wall, "%.3f", h.wall);
+    char load_text[32];
+    std::snprintf(load_text, sizeof load_text, "%.2f", load);
     return name + "\t" + driver + "\t" + std::to_string(seed) + "\t" + cap_text(cap) + "\t" + secs +
-           "\t" + wall + "\t" + h.invariant + "\t" + h.found_file + "\t" + h.note + "\n";
+           "\t" + wall + "\t" + h.invariant + "\t" + h.found_file + "\t" + h.note + "\t" +
+           load_text + "\n";
 }
 
 /// The runs of an earlier invocation with the same cap, by "canary driver seed"; one whose
-/// input cannot be read back is left out (it runs again).
-std::map<std::string, hunt> read_results(const fs::path &file, double cap) {
+/// input cannot be read back is left out (it runs again). Their load averages go to `load`.
+std::map<std::string, hunt> read_results(const fs::path &file, double cap, load_samples &load) {
     std::map<std::string, hunt> out;
     std::ifstream in(file);
     for (std::string line; std::getline(in, line);) {
@@ -234,7 +238,7 @@ std::map<std::string, hunt> read_results(const fs::path &file, double cap) {
         std::istringstream fields(line);
         for (std::string x; std::getline(fields, x, '\t');)
             f.push_back(x);
-        f.resize(9);
+        f.resize(10);
         if (f[3] != cap_text(cap) || f[1].size() != 1)
             continue;
         hunt h;
@@ -249,6 +253,8 @@ std::map<std::string, hunt> read_results(const fs::path &file, double cap) {
             if (!h.found)
                 continue;
         }
+        if (!f[9].empty() && std::strtod(f[9].c_str(), nullptr) >= 0)
+            load.add(std::strtod(f[9].c_str(), nullptr));
         out[f[0] + " " + f[1] + " " + f[2]] = std::move(h);
     }
     return out;
@@ -367,7 +373,7 @@ int bench_canaries(const std::vector<std::string> &args) {
     };
     const fs::path results_file = b.work / "results.tsv";
     const std::map<std::string, hunt> earlier =
-        resume ? read_results(results_file, b.cap) : std::map<std::string, hunt>{};
+        resume ? read_results(results_file, b.cap, load) : std::map<std::string, hunt>{};
     if (!resume)
         fs::remove(results_file);
     std::vector<unit> units;
@@ -405,9 +411,9 @@ int bench_canaries(const std::vector<std::string> &args) {
                 h.note = e.what();
             }
             const std::lock_guard<std::mutex> lock(report);
+            const double now = load.sample();
             std::ofstream(results_file, std::ios::app)
-                << result_line(name, u.driver, u.seed, b.cap, h);
-            load.sample();
+                << result_line(name, u.driver, u.seed, b.cap, h, now);
             std::fprintf(stderr, "%-32s (%c) seed %u: %s%s%s\n", name.c_str(), u.driver, u.seed,
                          cell(h.seconds, b.cap).c_str(),
                          h.invariant.empty() ? "" : (" " + h.invariant).c_str(),

@@ -35,6 +35,13 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
+/// Two significant digits without an exponent: 0.039, 2.5, 17, 107.
+std::string short_number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, v >= 10 ? "%.0f" : v >= 1 ? "%.1f" : "%.2g", v);
+    return buf;
+}
+
 } // namespace
 
 const char *driver_title(char d) {
@@ -186,9 +193,7 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
                 std::min(res.measured(r, 'a') ? canary_results::median_of(r, 'a') : cap, cap);
             const double d =
                 std::min(res.measured(r, 'd') ? canary_results::median_of(r, 'd') : cap, cap);
-            char buf[32];
-            std::snprintf(buf, sizeof buf, "%.1f", d / std::max(a, 0.01));
-            o << " " << buf << " |";
+            o << " " << short_number(d / std::max(a, 0.01)) << " |";
         }
         if (r.reproducer_ops > 0) {
             char buf[32];
@@ -258,10 +263,14 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
     if (ratio) {
         const double a = res.overall('a', true);
         const double d = res.overall('d', true);
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "%.1f× (%.1f s ÷ %.1f s)", d / std::max(a, 0.01), d, a);
-        o << "| (d) ÷ (a), medians over all canaries, a miss counted as " << cap << " s | " << buf
-          << " | ≥ 3× | " << (d >= 3 * a ? "yes" : "no") << " |\n";
+        const double times = d / std::max(a, 0.01);
+        const std::string met = times >= 3 ? "yes"
+                                : times >= 1
+                                    ? "no: (a) is only " + short_number(times) + "× faster"
+                                    : "no: (d) is " + short_number(1 / times) + "× faster than (a)";
+        o << "| (d) ÷ (a), medians over all canaries, a miss counted as " << cap << " s | "
+          << short_number(times) << "× (" << short_number(d) << " s ÷ " << short_number(a)
+          << " s) | ≥ 3× | " << met << " |\n";
     }
     std::size_t largest = 0;
     std::string largest_name;
