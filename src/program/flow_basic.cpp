@@ -4,6 +4,7 @@
 #include "core/pte_walk.hpp"
 #include "pgtable/softleaf.hpp"
 #include "program/flow.hpp"
+#include "program/legalize.hpp"
 
 #include <algorithm>
 #include <array>
@@ -14,33 +15,12 @@ namespace {
 
 using range_t = std::pair<std::uint64_t, std::uint64_t>;
 
-std::optional<op> no(std::string &why, const char *reason) {
-    why = reason;
-    return std::nullopt;
-}
-
 std::uint64_t per_table(const world &w) {
     return w.geo().ptrs_per_pte();
 }
 
-/// 1..room from a raw count, as the direct ops fold theirs.
-std::uint64_t fold_nr(std::uint64_t raw, std::uint64_t room) {
-    return 1 + (raw == 0 ? 0 : (raw - 1) % room);
-}
-
-std::uint64_t room_from(const world &w, std::uint64_t page) {
-    return per_table(w) - (page & (per_table(w) - 1));
-}
-
 bool pmd_is_leaf(world &w, std::uint64_t page) {
     return pmd_leaf(w.ops->pmdp_get(w.m.pmd_off(w.page_va(page))));
-}
-
-std::optional<pte_t> entry_at(world &w, std::uint64_t page) {
-    const auto p = w.pte_lookup(w.page_va(page));
-    if (!p)
-        return std::nullopt;
-    return w.ops->ptep_get(*p);
 }
 
 range_t addr_nr(const op &o) {
@@ -65,12 +45,12 @@ std::optional<op> legalize_anon(const op &in, world &ref, std::string &why) {
     auto order = static_cast<unsigned>(o[slot::arg] % (pmd_order + 1));
     const std::uint64_t page = o[slot::addr];
     if ((ref.vm_flags_at(ref.page_va(page)) & VM_WRITE) == 0)
-        return no(why, "the VMA is not writable there");
+        return no_op(why, "the VMA is not writable there");
     const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(page)));
     if (order == pmd_order && !pmd_none(pmd))
         order = pmd_order - 1;
     if (order < pmd_order && !pmd_none(pmd) && !pmd_table(pmd))
-        return no(why, "the PMD maps a huge page or a software leaf");
+        return no_op(why, "the PMD maps a huge page or a software leaf");
     for (;; --order) {
         const std::uint64_t nr = std::uint64_t{1} << order;
         const std::uint64_t start = page & ~(nr - 1);
@@ -82,7 +62,7 @@ std::optional<op> legalize_anon(const op &in, world &ref, std::string &why) {
         if (all_none)
             break;
         if (order == 0)
-            return no(why, "the entry is not none");
+            return no_op(why, "the entry is not none");
     }
     o[slot::arg] = order;
     return o;
@@ -209,7 +189,7 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
 std::optional<op> legalize_referenced(const op &in, world &ref, std::string &why) {
     if (pmd_is_leaf(ref, in[slot::addr]) || folio_at(ref, ref.page_va(in[slot::addr])) != nullptr)
         return in;
-    return no(why, "no folio mapped there");
+    return no_op(why, "no folio mapped there");
 }
 
 op_result apply_referenced(world &w, const op &o) {
@@ -284,10 +264,10 @@ std::optional<op> legalize_mprotect(const op &in, world &ref, std::string &why) 
     op o = in;
     const std::uint64_t page = o[slot::addr];
     if (pmd_is_leaf(ref, page))
-        return no(why, "change_huge_pmd() is not modelled");
+        return no_op(why, "change_huge_pmd() is not modelled");
     o[slot::arg] %= prot_flags.size();
     const bool exec = (prot_flags[o[slot::arg]] & VM_EXEC) != 0;
-    std::uint64_t nr = fold_nr(o[slot::nr], room_from(ref, page));
+    std::uint64_t nr = fold_count(o[slot::nr], room_in_table(ref, page));
     for (std::uint64_t i = 0; i < nr; ++i) {
         const auto e = entry_at(ref, page + i);
         if (e && pte_valid(*e) && pte_user_exec(*e) != exec && prot_flags[o[slot::arg]] != 0) {
@@ -296,7 +276,7 @@ std::optional<op> legalize_mprotect(const op &in, world &ref, std::string &why) 
         }
     }
     if (nr == 0)
-        return no(why, "the first entry's execute permission would change");
+        return no_op(why, "the first entry's execute permission would change");
     o[slot::nr] = nr;
     return o;
 }
@@ -338,7 +318,7 @@ std::optional<op> legalize_zap(const op &in, world &ref, std::string &) {
         o[slot::nr] = per_table(ref);
         return o;
     }
-    o[slot::nr] = fold_nr(o[slot::nr], room_from(ref, page));
+    o[slot::nr] = fold_count(o[slot::nr], room_in_table(ref, page));
     return o;
 }
 
@@ -364,8 +344,8 @@ std::optional<op> legalize_free(const op &in, world &ref, std::string &why) {
     op o = in;
     const std::uint64_t page = o[slot::addr];
     if (pmd_is_leaf(ref, page))
-        return no(why, "MADV_FREE of a PMD-mapped THP is not modelled");
-    o[slot::nr] = fold_nr(o[slot::nr], room_from(ref, page));
+        return no_op(why, "MADV_FREE of a PMD-mapped THP is not modelled");
+    o[slot::nr] = fold_count(o[slot::nr], room_in_table(ref, page));
     return o;
 }
 

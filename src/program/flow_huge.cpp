@@ -1,6 +1,7 @@
 // Flow ops of mm/huge_memory.c and mm/khugepaged.c: split_huge_pmd, split_folio and
 // collapse_huge_page. Their legal forms, application, and spec transitions.
 #include "program/flow.hpp"
+#include "program/legalize.hpp"
 
 #include "core/flows.hpp"
 #include "pgtable/softleaf.hpp"
@@ -10,29 +11,6 @@
 namespace mmfuzz {
 
 namespace {
-
-std::optional<op> no(std::string &why, const char *reason) {
-    why = reason;
-    return std::nullopt;
-}
-
-/// 1..limit, covering the whole range as the raw value varies (legal values map to themselves).
-std::uint64_t fold_count(std::uint64_t raw, std::uint64_t limit) {
-    return 1 + (raw == 0 ? 0 : (raw - 1) % limit);
-}
-
-/// The entry core code sees at a page, under its PTL; nullopt without a table.
-std::optional<pte_t> entry_at(world &w, std::uint64_t index) {
-    const std::uint64_t va = w.page_va(index);
-    const auto p = w.pte_lookup(va);
-    if (!p)
-        return std::nullopt;
-    const spinlock_t ptl = w.ptl(va);
-    w.m.spin_lock(ptl);
-    const pte_t pte = w.ops->ptep_get(*p);
-    w.m.spin_unlock(ptl);
-    return pte;
-}
 
 op_result flag_result(bool ok) {
     op_result r;
@@ -52,7 +30,7 @@ std::optional<op> legalize_split_pmd(const op &in, world &ref, std::string &why)
         return o;
     if (!pmd_none(pmd) && !pmd_present(pmd) && pmd_is_valid_softleaf(pmd))
         return o;
-    return no(why, "no huge PMD to split there");
+    return no_op(why, "no huge PMD to split there");
 }
 
 std::pair<std::uint64_t, std::uint64_t> range_one(const op &o) {
@@ -85,18 +63,18 @@ std::optional<op> legalize_split_folio(const op &in, world &ref, std::string &wh
     op o = in;
     const auto pte = entry_at(ref, o[slot::addr]);
     if (!pte)
-        return no(why, "no page table there (a PMD-mapped folio is split by split_huge_pmd)");
+        return no_op(why, "no page table there (a PMD-mapped folio is split by split_huge_pmd)");
     if (!pte_present(*pte) || pte_special(*pte))
-        return no(why, "no folio mapped there");
+        return no_op(why, "no folio mapped there");
     const folio *f = ref.m.pfn_folio(pte_pfn(*pte));
     if (f == nullptr || !f->anon || f->order == 0)
-        return no(why, "split_folio is for large anonymous folios");
+        return no_op(why, "split_folio is for large anonymous folios");
     std::uint64_t order = o[slot::arg] % f->order;
     const std::uint64_t room = ref.folios.size() <= 0x100 ? 0x100 - ref.folios.size() : 0;
     while (order < f->order && (std::uint64_t{1} << (f->order - order)) - 1 > room)
         ++order;
     if (order >= f->order)
-        return no(why, "folio table full");
+        return no_op(why, "folio table full");
     o[slot::arg] = order;
     return o;
 }
@@ -123,25 +101,25 @@ std::optional<op> legalize_collapse(const op &in, world &ref, std::string &why) 
     o[slot::addr] &= ~(nr - 1);
     const vm_flags_t flags = ref.vm_flags_at(ref.page_va(o[slot::addr]));
     if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
-        return no(why, "khugepaged skips inaccessible VMAs");
+        return no_op(why, "khugepaged skips inaccessible VMAs");
     bool any = false;
     for (std::uint64_t i = 0; i < nr; ++i) {
         if (ref.vm_flags_at(ref.page_va(o[slot::addr] + i)) != flags)
-            return no(why, "the range spans two VMAs");
+            return no_op(why, "the range spans two VMAs");
         const auto pte = entry_at(ref, o[slot::addr] + i);
         if (!pte)
-            return no(why, "no page table there");
+            return no_op(why, "no page table there");
         if (pte_none(*pte))
             continue;
         if (!pte_valid(*pte) || pte_special(*pte) || pte_uffd_wp(*pte))
-            return no(why, "collapse needs none or normal present entries (no uffd-wp)");
+            return no_op(why, "collapse needs none or normal present entries (no uffd-wp)");
         const folio *f = ref.m.pfn_folio(pte_pfn(*pte));
         if (f == nullptr || !f->anon)
-            return no(why, "collapse is for anonymous memory");
+            return no_op(why, "collapse is for anonymous memory");
         any = true;
     }
     if (!any)
-        return no(why, "nothing mapped to collapse");
+        return no_op(why, "nothing mapped to collapse");
     return o;
 }
 

@@ -3,6 +3,7 @@
 #include "core/flows.hpp"
 #include "core/unmap.hpp"
 #include "program/flow.hpp"
+#include "program/legalize.hpp"
 
 #include <algorithm>
 #include <array>
@@ -12,27 +13,6 @@ namespace mmfuzz {
 namespace {
 
 using range_t = std::pair<std::uint64_t, std::uint64_t>;
-
-std::optional<op> no(std::string &why, const char *reason) {
-    why = reason;
-    return std::nullopt;
-}
-
-std::uint64_t room(const world &w, std::uint64_t index) {
-    return w.geo().ptrs_per_pte() - (index & (w.geo().ptrs_per_pte() - 1));
-}
-
-/// 1..limit, covering the whole range as the raw value varies.
-std::uint64_t fold_count(std::uint64_t raw, std::uint64_t limit) {
-    return 1 + (raw == 0 ? 0 : (raw - 1) % limit);
-}
-
-std::optional<pte_t> entry(world &w, std::uint64_t index) {
-    const auto p = w.pte_lookup(w.page_va(index));
-    if (!p)
-        return std::nullopt;
-    return w.ops->ptep_get(*p);
-}
 
 /// The folio mapped at the op's page, as the flows' rmap walk finds it.
 std::optional<unmap::folio_walk> mapped_folio(world &ref, const op &o, std::string &why) {
@@ -85,7 +65,7 @@ std::optional<op> legalize_shrink(const op &in, world &ref, std::string &why) {
     if (!fw)
         return std::nullopt;
     if (!fw->f->anon)
-        return no(why, "file folios are written back to their file, which is not modelled");
+        return no_op(why, "file folios are written back to their file, which is not modelled");
     return in;
 }
 
@@ -105,7 +85,7 @@ void update_shrink(flow_context &c, const op &, const op_result &a, const op_res
         return;
     std::vector<std::uint64_t> restored;
     for (const std::uint64_t p : written_pages(c.ref)) {
-        const auto e = entry(c.ref, p);
+        const auto e = entry_at(c.ref, p);
         if (e && pte_present(*e)) {
             restored.push_back(p);
             continue;
@@ -145,9 +125,9 @@ void update_shrink(flow_context &c, const op &, const op_result &a, const op_res
 std::optional<op> legalize_swapin(const op &in, world &ref, std::string &why) {
     op o = in;
     o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
-    const auto e = entry(ref, o[slot::addr]);
+    const auto e = entry_at(ref, o[slot::addr]);
     if (!e || !unmap::core_swap_slot(ref, softleaf_from_pte(*e)))
-        return no(why, "no swap entry of the core swap device here");
+        return no_op(why, "no swap entry of the core swap device here");
     if ((ref.vm_flags_at(ref.page_va(o[slot::addr])) & VM_WRITE) == 0)
         o[slot::flags] = 0; // a write fault needs VM_WRITE
     return o;
@@ -162,7 +142,7 @@ op_result apply_swapin(world &w, const op &o) {
 
 /// The entry swap-in installed, exactly.
 void set_exact_from(flow_context &c, std::uint64_t p) {
-    const auto e = entry(c.ref, p);
+    const auto e = entry_at(c.ref, p);
     if (e && pte_present(*e))
         c.chk.spec.set_exact(p, pte_young(*e), pte_dirty(*e));
 }
@@ -201,7 +181,7 @@ std::optional<op> legalize_order0_anon(const op &in, world &ref, std::string &wh
     if (!fw)
         return std::nullopt;
     if (fw->f->order != 0 || !fw->f->anon)
-        return no(why, "only an order-0 anonymous page (a large folio is split first)");
+        return no_op(why, "only an order-0 anonymous page (a large folio is split first)");
     return in;
 }
 
@@ -221,10 +201,10 @@ std::optional<op> legalize_device(const op &raw, world &ref, std::string &why) {
     in[slot::flags] = in[slot::flags] != 0 ? 1 : 0;
     if (in[slot::flags] == 0)
         return legalize_order0_anon(in, ref, why);
-    const auto e = entry(ref, in[slot::addr]);
+    const auto e = entry_at(ref, in[slot::addr]);
     const softleaf_t l = e ? softleaf_from_pte(*e) : softleaf_mk_none();
     if (!softleaf_is_device_private(l) || ref.m.pfn_folio(softleaf_to_pfn(l)) == nullptr)
-        return no(why, "no device-private entry here");
+        return no_op(why, "no device-private entry here");
     return in;
 }
 
@@ -258,23 +238,23 @@ std::optional<op> legalize_guard(const op &in, world &ref, std::string &why) {
     op o = in;
     o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
     const std::uint64_t index = o[slot::addr];
-    o[slot::nr] = fold_count(o[slot::nr], room(ref, index));
+    o[slot::nr] = fold_count(o[slot::nr], room_in_table(ref, index));
     const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(index)));
     if (!pmd_none(pmd) && !pmd_table(pmd))
-        return no(why, "the range is mapped by a PMD");
+        return no_op(why, "the range is mapped by a PMD");
     if (o[slot::flags] != 0) {
         if (!ref.pte_lookup(ref.page_va(index)))
-            return no(why, "no page table there");
+            return no_op(why, "no page table there");
         return o;
     }
     for (std::uint64_t i = 0; i < o[slot::nr]; ++i) {
-        const auto e = entry(ref, index + i);
+        const auto e = entry_at(ref, index + i);
         if (!e || pte_none(*e) || pte_present(*e))
             continue;
         const softleaf_t l = softleaf_from_pte(*e);
         if (!softleaf_is_swap(l) && !softleaf_is_guard_marker(l))
-            return no(why, "guard install over migration, device, hwpoison or other marker "
-                           "entries is not modelled");
+            return no_op(why, "guard install over migration, device, hwpoison or other marker "
+                              "entries is not modelled");
     }
     return o;
 }
@@ -301,9 +281,9 @@ std::optional<op> legalize_uffd(const op &in, world &ref, std::string &why) {
     op o = in;
     o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
     const std::uint64_t index = o[slot::addr];
-    o[slot::nr] = fold_count(o[slot::nr], room(ref, index));
+    o[slot::nr] = fold_count(o[slot::nr], room_in_table(ref, index));
     if (!ref.pte_lookup(ref.page_va(index)))
-        return no(why, "no page table there (none, or a PMD mapping)");
+        return no_op(why, "no page table there (none, or a PMD mapping)");
     return o;
 }
 
@@ -318,7 +298,7 @@ op_result apply_uffd(world &w, const op &o) {
 void update_uffd(flow_context &c, const op &o, const op_result &, const op_result &) {
     const flag_expect wp = o[slot::flags] != 0 ? flag_expect::set : flag_expect::clear;
     for (std::uint64_t p = o[slot::addr]; p < o[slot::addr] + o[slot::nr]; ++p) {
-        const auto e = entry(c.ref, p);
+        const auto e = entry_at(c.ref, p);
         if (!e || pte_none(*e) || pte_is_marker(*e))
             continue;
         const bool swap = !pte_present(*e) && softleaf_is_swap(softleaf_from_pte(*e));

@@ -9,22 +9,6 @@ namespace mmfuzz {
 
 namespace {
 
-/// 1..limit, covering the whole range as the raw value varies.
-std::uint64_t fold_count(std::uint64_t raw, std::uint64_t limit) {
-    return limit == 0 ? 0 : 1 + (raw == 0 ? 0 : (raw - 1) % limit);
-}
-
-std::uint64_t table_room(const world &w, std::uint64_t index) {
-    return w.geo().ptrs_per_pte() - (index & (w.geo().ptrs_per_pte() - 1));
-}
-
-std::optional<pte_t> current(world &w, std::uint64_t index) {
-    const auto p = w.pte_lookup(w.page_va(index));
-    if (!p)
-        return std::nullopt;
-    return w.ops->ptep_get(*p);
-}
-
 /// Same execute permission as `like`, so a live change never needs break-before-make.
 prot_kind keep_exec(prot_kind p, bool exec) {
     switch (p) {
@@ -57,24 +41,39 @@ bool mapped(const world &w, pfn_t pfn) {
     return w.mapcount(pfn) != 0;
 }
 
-std::optional<op> no(std::string &why, const char *reason) {
+} // namespace
+
+std::uint64_t fold_count(std::uint64_t raw, std::uint64_t limit) {
+    return limit == 0 ? 0 : 1 + (raw == 0 ? 0 : (raw - 1) % limit);
+}
+
+std::uint64_t room_in_table(const world &w, std::uint64_t index) {
+    return w.geo().ptrs_per_pte() - (index & (w.geo().ptrs_per_pte() - 1));
+}
+
+std::optional<pte_t> entry_at(world &w, std::uint64_t index) {
+    const auto p = w.pte_lookup(w.page_va(index));
+    if (!p)
+        return std::nullopt;
+    return w.ops->ptep_get(*p);
+}
+
+std::optional<op> no_op(std::string &why, const char *reason) {
     why = reason;
     return std::nullopt;
 }
 
-} // namespace
-
 unsigned folio_batch(world &w, std::uint64_t index, unsigned limit) {
-    const auto first = current(w, index);
+    const auto first = entry_at(w, index);
     if (!first || !pte_present(*first))
         return 0;
     const folio *f = w.m.pfn_folio(pte_pfn(*first));
-    const auto room = static_cast<unsigned>(table_room(w, index));
+    const auto room = static_cast<unsigned>(room_in_table(w, index));
     const unsigned max = std::min(limit, room);
     const pte_t norm = pte_normal_form(*first);
     unsigned n = 1;
     for (; n < max; ++n) {
-        const auto p = current(w, index + n);
+        const auto p = entry_at(w, index + n);
         if (!p || !pte_present(*p) || pte_pfn(*p) != pte_pfn(*first) + n ||
             w.m.pfn_folio(pte_pfn(*p)) != f || f == nullptr ||
             pte_advance_pfn(norm, n) != pte_normal_form(*p))
@@ -147,17 +146,17 @@ namespace {
 
 std::optional<op> legalize_set_ptes(op o, world &ref, std::string &why) {
     if (ref.folios.empty())
-        return no(why, "no folio to map");
+        return no_op(why, "no folio to map");
     o[slot::folio] %= ref.folios.size();
     const folio *f = ref.folios[o[slot::folio]];
     o[slot::page] %= f->nr_pages();
     const std::uint64_t index = o[slot::addr];
     std::uint64_t nr =
-        fold_count(o[slot::nr], std::min(table_room(ref, index), f->nr_pages() - o[slot::page]));
+        fold_count(o[slot::nr], std::min(room_in_table(ref, index), f->nr_pages() - o[slot::page]));
     // nr > 1 only over non-present entries (SEMANTICS 2).
     std::uint64_t free_run = 0;
     while (free_run < nr) {
-        const auto p = current(ref, index + free_run);
+        const auto p = entry_at(ref, index + free_run);
         if (p && pte_present(*p))
             break;
         ++free_run;
@@ -167,13 +166,13 @@ std::optional<op> legalize_set_ptes(op o, world &ref, std::string &why) {
     auto prot = static_cast<prot_kind>(o[slot::arg]);
     if ((o[slot::flags] & SETF_UFFD_WP) != 0)
         prot = without_write(prot); // a uffd-wp entry is never writable (page_table_check)
-    const auto old = current(ref, index);
+    const auto old = entry_at(ref, index);
     if (old && pte_valid(*old)) {
         // set_pte_at over a live entry: only the same page, young, dirty kept, same execute
         // permission, never invalid (arm64 __check_safe_pte_update()).
         const auto fi = folio_index(ref, pte_pfn(*old));
         if (!fi || prot == prot_kind::none)
-            return no(why, "replacing a live entry needs the same page and a valid entry");
+            return no_op(why, "replacing a live entry needs the same page and a valid entry");
         o[slot::folio] = *fi;
         o[slot::page] = pte_pfn(*old) - ref.folios[*fi]->pfn;
         o[slot::flags] |= SETF_YOUNG;
@@ -187,21 +186,21 @@ std::optional<op> legalize_set_ptes(op o, world &ref, std::string &why) {
     } else {
         for (std::uint64_t i = 0; i < nr; ++i)
             if (mapped(ref, ref.folios[o[slot::folio]]->pfn + o[slot::page] + i))
-                return no(why, "page already mapped (one mapping per page)");
+                return no_op(why, "page already mapped (one mapping per page)");
     }
     o[slot::arg] = static_cast<std::uint64_t>(prot);
     return o;
 }
 
 std::optional<op> legalize_softleaf(op o, world &ref, std::string &why) {
-    const auto old = current(ref, o[slot::addr]);
+    const auto old = entry_at(ref, o[slot::addr]);
     if (old && pte_present(*old))
-        return no(why, "a software leaf replaces only a non-present entry");
+        return no_op(why, "a software leaf replaces only a non-present entry");
     const auto kind = static_cast<leaf_kind>(o[slot::arg]);
     const bool has_pfn = kind != leaf_kind::swap && kind != leaf_kind::marker;
     if (has_pfn) {
         if (ref.folios.empty())
-            return no(why, "no folio for a pfn entry");
+            return no_op(why, "no folio for a pfn entry");
         o[slot::folio] %= ref.folios.size();
         o[slot::page] %= ref.folios[o[slot::folio]]->nr_pages();
         o[slot::nr] = 0;
@@ -237,10 +236,10 @@ std::optional<op> legalize_softleaf(op o, world &ref, std::string &why) {
 /// A batch of one folio from addr: nr is cut to the batch; none if the first entry is absent.
 std::optional<op> legalize_batch(op o, world &ref, std::string &why) {
     const unsigned limit =
-        static_cast<unsigned>(fold_count(o[slot::nr], table_room(ref, o[slot::addr])));
+        static_cast<unsigned>(fold_count(o[slot::nr], room_in_table(ref, o[slot::addr])));
     const unsigned n = folio_batch(ref, o[slot::addr], limit);
     if (n == 0)
-        return no(why, "no present entry to start a folio batch");
+        return no_op(why, "no present entry to start a folio batch");
     o[slot::nr] = n;
     return o;
 }
@@ -251,21 +250,21 @@ std::optional<op> legalize_cydp(op o, world &ref, std::string &why) {
     if ((o[slot::flags] & CYDPF_DIRTY) == 0)
         return legalize_batch(o, ref, why);
     // Dirty is cleaned only over whole folios (MADV_FREE splits or skips partial ones).
-    const auto p = current(ref, o[slot::addr]);
+    const auto p = entry_at(ref, o[slot::addr]);
     if (!p || !pte_present(*p))
-        return no(why, "no present entry");
+        return no_op(why, "no present entry");
     const folio *f = ref.m.pfn_folio(pte_pfn(*p));
     if (f == nullptr)
-        return no(why, "entry maps no folio");
+        return no_op(why, "entry maps no folio");
     const std::uint64_t back = pte_pfn(*p) - f->pfn;
     if (back > (o[slot::addr] & (ref.geo().ptrs_per_pte() - 1)))
-        return no(why, "folio starts in another table");
+        return no_op(why, "folio starts in another table");
     const std::uint64_t start = o[slot::addr] - back;
     if (folio_batch(ref, start, static_cast<unsigned>(f->nr_pages())) != f->nr_pages())
-        return no(why, "folio not mapped whole at one place");
-    const auto first = current(ref, start);
+        return no_op(why, "folio not mapped whole at one place");
+    const auto first = entry_at(ref, start);
     if (!first || pte_pfn(*first) != f->pfn)
-        return no(why, "folio not mapped whole at one place");
+        return no_op(why, "folio not mapped whole at one place");
     o[slot::addr] = start;
     o[slot::nr] = f->nr_pages();
     return o;
@@ -275,7 +274,7 @@ std::optional<op> legalize_modify_prot(op o, world &ref, std::string &why) {
     auto b = legalize_batch(o, ref, why);
     if (!b)
         return b;
-    const pte_t first = *current(ref, (*b)[slot::addr]);
+    const pte_t first = *entry_at(ref, (*b)[slot::addr]);
     auto prot = static_cast<prot_kind>((*b)[slot::arg]);
     if (pte_valid(first))
         prot = keep_exec(prot, pte_user_exec(first));
@@ -293,7 +292,7 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
     switch (o.kind) {
     case op_kind::folio_alloc:
         if (ref.folios.size() > 0xff)
-            return no(why, "folio table full");
+            return no_op(why, "folio table full");
         o[slot::arg] %= ref.geo().pmd_order() + 1;
         o[slot::addr] = 0;
         return o;
@@ -303,7 +302,7 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
         // or a PMD software leaf there is no PTE to set.
         const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(o[slot::addr])));
         if (!pmd_none(pmd) && !pmd_table(pmd))
-            return no(why, "the PMD maps a huge page or a software leaf");
+            return no_op(why, "the PMD maps a huge page or a software leaf");
         return o.kind == op_kind::set_ptes ? legalize_set_ptes(o, ref, why)
                                            : legalize_softleaf(o, ref, why);
     }
@@ -316,12 +315,12 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
     if (is_flow(o.kind)) {
         const flow_op *f = find_flow(o.kind);
         if (f == nullptr)
-            return no(why, "flow not in this build");
+            return no_op(why, "flow not in this build");
         return f->legalize(o, ref, why);
     }
-    const auto cur = current(ref, o[slot::addr]);
+    const auto cur = entry_at(ref, o[slot::addr]);
     if (!cur)
-        return no(why, "no page table there");
+        return no_op(why, "no page table there");
     switch (o.kind) {
     case op_kind::ptep_get:
     case op_kind::ptep_get_lockless:
@@ -331,12 +330,12 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
         // pte_clear() bypasses page_table_check: the kernel uses it on non-present entries
         // only (clear_not_present_full_ptes()); present ones go through ptep_get_and_clear().
         if (pte_present(*cur))
-            return no(why, "pte_clear is for non-present entries");
+            return no_op(why, "pte_clear is for non-present entries");
         return o;
     case op_kind::ptep_test_and_clear_young:
     case op_kind::ptep_clear_flush_young:
         if (!pte_present(*cur))
-            return no(why, "young is a bit of present entries only");
+            return no_op(why, "young is a bit of present entries only");
         return o;
     case op_kind::get_and_clear_full_ptes:
     case op_kind::clear_full_ptes:
@@ -352,7 +351,7 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
         // arm64's single-entry path relies on that ("can only be called for present ptes") and
         // unfolds on pte_cont() alone, which on a PROT_NONE block with a hole would remap it.
         if (!pte_write(*cur))
-            return no(why, "wrprotect_ptes is for writable entries");
+            return no_op(why, "wrprotect_ptes is for writable entries");
         return legalize_batch(o, ref, why);
     case op_kind::clear_young_dirty_ptes:
         return legalize_cydp(o, ref, why);
@@ -360,7 +359,7 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
         return legalize_modify_prot(o, ref, why);
     case op_kind::ptep_set_access_flags: {
         if (!pte_valid(*cur) || pte_special(*cur))
-            return no(why, "access flags are fixed up on valid, normal entries");
+            return no_op(why, "access flags are fixed up on valid, normal entries");
         std::uint64_t fl = o[slot::flags];
         if (pte_uffd_wp(*cur))
             fl &= ~ACCF_WRITE;
@@ -370,7 +369,7 @@ std::optional<op> legalize(const op &in, world &ref, std::string &why) {
         return o;
     }
     default:
-        return no(why, "unknown op");
+        return no_op(why, "unknown op");
     }
 }
 
