@@ -3,7 +3,8 @@
 // language unless built with MMFUZZ_BYTE_MUTATION_ONLY.
 //
 // The input is run as it decodes, header included, so a crash file replays the same with
-// 'mmfuzz replay' (the seeds are 4K programs; mutation seldom touches the header).
+// 'mmfuzz replay'. The custom mutator keeps each input's granule, so a campaign fuzzes the
+// granule of its seeds (corpus/seeds: 4K).
 // Environment: MMFUZZ_INJECT=NAME enables a canary; MMFUZZ_KNOWN=FILE lists known
 // findings to pass over (corpus/known-findings.txt). When MMFUZZ_KNOWN is unset, a
 // known-findings.txt beside the binary is read if there is one (the ClusterFuzzLite/OSS-Fuzz

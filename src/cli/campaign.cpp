@@ -103,8 +103,6 @@ int cmd_campaign(const std::vector<std::string> &args) {
     std::string inject;
     std::string fuzzer_arg;
     std::string seeds = std::string(MMFUZZ_SOURCE_DIR) + "/corpus/seeds";
-    // About 30 ops: every bug found so far needs fewer, and short inputs run many times faster.
-    const int max_len = 320;
     std::string known = std::string(MMFUZZ_SOURCE_DIR) + "/corpus/known-findings.txt";
     for (std::size_t i = 0; i < args.size(); ++i) {
         const bool has = i + 1 < args.size();
@@ -150,13 +148,14 @@ int cmd_campaign(const std::vector<std::string> &args) {
     std::vector<std::string> argv = {fuzzer,
                                      "-fork=" + std::to_string(jobs),
                                      "-ignore_crashes=1",
-                                     "-max_len=" + std::to_string(max_len),
                                      "-max_total_time=" + std::to_string(seconds),
                                      "-artifact_prefix=" + (dir / "crashes").string() + "/",
                                      "-print_final_stats=1"};
+    // -max_len and -dict, as ClusterFuzzLite and the benchmark take them.
     const fs::path src(MMFUZZ_SOURCE_DIR);
-    if (fs::exists(src / "corpus" / "mm_diff_fuzzer.dict"))
-        argv.push_back("-dict=" + (src / "corpus" / "mm_diff_fuzzer.dict").string());
+    for (const std::string &flag :
+         libfuzzer_options_flags(src / "corpus" / "mm_diff_fuzzer.options"))
+        argv.push_back(flag);
     if (!seed.empty())
         argv.push_back("-seed=" + seed);
     argv.push_back((dir / "corpus").string());

@@ -75,7 +75,7 @@ program decode_binary(std::span<const std::uint8_t> bytes) {
     program p;
     auto at = [&](std::size_t i) -> std::uint8_t { return i < bytes.size() ? bytes[i] : 0; };
     p.header.version = program_format_version;
-    p.header.options.gran = static_cast<granule>(at(1) % 3);
+    p.header.options.gran = static_cast<granule>(at(granule_byte) % 3);
     p.header.options.window_pmds = 1 + at(2) % max_window_pmds;
     p.header.options.bbml2_noabort = (at(3) & 1) != 0;
     p.header.options.split_ptlocks = (at(3) & 2) == 0;

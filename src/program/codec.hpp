@@ -19,6 +19,8 @@ namespace mmfuzz {
 // field of its schema little-endian in its width. Unknown tags are skipped one byte at a time;
 // a truncated last op is dropped. Enum-typed fields are reduced into range on decode.
 constexpr std::size_t binary_header_size = 4;
+/// Where the granule is in the header.
+constexpr std::size_t granule_byte = 1;
 std::vector<std::uint8_t> encode_binary(const program &p);
 program decode_binary(std::span<const std::uint8_t> bytes);
 /// Decodes one op at `pos` (advanced past it); false when the bytes end first.
@@ -44,7 +46,8 @@ program parse_text(std::string_view text, std::string_view file = "<input>");
 
 /// Whether bytes look like a text reproducer (start with the header word, after comments).
 bool looks_like_text(std::span<const std::uint8_t> bytes);
-/// A fuzzer input: a text reproducer if it parses as one (seeds are kept as text), else binary.
+/// A fuzzer input: a text reproducer (seeds are kept as text), as far as its lines parse after
+/// the header line, else binary.
 program decode_any(std::span<const std::uint8_t> bytes);
 
 } // namespace mmfuzz

@@ -101,17 +101,20 @@ std::size_t mutate_program(std::uint8_t *data, std::size_t size, std::size_t max
         break;
     default:
         if (fallback) {
-            // Byte mutation reaches the header too. Keep the program's geometry seven times in
-            // eight: a 64K granule with a four-PMD window costs a flow tens of times the work
-            // of 4K, and a campaign drifting there runs that much slower everywhere.
-            std::array<std::uint8_t, binary_header_size> head{};
-            const bool keep = size >= binary_header_size && rnd(8) != 0;
-            if (keep)
-                std::memcpy(head.data(), data, binary_header_size);
+            // Byte mutation may change the window and machine options but not the granule: a
+            // campaign fuzzes the granule of its seeds. Left free, it drifts to 16K and 64K,
+            // where new coverage is cheap to find and a flow costs tens of times the work of
+            // 4K, and every run slows down. (A text input, such as a seed, keeps its granule
+            // in its header line: the mutant is decoded again to see.)
+            // A mutant that still looks like text goes out in binary, as it decodes, so that a
+            // crash file never holds damaged text (mmfuzz replay rejects that).
             const std::size_t n = fallback(data, size, max_size);
-            if (keep && n >= binary_header_size)
-                std::memcpy(data, head.data(), binary_header_size);
-            return n;
+            program q = decode_any({data, n});
+            if (n >= binary_header_size && q.header.options.gran == p.header.options.gran &&
+                !looks_like_text({data, n}))
+                return n;
+            q.header.options.gran = p.header.options.gran;
+            return emit(q, data, max_size);
         }
         tweak_field(rnd, p, p.ops[pos(0)]);
         break;

@@ -332,9 +332,19 @@ bool looks_like_text(std::span<const std::uint8_t> bytes) {
 
 program decode_any(std::span<const std::uint8_t> bytes) {
     if (looks_like_text(bytes)) {
+        const std::string_view text(reinterpret_cast<const char *>(bytes.data()), bytes.size());
         try {
-            return parse_text({reinterpret_cast<const char *>(bytes.data()), bytes.size()});
-        } catch (const parse_error &) {
+            return parse_text(text);
+        } catch (const parse_error &e) {
+            // Text cut or damaged after its header (libFuzzer truncates inputs to -max_len):
+            // the ops of the lines before the first bad one.
+            std::size_t end = 0;
+            for (unsigned l = 1; l < e.line && end < text.size(); ++l)
+                end = std::min(text.find('\n', end), text.size()) + 1;
+            try {
+                return parse_text(text.substr(0, std::min(end, text.size())));
+            } catch (const parse_error &) {
+            }
         }
     }
     return decode_binary(bytes);

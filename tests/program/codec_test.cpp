@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 namespace mmfuzz {
@@ -73,6 +74,34 @@ TEST(Codec, UnknownTagsAreSkippedAndTruncationDropsTheLastOp) {
     EXPECT_EQ(p.ops[0].kind, op_kind::ptep_get);
     EXPECT_EQ(p.ops[0][slot::addr], 1U);
     EXPECT_TRUE(decode_binary({}).ops.empty());
+}
+
+// libFuzzer cuts inputs to -max_len, seeds (text) included: a cut or damaged text input runs
+// the ops of its lines before the first bad one, in its own geometry (it used to decode as
+// binary, in whatever geometry its second byte named).
+TEST(Codec, CutTextDecodesAsTheLinesBeforeTheCut) {
+    const program p = sample();
+    const std::string text = "# a comment line first, as the seeds have\n" + print_text(p);
+    for (std::size_t cut = text.find("mmfuzz v1"); cut <= text.size(); ++cut) {
+        const std::string part = text.substr(0, cut);
+        const program q =
+            decode_any({reinterpret_cast<const std::uint8_t *>(part.data()), part.size()});
+        if (part.find('\n', text.find("mmfuzz v1")) == std::string::npos)
+            continue; // the header line itself is cut: not text any more
+        ASSERT_EQ(q.header, p.header) << "cut at " << cut;
+        ASSERT_LE(q.ops.size(), p.ops.size());
+        // A line cut short may still parse (a shorter number): all ops before it are whole.
+        EXPECT_TRUE(std::equal(q.ops.begin(), q.ops.end() - (q.ops.empty() ? 0 : 1), p.ops.begin()))
+            << "cut at " << cut;
+        if (cut < text.size() && text[cut - 1] == '\n')
+            EXPECT_TRUE(std::equal(q.ops.begin(), q.ops.end(), p.ops.begin())) << "cut at " << cut;
+    }
+    std::string damaged = text;
+    damaged.insert(damaged.find("clear_young_dirty_ptes"), "bogus ");
+    const program q =
+        decode_any({reinterpret_cast<const std::uint8_t *>(damaged.data()), damaged.size()});
+    EXPECT_EQ(q.header, p.header);
+    EXPECT_EQ(q.ops.size(), 4U);
 }
 
 TEST(Codec, TextIsReadable) {
