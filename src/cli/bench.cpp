@@ -31,7 +31,7 @@ const char *const bench_help =
     R"(usage: mmfuzz bench [--seconds S] [--ops N] [--granule 4K|16K|64K] [--json]
                      [--fuzzer-seconds S] [--fuzzer-dir DIR] [--markdown FILE [--force]]
                      [--list-canaries]
-       mmfuzz bench --canaries [--cap S] [--runs N] [--jobs N] [--only NAME]... [--drivers abcd]
+       mmfuzz bench --canaries [--cap S] [--runs N] [--jobs N] [--only NAME]... [--drivers abcde]
                      [--no-seeds] [--fuzzer-dir DIR] [--rc PATH] [--work DIR [--resume]]
                      [--json] [--markdown FILE [--force]]
 
@@ -52,19 +52,23 @@ corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan) included
 causes (a violation the same program also shows at the same op without the canary does not
 count), for N seeds (--runs, default 3), capped at S CPU seconds (--cap, default 120; a miss is
 reported as ">S"; a run the machine's load keeps from using S CPU seconds within 10 S + 60
-wall-clock seconds is not measured), each run one single-threaded process (or thread, for d),
---jobs N of them at a time (default 1), with four drivers:
+wall-clock seconds is not measured), each run one single-threaded process (or thread, for d
+and e), --jobs N of them at a time (default 1), with five drivers:
   a  mm_diff_fuzzer: libFuzzer with the structure-aware mutator, on a fresh corpus plus the
      seeds in corpus/seeds (none with --no-seeds), with the flags of corpus/mm_diff_fuzzer.options
      (its dictionary and -max_len)
   b  mm_diff_fuzzer_bytes: the same with libFuzzer's byte mutation only
   c  rc_canary: RapidCheck's differential property (props/gen.hpp), shrinking off
-  d  uniform random programs of --ops ops (program/generate.hpp), in this process
-It then minimizes the first input driver a (else d) found, and reports the op count and the
+  d  uniform random programs of --ops ops on the 4K granule: every op kind equally likely,
+     every field uniform over its encoding (program/generate.hpp uniform_program), in this
+     process; the blind baseline
+  e  biased random programs of --ops ops on the 4K granule: the generator the mutator and the
+     RapidCheck property use (nearby pages, small folios, short batches), in this process
+It then minimizes the first input driver a (else e, else d) found, and reports the op count and the
 time minimization took. The fuzzers are looked up in --fuzzer-dir (default: $MMFUZZ_FUZZER's
 folder, else beside this mmfuzz, as 'campaign' does), rc_canary in --rc or the build's tests/
 folder; a driver whose binary is missing is reported as not measured. Build everything with
-one preset (fuzz) so that all four drivers run with the same sanitizers. --work DIR keeps the
+one preset (fuzz) so that all the drivers run with the same sanitizers. --work DIR keeps the
 fuzzers' logs and crashes (default: a fresh folder under /tmp) and DIR/results.tsv, one line per
 finished run; --resume takes the runs listed there (with the same --cap) instead of running them
 again, so an interrupted benchmark continues where it stopped.

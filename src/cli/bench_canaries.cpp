@@ -29,7 +29,7 @@ namespace mmfuzz::cli {
 
 namespace {
 
-constexpr std::array<char, 4> all_drivers = {'a', 'b', 'c', 'd'};
+constexpr std::array<char, 5> all_drivers = {'a', 'b', 'c', 'd', 'e'};
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -172,7 +172,10 @@ struct canary_bench {
         return h;
     }
 
-    hunt uniform(const std::string &name, unsigned seed, const run_options &opts) const {
+    /// Driver (d), uniform programs, or (e), the biased generator the mutator also uses: fresh
+    /// programs of nr_ops ops on the 4K granule, in this thread, until one shows the canary.
+    hunt random_programs(const std::string &name, unsigned seed, const run_options &opts,
+                         bool biased) const {
         hunt h;
         program_header hd;
         hd.options.gran = granule::k4;
@@ -185,14 +188,17 @@ struct canary_bench {
                 h.note = "stopped by the wall-clock limit before the CPU cap";
                 return h;
             }
-            const program p = random_program(rnd, hd, nr_ops > 3 ? nr_ops - 3 : 1);
+            // random_program starts with three allocations: the same length in all.
+            const program p = biased ? random_program(rnd, hd, nr_ops > 3 ? nr_ops - 3 : 1)
+                                     : uniform_program(rnd, hd, nr_ops);
             if (const auto v = canary_violation(p, opts)) {
                 h.seconds = thread_cpu_seconds() - cpu0;
                 h.wall = seconds_since(t0);
                 h.found = p;
                 h.invariant = v->invariant;
-                h.found_file =
-                    (work / (name + "-uniform-" + std::to_string(seed) + ".ops")).string();
+                h.found_file = (work / (name + (biased ? "-biased-" : "-uniform-") +
+                                        std::to_string(seed) + ".ops"))
+                                   .string();
                 std::ofstream(h.found_file) << print_text(p);
                 return h;
             }
@@ -280,7 +286,7 @@ int bench_canaries(const std::vector<std::string> &args) {
     std::size_t jobs = 1;
     bool json = false;
     bool resume = false;
-    std::string drivers = "abcd";
+    std::string drivers = "abcde";
     std::vector<std::string> only;
     std::string work;
     std::string markdown_file;
@@ -350,7 +356,7 @@ int bench_canaries(const std::vector<std::string> &args) {
     load_samples load;
     load.sample();
     // One row per canary; each (canary, driver, seed) is a unit of work, run by --jobs workers
-    // (each unit one process or, for (d), one thread).
+    // (each unit one process or, for (d) and (e), one thread).
     std::vector<run_options> opts;
     for (const canary_info &c : canaries()) {
         const std::string name(c.name);
@@ -406,7 +412,7 @@ int bench_canaries(const std::vector<std::string> &args) {
                 else if (u.driver == 'c')
                     h = b.rapidcheck(name, u.seed);
                 else
-                    h = b.uniform(name, u.seed, opts[u.row]);
+                    h = b.random_programs(name, u.seed, opts[u.row], u.driver == 'e');
             } catch (const std::exception &e) {
                 h.note = e.what();
             }
@@ -431,7 +437,7 @@ int bench_canaries(const std::vector<std::string> &args) {
     for (std::size_t r = 0; r < res.rows.size(); ++r) {
         canary_row &row = res.rows[r];
         const program *sample = nullptr;
-        for (const char d : {'a', 'd'})
+        for (const char d : {'a', 'e', 'd'})
             for (const hunt &h : row.runs[d])
                 if (sample == nullptr && h.found)
                     sample = &*h.found;

@@ -52,8 +52,10 @@ const char *driver_title(char d) {
         return "libFuzzer bytes";
     case 'c':
         return "RapidCheck";
-    default:
+    case 'd':
         return "uniform random";
+    default:
+        return "biased random";
     }
 }
 
@@ -169,30 +171,36 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
       << "CPU seconds (user + system) the driver's process used until the first violation the "
          "canary causes, median of "
       << res.runs << " seeds (1.." << res.runs
-      << "), each run one single-threaded process (a thread for (d)), " << res.jobs
+      << "), each run one single-threaded process (a thread for (d) and (e)), " << res.jobs
       << " at a time, capped at " << cap << " CPU seconds: \">" << cap
       << "\" is a miss in the median run, \"n/m\" a driver not measured. Drivers: ";
     for (std::size_t i = 0; i < res.drivers.size(); ++i)
         o << (i ? ", " : "") << "(" << res.drivers[i] << ") " << driver_title(res.drivers[i]);
     o << (res.seeds ? "" : "; libFuzzer without the seed corpus")
       << ". Reproducer: op count after `mmfuzz minimize` of the first input (a) found, else "
-         "(d), and the CPU seconds minimization took.\n\n| canary | caught as |";
+         "(e), else (d), and the CPU seconds minimization took.\n\n| canary | caught as |";
     for (const char d : res.drivers)
         o << " (" << d << ") |";
-    const bool ratio = res.has('a') && res.has('d');
-    o << (ratio ? " d ÷ a |" : "") << " reproducer ops | minimize s |\n|---|---|";
-    for (std::size_t i = 0; i < res.drivers.size() + (ratio ? 1 : 0); ++i)
+    // The random baselines (a) is compared with.
+    std::string baselines;
+    for (const char d : {'d', 'e'})
+        if (res.has('a') && res.has(d))
+            baselines += d;
+    for (const char d : baselines)
+        o << " " << d << " ÷ a |";
+    o << " reproducer ops | minimize s |\n|---|---|";
+    for (std::size_t i = 0; i < res.drivers.size() + baselines.size(); ++i)
         o << "---:|";
     o << "---:|---:|\n";
     for (const canary_row &r : res.rows) {
         o << "| `" << r.name << "` | " << (r.invariant.empty() ? "-" : r.invariant) << " |";
         for (const char d : res.drivers)
             o << " " << md_cell(r, d) << " |";
-        if (ratio) {
+        for (const char b : baselines) {
             const double a =
                 std::min(res.measured(r, 'a') ? canary_results::median_of(r, 'a') : cap, cap);
             const double d =
-                std::min(res.measured(r, 'd') ? canary_results::median_of(r, 'd') : cap, cap);
+                std::min(res.measured(r, b) ? canary_results::median_of(r, b) : cap, cap);
             o << " " << short_number(d / std::max(a, 0.01)) << " |";
         }
         if (r.reproducer_ops > 0) {
@@ -260,17 +268,19 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
     for (const char d : res.drivers)
         o << "| median over canaries, (" << d << ") | " << cell(res.overall(d), cap)
           << " s | | |\n";
-    if (ratio) {
+    for (const char b : baselines) {
         const double a = res.overall('a', true);
-        const double d = res.overall('d', true);
+        const double d = res.overall(b, true);
         const double times = d / std::max(a, 0.01);
-        const std::string met = times >= 3 ? "yes"
-                                : times >= 1
-                                    ? "no: (a) is only " + short_number(times) + "× faster"
-                                    : "no: (d) is " + short_number(1 / times) + "× faster than (a)";
-        o << "| (d) ÷ (a), medians over all canaries, a miss counted as " << cap << " s | "
+        const std::string by = std::string("(") + b + ")";
+        const std::string met =
+            times >= 3   ? "yes"
+            : times >= 1 ? "no: (a) is only " + short_number(times) + "× faster"
+                         : "no: " + by + " is " + short_number(1 / times) + "× faster than (a)";
+        o << "| " << by << " ÷ (a), medians over all canaries, a miss counted as " << cap << " s | "
           << short_number(times) << "× (" << short_number(d) << " s ÷ " << short_number(a)
-          << " s) | ≥ 3× | " << met << " |\n";
+          << " s) | " << (b == 'd' ? "≥ 3×" : "(no target)") << " | " << (b == 'd' ? met : "-")
+          << " |\n";
     }
     std::size_t largest = 0;
     std::string largest_name;
@@ -294,7 +304,7 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
                                        : "-")
       << " |\n";
     if (!unminimized.empty()) {
-        o << "\nNo reproducer (neither (a) nor (d) found it):";
+        o << "\nNo reproducer (none of (a), (e), (d) found it):";
         for (const std::string &u : unminimized)
             o << " `" << u << "`";
         o << ".\n";

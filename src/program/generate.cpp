@@ -57,6 +57,21 @@ program random_program(const rand_fn &rnd, const program_header &h, std::size_t 
     return p;
 }
 
+program uniform_program(const rand_fn &rnd, const program_header &h, std::size_t nr_ops) {
+    program p;
+    p.header = h;
+    const auto descs = op_descs();
+    for (std::size_t i = 0; i < nr_ops; ++i) {
+        const op_desc &d = descs[rnd(descs.size())];
+        op o{d.kind, {}};
+        for (const field_desc &f : d.used())
+            o[f.s] = normalize_field(
+                d, f, rnd(std::uint64_t{1} << 32) << 32 | rnd(std::uint64_t{1} << 32));
+        p.ops.push_back(o);
+    }
+    return p;
+}
+
 rand_fn seeded_rand(std::uint64_t seed) {
     auto state = std::make_shared<std::uint64_t>(seed);
     return [state](std::uint64_t bound) -> std::uint64_t {
