@@ -331,6 +331,10 @@ pte_t machine::peek_pte(pgtable_t table, std::size_t index) const {
     return table_ptr(table)[index];
 }
 
+std::span<const pte_t> machine::peek_table(pgtable_t table) const {
+    return {table_ptr(table), geo_.ptrs_per_pte()};
+}
+
 pmd_t machine::peek_pmd(std::size_t index) const {
     return root_.get()[index];
 }

@@ -17,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -169,6 +170,8 @@ class machine {
     pmd_t xchg(hw_pmdp pmdp, pmd_t pmd);
     /// Raw inspection for the oracle and tests (no log entry).
     [[nodiscard]] pte_t peek_pte(pgtable_t table, std::size_t index) const;
+    /// All entries of a table at once, for checks that scan it.
+    [[nodiscard]] std::span<const pte_t> peek_table(pgtable_t table) const;
     [[nodiscard]] pmd_t peek_pmd(std::size_t index) const;
     /// The live table mapping addr, if the PMD for addr is a table.
     [[nodiscard]] std::optional<pgtable_t> live_table_for(std::uint64_t addr) const;

@@ -5,6 +5,7 @@
 #include "pgtable/softleaf.hpp"
 
 #include <algorithm>
+#include <span>
 
 namespace mmfuzz {
 
@@ -26,7 +27,8 @@ class entry_cursor {
             pmd_ = pmd;
             const std::uint64_t va = w_.page_va(pmd << w_.geo().pte_index_bits);
             base_ = w_.pte_lookup(va);
-            table_ = w_.m.live_table_for(va);
+            const auto table = w_.m.live_table_for(va);
+            table_ = table ? w_.m.peek_table(*table) : std::span<const pte_t>{};
         }
         return base_.has_value();
     }
@@ -38,7 +40,7 @@ class entry_cursor {
     std::optional<pte_t> raw(std::uint64_t page) {
         if (!seek(page))
             return std::nullopt;
-        return w_.m.peek_pte(*table_, page & mask_);
+        return table_[page & mask_];
     }
 
   private:
@@ -46,7 +48,7 @@ class entry_cursor {
     std::uint64_t mask_;
     std::uint64_t pmd_ = ~std::uint64_t{0};
     std::optional<hw_ptep> base_;
-    std::optional<pgtable_t> table_;
+    std::span<const pte_t> table_;
 };
 
 /// Whether young/dirty fall outside the interval (the cheap test before a report is built).
@@ -416,9 +418,12 @@ std::optional<finding> checker::audit(const content_spec *content) {
     for (std::size_t i = 0; i < ref_.m.options().window_pmds; ++i) {
         const auto ta = ref_.m.live_table_for(ref_.page_va(i * per));
         const auto tb = opt_.m.live_table_for(opt_.page_va(i * per));
+        if (!ta && !tb)
+            continue;
+        const auto ea = ta ? ref_.m.peek_table(*ta) : std::span<const pte_t>{};
+        const auto eb = tb ? opt_.m.peek_table(*tb) : std::span<const pte_t>{};
         for (std::size_t k = 0; k < per; ++k)
-            if ((ta && !pte_none(ref_.m.peek_pte(*ta, k))) ||
-                (tb && !pte_none(opt_.m.peek_pte(*tb, k))))
+            if ((!ea.empty() && !pte_none(ea[k])) || (!eb.empty() && !pte_none(eb[k])))
                 all.push_back(i * per + k);
     }
     if (auto f = check_pages(all))
