@@ -55,6 +55,9 @@ struct canary_results {
     /// The median over canaries of each canary's median; misses (and drivers not measured)
     /// count as longer than any time, or as the cap when `at_cap`.
     [[nodiscard]] double overall(char d, bool at_cap = false) const;
+    /// The sum over canaries of each canary's median, a miss counted as the cap: where the
+    /// median is set by the canaries every driver finds at once, the total shows the hard ones.
+    [[nodiscard]] double total(char d) const;
     [[nodiscard]] bool has(char d) const { return drivers.find(d) != std::string::npos; }
 };
 

@@ -92,6 +92,13 @@ double canary_results::overall(char d, bool at_cap) const {
     return median(v);
 }
 
+double canary_results::total(char d) const {
+    double sum = 0;
+    for (const canary_row &r : rows)
+        sum += std::min(measured(r, d) ? median_of(r, d) : missed, cap);
+    return sum;
+}
+
 std::string canary_json(const canary_results &res) {
     std::ostringstream o;
     o << "{\"cap_seconds\": " << res.cap << ", \"runs\": " << res.runs
@@ -268,6 +275,14 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
     for (const char d : res.drivers)
         o << "| median over canaries, (" << d << ") | " << cell(res.overall(d), cap)
           << " s | | |\n";
+    for (const char d : res.drivers)
+        o << "| total over canaries, (" << d << "), a miss counted as " << cap << " s | "
+          << short_number(res.total(d)) << " s | | |\n";
+    for (const char b : baselines)
+        o << "| (" << b << ") ÷ (a), totals over all canaries | "
+          << short_number(res.total(b) / std::max(res.total('a'), 0.01)) << "× ("
+          << short_number(res.total(b)) << " s ÷ " << short_number(res.total('a'))
+          << " s) | (no target) | - |\n";
     for (const char b : baselines) {
         const double a = res.overall('a', true);
         const double d = res.overall(b, true);
