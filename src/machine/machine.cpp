@@ -171,10 +171,6 @@ bool machine::is_table_page(pfn_t pfn) const {
     return pfn >= first_table_pfn && pfn < first_table_pfn + nr_tables_;
 }
 
-std::size_t machine::table_slot(pfn_t pfn) const {
-    return static_cast<std::size_t>(pfn - first_table_pfn);
-}
-
 bool machine::table_is_live(pgtable_t table) const {
     return is_table_page(table.pfn) && table_pmd_slot_[table_slot(table.pfn)] >= 0;
 }
@@ -184,10 +180,6 @@ std::optional<std::uint64_t> machine::table_va(pgtable_t table) const {
         return std::nullopt;
     return window_base +
            (static_cast<std::uint64_t>(table_pmd_slot_[table_slot(table.pfn)]) << geo_.pmd_shift());
-}
-
-pte_t *machine::table_ptr(pgtable_t table) const {
-    return tables_.get() + table_slot(table.pfn) * geo_.ptrs_per_pte();
 }
 
 pgtable_t machine::table_of_ptr(const pte_t *p) const {
@@ -327,18 +319,6 @@ void machine::after_pmd_write(std::size_t index, pmd_t old_pmd, pmd_t new_pmd) {
     }
 }
 
-pte_t machine::peek_pte(pgtable_t table, std::size_t index) const {
-    return table_ptr(table)[index];
-}
-
-std::span<const pte_t> machine::peek_table(pgtable_t table) const {
-    return {table_ptr(table), geo_.ptrs_per_pte()};
-}
-
-pmd_t machine::peek_pmd(std::size_t index) const {
-    return root_.get()[index];
-}
-
 // ---- logs -----------------------------------------------------------------------------------
 
 void machine::clear_logs() {
@@ -373,10 +353,6 @@ void machine::flush_tlb_mm() {
 }
 
 // ---- frames and folios -------------------------------------------------------------------------
-
-bool machine::pfn_valid(pfn_t pfn) const {
-    return pfn >= data_base_ && pfn < end_data_pfn();
-}
 
 void machine::grow_frames(std::uint64_t count) {
     if (count > pages_.size()) {
@@ -449,11 +425,10 @@ page_state &machine::page(pfn_t pfn) {
     return pages_[pfn - data_base_];
 }
 
-const page_state &machine::page(pfn_t pfn) const {
-    static const page_state untouched{};
-    if (!pfn_valid(pfn))
-        throw api_misuse("page: pfn " + hex(pfn) + " is not a data frame");
-    return pfn - data_base_ < pages_.size() ? pages_[pfn - data_base_] : untouched;
+const page_state machine::untouched_page{};
+
+void machine::bad_page(pfn_t pfn) {
+    throw api_misuse("page: pfn " + hex(pfn) + " is not a data frame");
 }
 
 // ---- page_table_check ----------------------------------------------------------------------

@@ -169,10 +169,14 @@ class machine {
     void write(hw_pmdp pmdp, pmd_t pmd);
     pmd_t xchg(hw_pmdp pmdp, pmd_t pmd);
     /// Raw inspection for the oracle and tests (no log entry).
-    [[nodiscard]] pte_t peek_pte(pgtable_t table, std::size_t index) const;
+    [[nodiscard]] pte_t peek_pte(pgtable_t table, std::size_t index) const {
+        return table_ptr(table)[index];
+    }
     /// All entries of a table at once, for checks that scan it.
-    [[nodiscard]] std::span<const pte_t> peek_table(pgtable_t table) const;
-    [[nodiscard]] pmd_t peek_pmd(std::size_t index) const;
+    [[nodiscard]] std::span<const pte_t> peek_table(pgtable_t table) const {
+        return {table_ptr(table), geo_.ptrs_per_pte()};
+    }
+    [[nodiscard]] pmd_t peek_pmd(std::size_t index) const { return root_.get()[index]; }
     /// The live table mapping addr, if the PMD for addr is a table.
     [[nodiscard]] std::optional<pgtable_t> live_table_for(std::uint64_t addr) const;
     /// The deposited page tables of a PMD (pmd_huge_pte), FIFO.
@@ -241,7 +245,9 @@ class machine {
     // ---- frames and folios -------------------------------------------------------------------
     [[nodiscard]] pfn_t first_data_pfn() const { return data_base_; }
     [[nodiscard]] pfn_t end_data_pfn() const { return data_base_ + nr_frames_; }
-    [[nodiscard]] bool pfn_valid(pfn_t pfn) const;
+    [[nodiscard]] bool pfn_valid(pfn_t pfn) const {
+        return pfn >= data_base_ && pfn < end_data_pfn();
+    }
     /// folio_alloc(): a naturally aligned free range, lowest first; nullptr when memory is full.
     folio *folio_alloc(unsigned order, bool anon);
     /// folio_put() of the last reference: frees the frames (counters must be zero).
@@ -250,7 +256,12 @@ class machine {
     folio *pfn_folio(pfn_t pfn);
     [[nodiscard]] const folio *pfn_folio(pfn_t pfn) const;
     page_state &page(pfn_t pfn);
-    [[nodiscard]] const page_state &page(pfn_t pfn) const;
+    /// A frame never touched reads as a fresh page_state.
+    [[nodiscard]] const page_state &page(pfn_t pfn) const {
+        if (!pfn_valid(pfn)) [[unlikely]]
+            bad_page(pfn);
+        return pfn - data_base_ < pages_.size() ? pages_[pfn - data_base_] : untouched_page;
+    }
     [[nodiscard]] std::size_t nr_folios() const { return nr_folios_; }
     /// Frames from first_data_pfn() up to the highest one ever allocated.
     [[nodiscard]] std::uint64_t frames_in_use() const { return pages_.size(); }
@@ -332,8 +343,14 @@ class machine {
     // monitors.cpp
     const char *stale_reason(std::uint64_t va, pfn_t pfn, pteval_t desc) const;
     [[nodiscard]] bool cont_block_hw_dirty(pfn_t table, std::size_t index) const;
-    pte_t *table_ptr(pgtable_t table) const;
-    [[nodiscard]] std::size_t table_slot(pfn_t pfn) const;
+    pte_t *table_ptr(pgtable_t table) const {
+        return tables_.get() + table_slot(table.pfn) * geo_.ptrs_per_pte();
+    }
+    [[noreturn]] static void bad_page(pfn_t pfn);
+    static const page_state untouched_page;
+    [[nodiscard]] static std::size_t table_slot(pfn_t pfn) {
+        return static_cast<std::size_t>(pfn - first_table_pfn);
+    }
     [[nodiscard]] pgtable_t table_of_ptr(const pte_t *p) const;
     void ptc_clear_pages(pte_t pte, std::uint64_t nr);
     void ptc_set_pages(pte_t pte, std::uint64_t nr);
