@@ -15,18 +15,6 @@ std::uint64_t pmd_align_down(const world &w, std::uint64_t addr) {
     return addr & ~(w.geo().pmd_size() - 1);
 }
 
-/// Whether [start, start + nr pages) lies in one accessible VMA (the window's pages carry their
-/// own flags after mprotect, standing for the VMAs mprotect would have split off).
-bool one_vma(const world &w, std::uint64_t start, std::uint64_t nr) {
-    const vm_flags_t flags = w.vm_flags_at(start);
-    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
-        return false; // a PROT_NONE VMA: the fault never gets here (vma_is_accessible())
-    for (std::uint64_t i = 1; i < nr; ++i)
-        if (w.vm_flags_at(start + i * w.geo().page_size()) != flags)
-            return false;
-    return true;
-}
-
 /// The PTE that maps page `pfn` with the protection and write/young/dirty/uffd-wp of a present
 /// PMD leaf (the kernel rebuilds it from vm_page_prot and those bits; the model's VMA has no
 /// per-mapping protection, so the PMD's own is used).
@@ -73,7 +61,7 @@ vm_fault do_huge_pmd_anonymous_page(world &w, std::uint64_t addr, bool /*write*/
     const std::uint64_t haddr = pmd_align_down(w, addr);
     // thp_vma_allowable_order(): an anonymous VMA covering the whole PMD range.
     if (!w.vma.anon || haddr < w.vma.vm_start || haddr + w.geo().pmd_size() > w.vma.vm_end ||
-        !one_vma(w, haddr, w.geo().ptrs_per_pte()))
+        !w.one_vma(haddr, w.geo().ptrs_per_pte()))
         return vm_fault::fallback;
     const hw_pmdp pmdp = w.m.pmd_off(haddr);
     if (!pmd_none(w.ops->pmdp_get(pmdp)))

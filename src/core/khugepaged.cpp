@@ -8,18 +8,6 @@ namespace mmfuzz {
 
 namespace {
 
-/// hugepage_vma_revalidate(): the range lies in one accessible VMA (the window's pages carry
-/// their own flags after mprotect, standing for the VMAs mprotect would have split off).
-bool one_vma(const world &w, std::uint64_t start, std::uint64_t nr) {
-    const vm_flags_t flags = w.vm_flags_at(start);
-    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
-        return false;
-    for (std::uint64_t i = 1; i < nr; ++i)
-        if (w.vm_flags_at(start + i * w.geo().page_size()) != flags)
-            return false;
-    return true;
-}
-
 /// The scan's verdict on one source entry (hpage_collapse_scan_pmd() and
 /// __collapse_huge_page_isolate()): none slots are filled with zeroes; a present entry must map
 /// a normal page of an anonymous folio and not be uffd-wp; anything else stops the collapse.
@@ -59,7 +47,7 @@ bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
     mm_struct *mm = &w.m.mm;
     const hw_pmdp pmdp = w.m.pmd_off(start);
     const auto first = w.m.pte_offset_map(pmdp, start); // find_pmd_or_thp_or_none(): a table
-    if (!first || !one_vma(w, start, nr))
+    if (!first || !w.one_vma(start, nr))
         return false;
 
     // hpage_collapse_scan_pmd(): at least one present page, and nothing that cannot collapse.

@@ -30,6 +30,16 @@ std::optional<hw_ptep> world::pte_alloc_map(std::uint64_t addr) {
     return m.pte_offset_map(pmdp, addr);
 }
 
+bool world::one_vma(std::uint64_t start, std::uint64_t nr) const {
+    const vm_flags_t flags = vm_flags_at(start);
+    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
+        return false; // a PROT_NONE VMA: a fault never gets here (vma_is_accessible())
+    for (std::uint64_t i = 1; i < nr; ++i)
+        if (vm_flags_at(start + i * geo().page_size()) != flags)
+            return false;
+    return true;
+}
+
 vm_flags_t world::vm_flags_at(std::uint64_t addr) const {
     const std::uint64_t page = (addr - m.window_start()) >> geo().page_shift;
     return page < vm_flags_of_page_.size() ? vm_flags_of_page_[page] : vma.vm_flags;

@@ -50,6 +50,10 @@ class world {
     /// by default).
     [[nodiscard]] vm_flags_t vm_flags_at(std::uint64_t addr) const;
     void set_vm_flags(std::uint64_t addr, vm_flags_t flags);
+    /// Whether [start, start + nr pages) lies in one accessible VMA: the window's pages carry
+    /// their own flags after mprotect, standing for the VMAs mprotect would have split off
+    /// (thp_vma_suitable_order(), hugepage_vma_revalidate()).
+    [[nodiscard]] bool one_vma(std::uint64_t start, std::uint64_t nr) const;
     /// vm_get_page_prot() of a private mapping with the page's flags (arm64 protection_map:
     /// private writable is PAGE_READONLY, copy-on-write; the fault path makes it writable).
     [[nodiscard]] pgprot_t vm_page_prot(std::uint64_t addr) const;

@@ -38,7 +38,8 @@ std::uint64_t page_of(const world &w, std::uint64_t va) {
 // ---- do_anonymous_page --------------------------------------------------------------------
 
 /// The order do_anonymous_page() will map: the highest up to the requested one whose aligned
-/// range is all none (alloc_anon_folio()); PMD order needs a none PMD.
+/// range lies in the faulting VMA and is all none (alloc_anon_folio(),
+/// thp_vma_suitable_orders()); PMD order needs a none PMD.
 std::optional<op> legalize_anon(const op &in, world &ref, std::string &why) {
     op o = in;
     const unsigned pmd_order = ref.geo().pmd_order();
@@ -47,19 +48,17 @@ std::optional<op> legalize_anon(const op &in, world &ref, std::string &why) {
     if ((ref.vm_flags_at(ref.page_va(page)) & VM_WRITE) == 0)
         return no_op(why, "the VMA is not writable there");
     const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(page)));
-    if (order == pmd_order && !pmd_none(pmd))
-        order = pmd_order - 1;
-    if (order < pmd_order && !pmd_none(pmd) && !pmd_table(pmd))
+    if (!pmd_none(pmd) && !pmd_table(pmd))
         return no_op(why, "the PMD maps a huge page or a software leaf");
     for (;; --order) {
         const std::uint64_t nr = std::uint64_t{1} << order;
         const std::uint64_t start = page & ~(nr - 1);
-        bool all_none = true;
-        for (std::uint64_t i = 0; i < nr && all_none && order < pmd_order; ++i) {
+        bool fits = ref.one_vma(ref.page_va(start), nr) && (order < pmd_order || pmd_none(pmd));
+        for (std::uint64_t i = 0; i < nr && fits && order < pmd_order; ++i) {
             const auto e = entry_at(ref, start + i);
-            all_none = !e || pte_none(*e);
+            fits = !e || pte_none(*e);
         }
-        if (all_none)
+        if (fits)
             break;
         if (order == 0)
             return no_op(why, "the entry is not none");

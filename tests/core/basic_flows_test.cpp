@@ -76,6 +76,27 @@ TEST_P(BasicFlows, AnonymousFaultFallsBackOverAMappedEntry) {
     EXPECT_EQ(w.m.mm.rss.anon, 5);
 }
 
+// thp_vma_suitable_orders(): an mTHP range must lie in the faulting VMA; a page mprotect gave
+// other flags stands for a VMA of its own.
+TEST_P(BasicFlows, AnonymousFaultOrdersStayInsideTheVma) {
+    world w(GetParam(), opts());
+    mprotect_fixup(w, base, 1, VM_READ);
+    ASSERT_EQ(do_anonymous_page(w, base + 0x5000, 4, true), vm_fault::done);
+    // Orders 4..3 reach page 0 (read-only); order 2 at 0x4000 lies inside the rest.
+    const folio *f = w.m.pfn_folio(pte_pfn(entry(w, base + 0x5000)));
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->order, 2U);
+    EXPECT_TRUE(pte_none(entry(w, base)));
+    EXPECT_TRUE(pte_write(entry(w, base + 0x4000)) && pte_dirty(entry(w, base + 0x4000)));
+    // The PMD order falls back too, with no table yet in the way.
+    world w2(GetParam(), opts());
+    mprotect_fixup(w2, base, 1, VM_READ);
+    ASSERT_EQ(do_anonymous_page(w2, base + 0x1000, w2.geo().pmd_order(), true), vm_fault::done);
+    EXPECT_FALSE(pmd_leaf(w2.ops->pmdp_get(w2.m.pmd_off(base))));
+    EXPECT_TRUE(pte_write(entry(w2, base + 0x1000)));
+    EXPECT_TRUE(pte_none(entry(w2, base)));
+}
+
 TEST_P(BasicFlows, WriteFaultReusesAnExclusivePageAndCopiesAShared) {
     world w(GetParam(), opts());
     ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
