@@ -43,8 +43,6 @@ class world {
     canary_set canaries;
     /// Folios allocated by the program, in allocation order (ops name them by index).
     std::vector<folio *> folios;
-    /// Present mappings of each data frame (the rmap's page mapcount, PROT_NONE included), as
-    /// core code accounts them while it maps and unmaps.
     /// The VMA flags of the page at addr. The window is one private anonymous VMA; mprotect
     /// gives pages their own flags instead of splitting it (vm_flags_of_page, VM_READ|VM_WRITE
     /// by default).
@@ -67,6 +65,8 @@ class world {
     void rmap_add(pfn_t pfn, std::uint64_t nr);
     /// folio_remove_rmap_ptes() with add_mm_counter(): the reverse.
     void rmap_remove(pfn_t pfn, std::uint64_t nr);
+    /// Present mappings of each data frame (the rmap's page mapcount, PROT_NONE included), as
+    /// core code accounts them while it maps and unmaps.
     int &mapcount(pfn_t pfn) {
         const std::size_t i = pfn - m.first_data_pfn();
         if (i >= mapcount_.size())

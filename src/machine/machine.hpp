@@ -411,6 +411,10 @@ class machine {
         const std::uint32_t *b = nullptr;
     };
     std::vector<std::uint64_t> tlb_len_;
+    /// Bit i set: slot i holds an entry. Lookups, flushes and the staleness check visit only
+    /// those, lowest slot first as before.
+    std::uint64_t tlb_used_ = 0;
+    static_assert(tlb_capacity == 64, "tlb_used_ has one bit per slot");
     std::vector<tlb_verified> tlb_verified_;
     std::vector<std::uint32_t> page_gen_;      ///< per window page: live PTE writes
     std::vector<std::uint32_t> block_gen_;     ///< per CONT block: live PTE writes

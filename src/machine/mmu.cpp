@@ -17,6 +17,7 @@
 #include "machine/machine.hpp"
 #include "pgtable/format.hpp"
 
+#include <bit>
 #include <string>
 
 namespace mmfuzz {
@@ -90,16 +91,20 @@ machine::walk_result machine::walk(std::uint64_t va, bool use_walk_cache) const 
 /// The first entry covering va. Overlapping entries (a block cached next to stale pages, as
 /// BBML2 allows) resolve to the lowest slot: the ARM ARM lets the TLB return any of them.
 tlb_entry *machine::tlb_find(std::uint64_t va) {
-    for (std::size_t i = 0; i < tlb_.size(); ++i)
+    for (std::uint64_t m = tlb_used_; m != 0; m &= m - 1) {
+        const auto i = static_cast<std::size_t>(std::countr_zero(m));
         if (va - tlb_[i].va < tlb_len_[i])
             return &tlb_[i];
+    }
     return nullptr;
 }
 
 std::optional<tlb_entry> machine::tlb_lookup(std::uint64_t va) const {
-    for (std::size_t i = 0; i < tlb_.size(); ++i)
+    for (std::uint64_t m = tlb_used_; m != 0; m &= m - 1) {
+        const auto i = static_cast<std::size_t>(std::countr_zero(m));
         if (va - tlb_[i].va < tlb_len_[i])
             return tlb_[i];
+    }
     return std::nullopt;
 }
 
@@ -120,15 +125,14 @@ std::optional<pgtable_t> machine::walk_cache_entry(std::size_t index) const {
 /// which only ever removes staleness.
 void machine::tlb_insert(const tlb_entry &e) {
     ++state_gen_;
-    std::size_t at = 0;
-    while (at < tlb_.size() && tlb_[at].kind != tlb_kind::empty)
-        ++at;
+    auto at = static_cast<std::size_t>(std::countr_one(tlb_used_));
     if (at == tlb_.size()) {
         at = tlb_victim_;
         tlb_victim_ = (tlb_victim_ + 1) % tlb_.size();
     }
     tlb_[at] = e;
     tlb_len_[at] = tlb_entry_size(e.kind);
+    tlb_used_ |= std::uint64_t{1} << at;
     const auto off = static_cast<std::size_t>(e.va - window_base);
     const std::size_t pmd = off >> geo_.pmd_shift();
     tlb_verified &v = tlb_verified_[at];
@@ -142,10 +146,12 @@ void machine::tlb_insert(const tlb_entry &e) {
 /// Leaf entries (page, CONT block, PMD block) go on any covering flush; walk-cache entries only
 /// on a flush that is not last-level (TLBI VAE1 rather than VALE1).
 void machine::tlb_apply_flush(const tlb_flush &f) {
-    for (std::size_t i = 0; i < tlb_.size(); ++i) {
-        if (tlb_len_[i] != 0 && flush_covers(f, tlb_[i].va, tlb_len_[i])) {
+    for (std::uint64_t m = tlb_used_; m != 0; m &= m - 1) {
+        const auto i = static_cast<std::size_t>(std::countr_zero(m));
+        if (flush_covers(f, tlb_[i].va, tlb_len_[i])) {
             tlb_[i] = tlb_entry{};
             tlb_len_[i] = 0;
+            tlb_used_ &= ~(std::uint64_t{1} << i);
         }
     }
     if (f.last_level)
@@ -204,7 +210,9 @@ hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
             return res;
         }
         // The dirty update goes to memory: walk again.
-        tlb_len_[static_cast<std::size_t>(e - tlb_.data())] = 0;
+        const auto at = static_cast<std::size_t>(e - tlb_.data());
+        tlb_len_[at] = 0;
+        tlb_used_ &= ~(std::uint64_t{1} << at);
         *e = tlb_entry{};
     }
 

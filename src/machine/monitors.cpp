@@ -3,6 +3,7 @@
 #include "machine/machine.hpp"
 #include "pgtable/format.hpp"
 
+#include <bit>
 #include <string>
 
 namespace mmfuzz {
@@ -61,9 +62,8 @@ void machine::check_tlb_stale() {
                                             " -> pfn " + hex(pfn) + " (" + hex(e.desc) +
                                             "), table entry now " + hex(w.desc) + ": " + why);
     };
-    for (std::size_t slot = 0; slot < tlb_.size(); ++slot) {
-        if (tlb_len_[slot] == 0)
-            continue;
+    for (std::uint64_t m = tlb_used_; m != 0; m &= m - 1) {
+        const auto slot = static_cast<std::size_t>(std::countr_zero(m));
         const tlb_entry &e = tlb_[slot];
         tlb_verified &v = tlb_verified_[slot];
         if (v.valid && v.gen_a == *v.a && v.gen_b == *v.b)
