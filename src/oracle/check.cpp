@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <span>
+#include <utility>
 
 namespace mmfuzz {
 
@@ -361,14 +362,16 @@ namespace {
 std::optional<std::uint64_t> stored_value(world &w, entry_cursor &cur, std::uint64_t page) {
     const pmd_t pmd = w.m.peek_pmd(page >> w.geo().pte_index_bits);
     if (pmd_leaf(pmd) && pmd_present(pmd))
-        return w.m.page(pmd_pfn(pmd) + (page & (w.geo().ptrs_per_pte() - 1))).content;
+        return std::as_const(w.m)
+            .page(pmd_pfn(pmd) + (page & (w.geo().ptrs_per_pte() - 1)))
+            .content;
     // The raw entry names the same frame or slot as the view (PTE_CONT changes neither), and
     // costs no gathering.
     const auto pte = cur.raw(page);
     if (!pte || pte_none(*pte))
         return std::nullopt;
     if (pte_present(*pte))
-        return w.m.page(pte_pfn(*pte)).content;
+        return std::as_const(w.m).page(pte_pfn(*pte)).content;
     const softleaf_t e = softleaf_from_pte(*pte);
     if (softleaf_is_swap(e) && swp_type(e) == core_swap_type &&
         swp_offset(e) < w.swap_slots.size() && w.swap_slots[swp_offset(e)])
@@ -413,7 +416,8 @@ std::optional<finding> checker::check_content(const content_spec &content,
 
 std::optional<finding> checker::audit(const content_spec *content) {
     // Every page either world maps (an entry that is none in both raw tables shows none).
-    std::vector<std::uint64_t> all;
+    std::vector<std::uint64_t> &all = audit_pages_;
+    all.clear();
     const std::size_t per = ref_.geo().ptrs_per_pte();
     for (std::size_t i = 0; i < ref_.m.options().window_pmds; ++i) {
         const auto ta = ref_.m.live_table_for(ref_.page_va(i * per));
@@ -432,12 +436,15 @@ std::optional<finding> checker::audit(const content_spec *content) {
         return f;
     if (content != nullptr) {
         // Pages that hold data: a non-none entry in either world, or under a PMD leaf.
-        std::vector<std::uint64_t> held = all;
+        if (auto f = check_content(*content, all))
+            return f;
+        std::vector<std::uint64_t> &huge = block_scratch_;
+        huge.clear();
         for (std::size_t i = 0; i < ref_.m.options().window_pmds; ++i)
             if (pmd_leaf(ref_.m.peek_pmd(i)) || pmd_leaf(opt_.m.peek_pmd(i)))
                 for (std::size_t k = 0; k < per; ++k)
-                    held.push_back(i * per + k);
-        if (auto f = check_content(*content, held))
+                    huge.push_back(i * per + k);
+        if (auto f = check_content(*content, huge))
             return f;
     }
     std::vector<std::size_t> pmds(ref_.m.options().window_pmds);
@@ -450,7 +457,8 @@ std::optional<finding> checker::audit(const content_spec *content) {
         const std::string who(w->ops->name());
         entry_cursor cur(*w);
         const pfn_t base = w->m.first_data_pfn();
-        std::vector<int> counts(w->m.frames_in_use(), 0);
+        std::vector<int> &counts = audit_counts_;
+        counts.assign(w->m.frames_in_use(), 0);
         rss_stat rss;
         for (const std::uint64_t page : all) {
             const auto raw = cur.raw(page);
@@ -491,7 +499,7 @@ std::optional<finding> checker::audit(const content_spec *content) {
         for (const folio *f : w->folios) {
             for (std::uint64_t k = 0; k < f->nr_pages(); ++k) {
                 const pfn_t pfn = f->pfn + k;
-                const page_state &ps = w->m.page(pfn);
+                const page_state &ps = std::as_const(w->m).page(pfn);
                 if (ps.anon_map_count + ps.file_map_count != counts[pfn - base])
                     return make("MAPCOUNT",
                                 who + " page " + hex(pfn) + " counted " +

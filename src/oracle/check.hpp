@@ -83,6 +83,8 @@ class checker {
     world &ref_;
     world &opt_;
     mutable std::vector<std::uint64_t> block_scratch_;
+    std::vector<std::uint64_t> audit_pages_; ///< audit scratch: the pages either world maps
+    std::vector<int> audit_counts_;          ///< audit scratch: mappings per frame
 };
 
 } // namespace mmfuzz
