@@ -4,7 +4,6 @@
 #include "program/generate.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 
 namespace mmfuzz {
@@ -104,10 +103,10 @@ std::size_t mutate_program(std::uint8_t *data, std::size_t size, std::size_t max
             // Byte mutation may change the window and machine options but not the granule: a
             // campaign fuzzes the granule of its seeds. Left free, it drifts to 16K and 64K,
             // where new coverage is cheap to find and a flow costs tens of times the work of
-            // 4K, and every run slows down. (A text input, such as a seed, keeps its granule
-            // in its header line: the mutant is decoded again to see.)
-            // A mutant that still looks like text goes out in binary, as it decodes, so that a
-            // crash file never holds damaged text (mmfuzz replay rejects that).
+            // 4K, and every run slows down. The mutant is decoded to see its granule (a text
+            // seed names it in its header line); one that still looks like text goes out in
+            // binary, as it decodes, so that a crash file never holds damaged text, which
+            // mmfuzz replay rejects.
             const std::size_t n = fallback(data, size, max_size);
             program q = decode_any({data, n});
             if (n >= binary_header_size && q.header.options.gran == p.header.options.gran &&
