@@ -383,7 +383,8 @@ std::optional<std::uint64_t> stored_value(world &w, entry_cursor &cur, std::uint
 
 namespace {
 std::string expected(const ideal_page &p) {
-    return hex(p.value) + (p.discardable ? " (or 0: lazy-free)" : "");
+    return p.any ? std::string("anything")
+                 : hex(p.value) + (p.discardable ? " (or 0: lazy-free)" : "");
 }
 } // namespace
 

@@ -135,13 +135,14 @@ void session::update_content(const op &o, const op_result &a) {
     }
     case op_kind::set_softleaf: {
         // A device-private or migration entry says the page's data is in the frame it names
-        // (migration or a device move back to RAM maps it); as with set_ptes, what is there.
+        // (migration or a device move back to RAM maps it). That frame may be mapped at another
+        // page too, now or later, and written there: the kernel never builds such an alias,
+        // the op language can, and the ideal memory does not follow it (content.hpp).
         const auto kind = static_cast<leaf_kind>(o[slot::arg]);
         if (kind == leaf_kind::device_read || kind == leaf_kind::device_write ||
             kind == leaf_kind::device_exclusive || kind == leaf_kind::migration_read ||
             kind == leaf_kind::migration_read_exclusive || kind == leaf_kind::migration_write)
-            content_.mapped(
-                first, ref_.m.page(ref_.folios.at(o[slot::folio])->pfn + o[slot::page]).content);
+            content_.untracked(first);
         break;
     }
     case op_kind::ptep_get_and_clear:
