@@ -45,10 +45,10 @@ overhead factor. --direct leaves the core flows out of the programs: the handle-
 hardware accesses alone, the op set the 2 M ops/s target was set for (a flow op does tens to
 hundreds of entry operations). Build with the release preset for representative figures.
 --passes N runs exactly N passes over the 256 programs instead of a time box, so that
-'valgrind --tool=callgrind' counts are repeatable. Then, when mm_diff_fuzzer is found (--fuzzer-dir DIR,
-else as 'campaign' finds it), its executions per CPU second for --fuzzer-seconds S (default 10;
-0 skips it), on a fresh corpus plus corpus/seeds with the flags of
-corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan) included.
+'valgrind --tool=callgrind' counts are repeatable. Then, when mm_diff_fuzzer is found
+(--fuzzer-dir DIR, else as 'campaign' finds it), its executions per CPU second for
+--fuzzer-seconds S (default 10; 0 skips it), on a fresh corpus plus corpus/seeds with the flags
+of corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan) included.
 
 --canaries measures, for each canary, the CPU seconds until the first violation the canary
 causes (a violation the same program also shows at the same op without the canary does not
@@ -66,8 +66,8 @@ and e), --jobs N of them at a time (default 1), with five drivers:
      process; the blind baseline
   e  biased random programs of --ops ops on the 4K granule: the generator the mutator and the
      RapidCheck property use (nearby pages, small folios, short batches), in this process
-It then minimizes the first input driver a (else e, else d) found, and reports the op count and the
-time minimization took. The fuzzers are looked up in --fuzzer-dir (default: $MMFUZZ_FUZZER's
+It then minimizes the first input driver a (else e, else d) found, and reports the op count and
+the time minimization took. The fuzzers are looked up in --fuzzer-dir (default: $MMFUZZ_FUZZER's
 folder, else beside this mmfuzz, as 'campaign' does), rc_canary in --rc or the build's tests/
 folder; a driver whose binary is missing is reported as not measured. Build everything with
 one preset (fuzz) so that all the drivers run with the same sanitizers. --work DIR keeps the

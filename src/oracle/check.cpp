@@ -359,19 +359,17 @@ namespace {
 
 /// The value core code would read at a page of w, if the page holds data: the frame a present
 /// entry or a PMD leaf maps, or the swap slot of a swap entry of the core swap device.
-std::optional<std::uint64_t> stored_value(world &w, entry_cursor &cur, std::uint64_t page) {
+std::optional<std::uint64_t> stored_value(const world &w, entry_cursor &cur, std::uint64_t page) {
     const pmd_t pmd = w.m.peek_pmd(page >> w.geo().pte_index_bits);
     if (pmd_leaf(pmd) && pmd_present(pmd))
-        return std::as_const(w.m)
-            .page(pmd_pfn(pmd) + (page & (w.geo().ptrs_per_pte() - 1)))
-            .content;
+        return w.m.page(pmd_pfn(pmd) + (page & (w.geo().ptrs_per_pte() - 1))).content;
     // The raw entry names the same frame or slot as the view (PTE_CONT changes neither), and
     // costs no gathering.
     const auto pte = cur.raw(page);
     if (!pte || pte_none(*pte))
         return std::nullopt;
     if (pte_present(*pte))
-        return std::as_const(w.m).page(pte_pfn(*pte)).content;
+        return w.m.page(pte_pfn(*pte)).content;
     const softleaf_t e = softleaf_from_pte(*pte);
     if (softleaf_is_swap(e) && swp_type(e) == core_swap_type &&
         swp_offset(e) < w.swap_slots.size() && w.swap_slots[swp_offset(e)])
@@ -440,14 +438,15 @@ std::optional<finding> checker::audit(const content_spec *content) {
         // Pages that hold data: a non-none entry in either world, or under a PMD leaf.
         if (auto f = check_content(*content, all))
             return f;
-        std::vector<std::uint64_t> &huge = block_scratch_;
-        huge.clear();
-        for (std::size_t i = 0; i < ref_.m.options().window_pmds; ++i)
-            if (pmd_leaf(ref_.m.peek_pmd(i)) || pmd_leaf(opt_.m.peek_pmd(i)))
-                for (std::size_t k = 0; k < per; ++k)
-                    huge.push_back(i * per + k);
-        if (auto f = check_content(*content, huge))
-            return f;
+        for (std::size_t i = 0; i < ref_.m.options().window_pmds; ++i) {
+            if (!pmd_leaf(ref_.m.peek_pmd(i)) && !pmd_leaf(opt_.m.peek_pmd(i)))
+                continue;
+            std::vector<std::uint64_t> huge(per);
+            for (std::size_t k = 0; k < per; ++k)
+                huge[k] = i * per + k;
+            if (auto f = check_content(*content, huge))
+                return f;
+        }
     }
     std::vector<std::size_t> pmds(ref_.m.options().window_pmds);
     for (std::size_t i = 0; i < pmds.size(); ++i)
