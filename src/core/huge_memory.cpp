@@ -195,24 +195,27 @@ bool split_folio(world &w, std::uint64_t addr, unsigned new_order) {
     if (f == nullptr || !f->anon || f->order == 0 || new_order >= f->order)
         return false;
 
-    // The rmap walk: every PTE that maps a page of the folio (special entries have no folio).
+    // The rmap walk: every PTE that maps a page of the folio (special entries have no folio),
+    // one table at a time under its PTL, as page_vma_mapped_walk() does.
     struct mapping {
         std::uint64_t va;
         pte_t old;
     };
     std::vector<mapping> maps;
-    const std::uint64_t pages = w.nr_pages();
-    for (std::uint64_t i = 0; i < pages; ++i) {
-        const std::uint64_t va = w.page_va(i);
-        const auto p = w.pte_lookup(va);
-        if (!p)
+    const std::uint64_t per = w.geo().ptrs_per_pte();
+    for (std::uint64_t t = 0; t < w.m.options().window_pmds; ++t) {
+        const std::uint64_t va0 = w.page_va(t * per);
+        const auto base = w.pte_lookup(va0);
+        if (!base)
             continue;
-        const spinlock_t ptl = w.ptl(va);
+        const spinlock_t ptl = w.ptl(va0);
         w.m.spin_lock(ptl);
-        const pte_t pte = w.ops->ptep_get(*p);
+        for (std::uint64_t k = 0; k < per; ++k) {
+            const pte_t pte = w.ops->ptep_get(hw_pte_add(*base, static_cast<std::ptrdiff_t>(k)));
+            if (pte_present(pte) && !pte_special(pte) && f->contains(pte_pfn(pte)))
+                maps.push_back({va0 + k * w.geo().page_size(), pte});
+        }
         w.m.spin_unlock(ptl);
-        if (pte_present(pte) && !pte_special(pte) && f->contains(pte_pfn(pte)))
-            maps.push_back({va, pte});
     }
 
     mm_struct *mm = &w.m.mm;
