@@ -196,7 +196,9 @@ bool split_folio(world &w, std::uint64_t addr, unsigned new_order) {
         return false;
 
     // The rmap walk: every PTE that maps a page of the folio (special entries have no folio),
-    // one table at a time under its PTL, as page_vma_mapped_walk() does.
+    // one table at a time under its PTL, as page_vma_mapped_walk() does. A batch of entries
+    // that map consecutive pages of one folio (pte_batch_hint()) and none of this folio's is
+    // passed over after its first entry.
     struct mapping {
         std::uint64_t va;
         pte_t old;
@@ -210,10 +212,18 @@ bool split_folio(world &w, std::uint64_t addr, unsigned new_order) {
             continue;
         const spinlock_t ptl = w.ptl(va0);
         w.m.spin_lock(ptl);
-        for (std::uint64_t k = 0; k < per; ++k) {
-            const pte_t pte = w.ops->ptep_get(hw_pte_add(*base, static_cast<std::ptrdiff_t>(k)));
+        for (std::uint64_t k = 0; k < per;) {
+            const hw_ptep p = hw_pte_add(*base, static_cast<std::ptrdiff_t>(k));
+            const pte_t pte = w.ops->ptep_get(p);
+            const unsigned batch = pte_present(pte) ? w.ops->pte_batch_hint(p, pte) : 1;
+            if (batch > 1 && !pte_special(pte) &&
+                (pte_pfn(pte) + batch <= f->pfn || pte_pfn(pte) >= f->pfn + f->nr_pages())) {
+                k += batch;
+                continue;
+            }
             if (pte_present(pte) && !pte_special(pte) && f->contains(pte_pfn(pte)))
                 maps.push_back({va0 + k * w.geo().page_size(), pte});
+            ++k;
         }
         w.m.spin_unlock(ptl);
     }
