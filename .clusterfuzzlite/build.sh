@@ -37,6 +37,10 @@ mkdir -p "$obj/lib" "$OUT"
 read -r -a cxx <<<"$CXX"
 read -r -a cxxflags <<<"$CXXFLAGS"
 flags=("${cxxflags[@]}" -std=c++20 -I"$root/src")
+# libFuzzer builds leave the oracle uninstrumented, as the CMake fuzz preset does.
+if [[ " ${cxxflags[*]} " == *fuzzer-no-link* ]]; then
+  flags+=(-fsanitize-coverage-ignorelist="$root/fuzz/coverage-ignorelist.txt")
+fi
 
 # The model: every layer below the drivers, one object per source.
 mapfile -t sources < <(cd "$root" && find src -name '*.cpp' -not -path 'src/cli/*' | LC_ALL=C sort)
