@@ -365,7 +365,8 @@ folio *machine::folio_alloc(unsigned order, bool anon) {
     if (order > geo_.pmd_order())
         throw api_misuse("folio_alloc: order " + std::to_string(order) + " above PMD order");
     const std::uint64_t n = std::uint64_t{1} << order;
-    for (std::uint64_t off = 0; off + n <= nr_frames_; off += n) {
+    // First fit: every frame below free_hint_ is allocated, so no slot starts below it.
+    for (std::uint64_t off = (free_hint_ + n - 1) & ~(n - 1); off + n <= nr_frames_; off += n) {
         const std::uint64_t known = std::min<std::uint64_t>(pages_.size(), off + n);
         const bool free =
             off >= known || std::none_of(pages_.begin() + static_cast<std::ptrdiff_t>(off),
@@ -388,6 +389,8 @@ folio *machine::folio_alloc(unsigned order, bool anon) {
             folio_of_[off + i] = index;
         }
         ++nr_folios_;
+        while (free_hint_ < pages_.size() && pages_[free_hint_].allocated)
+            ++free_hint_;
         return &folios_.back();
     }
     return nullptr;
@@ -405,6 +408,7 @@ void machine::folio_free(folio *f) {
     }
     f->refcount = 0;
     --nr_folios_;
+    free_hint_ = std::min<std::uint64_t>(free_hint_, f->pfn - data_base_);
 }
 
 folio *machine::pfn_folio(pfn_t pfn) {

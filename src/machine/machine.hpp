@@ -385,6 +385,7 @@ class machine {
     std::vector<std::uint32_t> folio_of_; ///< per frame: index + 1 into folios_, or 0
     void grow_frames(std::uint64_t count);
     std::size_t nr_folios_ = 0;
+    std::uint64_t free_hint_ = 0; ///< frames below it are all allocated
 
     std::uint64_t seq_ = 0;
     std::vector<pgtable_write> writes_;
