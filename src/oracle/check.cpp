@@ -278,24 +278,28 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, std::vector<std::ui
 }
 
 bool checker::foldable(std::uint64_t first, bool present_ok) {
+    const foldability f = foldable_as(first);
+    return present_ok ? f.present : f.valid;
+}
+
+checker::foldability checker::foldable_as(std::uint64_t first) {
     const std::uint64_t n = ref_.geo().cont_ptes();
     entry_cursor cur(ref_);
     const auto head = cur.api(first);
-    const auto usable = [present_ok](pte_t p) {
-        return present_ok ? pte_present(p) : pte_valid(p);
-    };
-    if (!head || !usable(*head) || pte_pfn(*head) % n != 0)
-        return false;
+    if (!head || !pte_present(*head) || pte_pfn(*head) % n != 0)
+        return {};
     const folio *f = ref_.m.pfn_folio(pte_pfn(*head));
     if (f == nullptr || !f->contains(pte_pfn(*head) + n - 1))
-        return false;
+        return {};
+    bool valid = pte_valid(*head);
     const pte_t norm = pte_normal_form(*head);
     for (std::uint64_t i = 1; i < n; ++i) {
         const auto p = cur.api(first + i);
-        if (!p || !usable(*p) || pte_normal_form(*p) != pte_advance_pfn(norm, i))
-            return false;
+        if (!p || !pte_present(*p) || pte_normal_form(*p) != pte_advance_pfn(norm, i))
+            return {};
+        valid = valid && pte_valid(*p);
     }
-    return true;
+    return {valid, true};
 }
 
 std::optional<finding> checker::check_young_result(std::string_view what, std::uint64_t first,
@@ -347,9 +351,10 @@ void checker::spread(const std::vector<std::uint64_t> &pages) {
         if (b == last)
             continue;
         last = b;
-        if (foldable(b))
+        const foldability f = foldable_as(b);
+        if (f.valid)
             spec.spread(b, n);
-        if (foldable(b, true))
+        if (f.present)
             for (std::uint64_t q = b; q < b + n; ++q)
                 spec.mark_cont_maybe(q);
     }

@@ -54,6 +54,12 @@ class checker {
     /// With `present_ok`, present-invalid (PROT_NONE) blocks count too: contpte_set_ptes() sets
     /// PTE_CONT on them, and the batched young/dirty clears test pte_cont(), not validity.
     bool foldable(std::uint64_t block_first, bool present_ok = false);
+    /// Both answers of foldable() from one read of the block.
+    struct foldability {
+        bool valid = false;
+        bool present = false;
+    };
+    foldability foldable_as(std::uint64_t block_first);
     /// The result of a young clear over [first, first + nr) in both worlds: 1 over a page that
     /// must be young, 0 where nothing may be; an edge that may carry PTE_CONT makes the clear
     /// block-wide, and its result the OR over the block.
