@@ -15,16 +15,21 @@ staged_ptep entry_add(staged_ptep p, std::size_t n) {
     return staged_pte_add(p, static_cast<std::ptrdiff_t>(n));
 }
 
-/// The young and dirty bits of every entry of a block, ORed into orig_pte.
+/// The young and dirty bits of the entries of a block, ORed into orig_pte. Reading stops once
+/// both have been seen, as contpte_ptep_get() (arch/arm64/mm/contpte.c) does.
 template <typename P>
 pte_t gather_young_dirty(const arm64_contpte_pgtable &impl, P first, pte_t orig_pte) {
-    for (std::size_t i = 0; i < impl.cont_ptes(); ++i) {
+    bool young = false;
+    bool dirty = false;
+    for (std::size_t i = 0; i < impl.cont_ptes() && !(young && dirty); ++i) {
         const pte_t pte = impl.__ptep_get(entry_add(first, i));
-        if (pte_dirty(pte))
-            orig_pte = pte_mkdirty(orig_pte);
-        if (pte_young(pte))
-            orig_pte = pte_mkyoung(orig_pte);
+        dirty = dirty || pte_dirty(pte);
+        young = young || pte_young(pte);
     }
+    if (dirty)
+        orig_pte = pte_mkdirty(orig_pte);
+    if (young)
+        orig_pte = pte_mkyoung(orig_pte);
     return orig_pte;
 }
 
@@ -206,7 +211,7 @@ hw_ptep arm64_contpte_pgtable::contpte_align_addr_ptep(std::uint64_t &start, std
 }
 
 /// contpte_ptep_get() (contpte.c): under the PTL the block cannot change, so young and dirty are
-/// simply ORed over it. (Upstream stops reading once both are found; the result is the same.)
+/// ORed over it.
 pte_t arm64_contpte_pgtable::contpte_ptep_get(hw_ptep ptep, pte_t orig_pte) {
     return gather_young_dirty(*this, contpte_align_down(ptep), orig_pte);
 }
