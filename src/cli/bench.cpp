@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 namespace fs = std::filesystem;
 
@@ -40,8 +41,9 @@ hold on a machine other jobs share; the wall-clock time is reported beside it.
 
 Throughput of the differential runner on one core: random legal programs of N ops (default 32)
 applied to the reference and the arm64 contpte world, with every oracle on, and bare (both
-worlds, no checks), S CPU seconds each (--seconds, default 3). Reports ops/s and the oracle's
-overhead factor. --direct leaves the core flows out of the programs: the handle-API calls and
+worlds, no checks), S CPU seconds each (--seconds, default 3), the two alternating pass by
+pass over the same 256 programs so that a change in the machine's speed moves both alike.
+Reports ops/s and the oracle's overhead factor. --direct leaves the core flows out of the programs: the handle-API calls and
 hardware accesses alone, the op set the 2 M ops/s target was set for (a flow op does tens to
 hundreds of entry operations). Build with the release preset for representative figures.
 --passes N runs exactly N passes over the 256 programs instead of a time box, so that
@@ -223,30 +225,56 @@ struct throughput {
     std::size_t ops = 0;
 };
 
-/// Runs the programs for `seconds` of CPU time, or exactly `passes` times over them when
-/// passes > 0 (for instruction counts under callgrind, which do not depend on the machine's load).
-throughput measure(const std::vector<program> &progs, bool oracle, double seconds,
-                   std::size_t passes) {
+/// CPU time, programs and ops of one mode (bare or all oracles).
+struct tally {
+    double cpu = 0;
+    std::size_t runs = 0;
+    std::size_t ops = 0;
+    std::size_t passes = 0;
+    [[nodiscard]] throughput rate() const {
+        if (cpu <= 0)
+            return {};
+        return {static_cast<double>(ops) / cpu, static_cast<double>(runs) / cpu, ops};
+    }
+};
+
+/// One pass over the programs in one mode.
+void run_pass(const std::vector<program> &progs, bool oracle, tally &t) {
     run_options o;
     o.oracle = oracle;
-    std::size_t ops = 0;
-    std::size_t runs = 0;
     const double t0 = thread_cpu_seconds();
-    double elapsed = 0;
-    for (std::size_t pass = 0; passes > 0 ? pass < passes : elapsed < seconds; ++pass) {
-        for (const program &p : progs) {
-            const run_result r = run_program(p, o);
-            ops += p.ops.size();
-            ++runs;
-            if (oracle && r.violation) {
-                std::cerr << "bench: unexpected violation\n"
-                          << r.violation->report << print_text(p) << "\n";
-                std::exit(1);
-            }
+    for (const program &p : progs) {
+        const run_result r = run_program(p, o);
+        t.ops += p.ops.size();
+        ++t.runs;
+        if (oracle && r.violation) {
+            std::cerr << "bench: unexpected violation\n"
+                      << r.violation->report << print_text(p) << "\n";
+            std::exit(1);
         }
-        elapsed = thread_cpu_seconds() - t0;
     }
-    return {static_cast<double>(ops) / elapsed, static_cast<double>(runs) / elapsed, ops};
+    t.cpu += thread_cpu_seconds() - t0;
+    ++t.passes;
+}
+
+/// Bare application and all oracles, each for `seconds` of CPU time (or exactly `passes` times
+/// over the programs when passes > 0, for instruction counts under callgrind, which do not
+/// depend on the machine's load). The modes alternate pass by pass, so that a change in the
+/// machine's speed during the run moves both figures alike and leaves their ratio.
+std::pair<throughput, throughput> measure(const std::vector<program> &progs, bool bare,
+                                          bool full, double seconds, std::size_t passes) {
+    tally b;
+    tally f;
+    const auto more = [&](const tally &t, bool wanted) {
+        return wanted && (passes > 0 ? t.passes < passes : t.cpu < seconds);
+    };
+    while (more(b, bare) || more(f, full)) {
+        if (more(b, bare))
+            run_pass(progs, false, b);
+        if (more(f, full))
+            run_pass(progs, true, f);
+    }
+    return {b.rate(), f.rate()};
 }
 
 struct fuzzer_rate {
@@ -433,8 +461,7 @@ int cmd_bench(const std::vector<std::string> &args) {
         }
         progs.push_back(std::move(p));
     }
-    const throughput bare = oracle_only ? throughput{} : measure(progs, false, seconds, passes);
-    const throughput full = bare_only ? throughput{} : measure(progs, true, seconds, passes);
+    const auto [bare, full] = measure(progs, !oracle_only, !bare_only, seconds, passes);
     const double overhead = bare.ops_per_s / full.ops_per_s;
     load.sample();
     const std::string fuzzer = find_fuzz_binary("mm_diff_fuzzer", fuzzer_dir);
