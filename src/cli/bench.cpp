@@ -261,8 +261,8 @@ void run_pass(const std::vector<program> &progs, bool oracle, tally &t) {
 /// over the programs when passes > 0, for instruction counts under callgrind, which do not
 /// depend on the machine's load). The modes alternate pass by pass, so that a change in the
 /// machine's speed during the run moves both figures alike and leaves their ratio.
-std::pair<throughput, throughput> measure(const std::vector<program> &progs, bool bare,
-                                          bool full, double seconds, std::size_t passes) {
+std::pair<throughput, throughput> measure(const std::vector<program> &progs, bool bare, bool full,
+                                          double seconds, std::size_t passes) {
     tally b;
     tally f;
     const auto more = [&](const tally &t, bool wanted) {

@@ -105,8 +105,7 @@ std::optional<finding> session::check_returns(const op &o, const op_result &a, c
     case op_kind::ptep_get_and_clear:
     case op_kind::get_and_clear_full_ptes:
     case op_kind::modify_prot:
-        return chk_.check_result(what, a.pte, b.pte, chk_.spec.gather(first, nr),
-                                 first);
+        return chk_.check_result(what, a.pte, b.pte, chk_.spec.gather(first, nr), first);
     case op_kind::ptep_test_and_clear_young:
     case op_kind::ptep_clear_flush_young:
     case op_kind::clear_flush_young_ptes:
