@@ -277,12 +277,7 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, std::vector<std::ui
     pmds.erase(std::unique(pmds.begin(), pmds.end()), pmds.end());
 }
 
-bool checker::foldable(std::uint64_t first, bool present_ok) {
-    const foldability f = foldable_as(first);
-    return present_ok ? f.present : f.valid;
-}
-
-checker::foldability checker::foldable_as(std::uint64_t first) {
+checker::foldability checker::foldable(std::uint64_t first) {
     const std::uint64_t n = ref_.geo().cont_ptes();
     entry_cursor cur(ref_);
     const auto head = cur.api(first);
@@ -334,7 +329,7 @@ void checker::young_cleared(std::uint64_t first, std::uint64_t nr) {
         spec.mark_stale_old(p);
     }
     for (const std::uint64_t edge : {block_of(first), block_of(first + nr - 1)}) {
-        if (!foldable(edge, true) && !spec.cont_maybe(first) && !spec.cont_maybe(first + nr - 1))
+        if (!foldable(edge).present && !spec.cont_maybe(first) && !spec.cont_maybe(first + nr - 1))
             continue;
         for (std::uint64_t q = edge; q < edge + n; ++q) {
             spec.relax_young(q);
@@ -351,7 +346,7 @@ void checker::spread(const std::vector<std::uint64_t> &pages) {
         if (b == last)
             continue;
         last = b;
-        const foldability f = foldable_as(b);
+        const foldability f = foldable(b);
         if (f.valid)
             spec.spread(b, n);
         if (f.present)

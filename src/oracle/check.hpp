@@ -47,19 +47,18 @@ class checker {
     /// Pages and PMDs the op wrote in either world, widened to their CONT blocks, plus `extra`.
     void touched(std::uint64_t first, std::uint64_t nr, std::vector<std::uint64_t> &pages,
                  std::vector<std::size_t> &pmds) const;
-    /// A CONT-aligned block that contpte could map with PTE_CONT: valid entries mapping one folio
-    /// contiguously from an aligned PFN with equal protection, seen in the reference world.
-    /// Special entries count: contpte_try_fold() skips them, but contpte_set_ptes() sets CONT on
-    /// any full aligned chunk (arch/arm64/mm/contpte.c).
-    /// With `present_ok`, present-invalid (PROT_NONE) blocks count too: contpte_set_ptes() sets
-    /// PTE_CONT on them, and the batched young/dirty clears test pte_cont(), not validity.
-    bool foldable(std::uint64_t block_first, bool present_ok = false);
-    /// Both answers of foldable() from one read of the block.
+    /// Whether a CONT-aligned block is one contpte could map with PTE_CONT, seen in the
+    /// reference world: present entries mapping one folio contiguously from an aligned PFN
+    /// with equal protection. `valid`: all of them valid as well. Special entries count:
+    /// contpte_try_fold() skips them, but contpte_set_ptes() sets CONT on any full aligned
+    /// chunk (arch/arm64/mm/contpte.c). `present` alone admits present-invalid (PROT_NONE)
+    /// blocks: contpte_set_ptes() sets PTE_CONT on them, and the batched young/dirty clears
+    /// test pte_cont(), not validity.
     struct foldability {
         bool valid = false;
         bool present = false;
     };
-    foldability foldable_as(std::uint64_t block_first);
+    foldability foldable(std::uint64_t block_first);
     /// The result of a young clear over [first, first + nr) in both worlds: 1 over a page that
     /// must be young, 0 where nothing may be; an edge that may carry PTE_CONT makes the clear
     /// block-wide, and its result the OR over the block.
