@@ -212,18 +212,18 @@ bool split_folio(world &w, std::uint64_t addr, unsigned new_order) {
             continue;
         const spinlock_t ptl = w.ptl(va0);
         w.m.spin_lock(ptl);
-        for (std::uint64_t k = 0; k < per;) {
+        for (std::uint64_t k = 0; k < per; ++k) {
             const hw_ptep p = hw_pte_add(*base, static_cast<std::ptrdiff_t>(k));
             const pte_t pte = w.ops->ptep_get(p);
-            const unsigned batch = pte_present(pte) ? w.ops->pte_batch_hint(p, pte) : 1;
-            if (batch > 1 && !pte_special(pte) &&
-                (pte_pfn(pte) + batch <= f->pfn || pte_pfn(pte) >= f->pfn + f->nr_pages())) {
-                k += batch;
+            if (!pte_present(pte) || pte_special(pte))
+                continue;
+            if (f->contains(pte_pfn(pte))) {
+                maps.push_back({va0 + k * w.geo().page_size(), pte});
                 continue;
             }
-            if (pte_present(pte) && !pte_special(pte) && f->contains(pte_pfn(pte)))
-                maps.push_back({va0 + k * w.geo().page_size(), pte});
-            ++k;
+            const unsigned batch = w.ops->pte_batch_hint(p, pte);
+            if (pte_pfn(pte) + batch <= f->pfn || pte_pfn(pte) >= f->pfn + f->nr_pages())
+                k += batch - 1;
         }
         w.m.spin_unlock(ptl);
     }
