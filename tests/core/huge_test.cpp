@@ -10,8 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace mmfuzz {
 namespace {
@@ -193,6 +195,46 @@ TEST(ZapHugePmd, UnmapsTheThpAndFreesTheDepositedTable) {
         const pgtable_t next = w.m.pte_alloc_one();
         EXPECT_EQ(next, deposited);
         w.m.pte_free(next);
+        expect_no_violations(w);
+    }
+}
+
+TEST(SplitFolio, FindsAliasesAndLeavesOtherFoliosAlone) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k());
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        folio *f = w.m.folio_alloc(4, true);
+        folio *g = w.m.folio_alloc(4, true);
+        w.folios.push_back(f);
+        w.folios.push_back(g);
+        const hw_ptep p = *w.pte_alloc_map(base);
+        const pte_t prot = pte_mkold(pfn_pte(0, PAGE_READONLY));
+        w.m.spin_lock(w.ptl(base));
+        w.ops->set_ptes(&w.m.mm, base, p, pte_advance_pfn(prot, f->pfn), 16);
+        // Another folio's block between, and a second mapping of one of f's pages after it.
+        w.ops->set_ptes(&w.m.mm, base + 32 * ps, hw_pte_add(p, 32), pte_advance_pfn(prot, g->pfn),
+                        16);
+        w.ops->set_ptes(&w.m.mm, base + 64 * ps, hw_pte_add(p, 64),
+                        pte_advance_pfn(prot, f->pfn + 3), 1);
+        w.m.spin_unlock(w.ptl(base));
+        w.rmap_add(f->pfn, 16);
+        w.rmap_add(g->pfn, 16);
+        w.rmap_add(f->pfn + 3, 1);
+        w.m.clear_logs();
+        ASSERT_TRUE(split_folio(w, base, 2)) << impl;
+        std::vector<std::uint32_t> written;
+        for (const pgtable_write &wr : w.m.write_log())
+            if (wr.level == pt_level::pte)
+                written.push_back(wr.index);
+        // The alias went through a migration entry and back, like the linear mapping.
+        EXPECT_NE(std::find(written.begin(), written.end(), 64U), written.end()) << impl;
+        EXPECT_EQ(pte_pfn(get(w, base + 64 * ps)), f->pfn + 3);
+        EXPECT_EQ(w.m.page(f->pfn + 3).anon_map_count, 2);
+        for (std::uint64_t i = 32; i < 48; ++i) {
+            EXPECT_EQ(std::find(written.begin(), written.end(), i), written.end()) << impl;
+            EXPECT_EQ(pte_cont(raw(w, base + i * ps)), std::string(impl) == "arm64_contpte");
+        }
         expect_no_violations(w);
     }
 }

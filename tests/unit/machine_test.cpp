@@ -80,6 +80,26 @@ TEST_P(MachineTest, FoliosAreNaturallyAlignedAndDistinct) {
     EXPECT_THROW(w.m.folio_alloc(top + 1, true), api_misuse);
 }
 
+TEST_P(MachineTest, FolioAllocIsFirstFitOverFreedFrames) {
+    test_world w(GetParam());
+    folio *a = w.alloc(0);
+    folio *b = w.alloc(0);
+    folio *c = w.alloc(0);
+    EXPECT_EQ(b->pfn, a->pfn + 1);
+    EXPECT_EQ(c->pfn, b->pfn + 1);
+    const pfn_t lowest = a->pfn;
+    const pfn_t middle = b->pfn;
+    w.m.folio_free(b);
+    EXPECT_EQ(w.alloc(0)->pfn, middle);
+    w.m.folio_free(a);
+    // The freed frame below every other is found again, and a larger folio skips the slot it
+    // cannot fill.
+    folio *four = w.alloc(2);
+    EXPECT_EQ(four->pfn % 4, 0U);
+    EXPECT_GT(four->pfn, c->pfn);
+    EXPECT_EQ(w.alloc(0)->pfn, lowest);
+}
+
 TEST_P(MachineTest, FlushRequestsAreRecorded) {
     test_world w(GetParam());
     w.m.flush_tlb_page(w.addr(1));
