@@ -5,6 +5,7 @@
 // Transitions are driven by the op stream, never by either world's state.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -101,7 +102,13 @@ class ad_spec {
     // ---- uffd-wp and swap-exclusive expectations -------------------------------------------
     /// A new op starts: entries it writes without setting or keeping their expectations are
     /// forgotten after it (the runner does that).
-    void begin_op() { ++op_seq_; }
+    void begin_op() {
+        // One byte per page: on wrap-around, no page was set in the new op.
+        if (++op_seq_ == 0) {
+            std::fill(flags_op_.begin(), flags_op_.end(), 0);
+            op_seq_ = 1;
+        }
+    }
     /// The op wrote the entry with these flags.
     void expect_flags(std::uint64_t page, flag_expect uffd_wp, flag_expect exclusive) {
         wp_[page] = uffd_wp;
@@ -110,9 +117,14 @@ class ad_spec {
     }
     /// The op rewrote the entry and carried its flags.
     void keep_flags(std::uint64_t page) { flags_op_[page] = op_seq_; }
-    void forget_flags(std::uint64_t page) {
-        wp_[page] = flag_expect::unknown;
-        excl_[page] = flag_expect::unknown;
+    /// Forget the expectations of [first, first + nr) that this op did not set or keep.
+    void forget_flags_not_set_in_op(std::uint64_t first, std::uint64_t nr) {
+        const std::uint64_t end = std::min<std::uint64_t>(first + nr, size());
+        for (std::uint64_t p = first; p < end; ++p) {
+            const bool keep = flags_op_[p] == op_seq_;
+            wp_[p] = keep ? wp_[p] : flag_expect::unknown;
+            excl_[p] = keep ? excl_[p] : flag_expect::unknown;
+        }
     }
     [[nodiscard]] bool flags_set_in_op(std::uint64_t page) const {
         return flags_op_[page] == op_seq_;
@@ -126,8 +138,8 @@ class ad_spec {
     std::vector<std::uint8_t> cont_maybe_;
     std::vector<flag_expect> wp_;
     std::vector<flag_expect> excl_;
-    std::vector<std::uint64_t> flags_op_;
-    std::uint64_t op_seq_ = 1;
+    std::vector<std::uint8_t> flags_op_;
+    std::uint8_t op_seq_ = 1;
 };
 
 } // namespace mmfuzz

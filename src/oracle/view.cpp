@@ -7,16 +7,6 @@
 
 namespace mmfuzz {
 
-pteval_t exact_part(pte_t p) {
-    if (!pte_present(p))
-        return pte_val(p);
-    return pte_val(p) & ~(PTE_AF | PTE_DIRTY | PTE_RDONLY | PTE_CONT);
-}
-
-ad_bits ad_of(pte_t p) {
-    return {pte_young(p), pte_dirty(p)};
-}
-
 std::string describe_pte(pte_t p) {
     if (pte_none(p))
         return "none";

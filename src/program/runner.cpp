@@ -261,20 +261,16 @@ void session::update_spec(const op &o, const op_result &a, const op_result &b) {
 void session::forget_rewritten_flags() {
     ad_spec &s = chk_.spec;
     const std::uint64_t per = ref_.geo().ptrs_per_pte();
-    auto forget = [&](std::uint64_t page) {
-        if (page < s.size() && !s.flags_set_in_op(page))
-            s.forget_flags(page);
-    };
     for (const pgtable_write &wr : ref_.m.write_log()) {
         if (wr.by_hw)
             continue;
         if (wr.level == pt_level::pmd) {
-            for (std::uint64_t k = 0; k < per; ++k)
-                forget(wr.index * per + k);
+            s.forget_flags_not_set_in_op(wr.index * per, per);
             continue;
         }
         if (const auto va = ref_.m.table_va({wr.table}))
-            forget(((*va - ref_.m.window_start()) >> ref_.geo().page_shift) + wr.index);
+            s.forget_flags_not_set_in_op(
+                ((*va - ref_.m.window_start()) >> ref_.geo().page_shift) + wr.index, 1);
     }
 }
 
@@ -416,6 +412,11 @@ std::string session::dump() {
 run_result session::run() {
     run_result res;
     res.legalized.header = prog_.header;
+    res.legalized.ops.reserve(prog_.ops.size());
+    if (opts_.oracle) {
+        pages_.reserve(ref_.nr_pages());
+        pmds_.reserve(ref_.m.options().window_pmds);
+    }
     const std::size_t limit = std::min(prog_.ops.size(), opts_.max_ops.value_or(prog_.ops.size()));
     for (std::size_t i = 0; i < limit; ++i) {
         const op &raw = prog_.ops[i];

@@ -183,6 +183,31 @@ TEST_F(pair_fixture, AuditRecountsMapcountAndRss) {
     EXPECT_EQ(f->invariant, "RSS");
 }
 
+TEST(AdSpec, ForgetsOnlyFlagsTheOpDidNotSetAcrossManyOps) {
+    ad_spec s(8);
+    s.begin_op();
+    s.expect_flags(1, flag_expect::set, flag_expect::clear);
+    s.expect_flags(2, flag_expect::set, flag_expect::set);
+    s.forget_flags_not_set_in_op(0, 8);
+    EXPECT_EQ(s.expected_uffd_wp(1), flag_expect::set);
+    EXPECT_EQ(s.expected_exclusive(2), flag_expect::set);
+    // 256 ops later (a wrap of a one-byte op counter) page 1 was set long ago, page 2
+    // is kept by the current op.
+    for (int i = 0; i < 256; ++i)
+        s.begin_op();
+    EXPECT_FALSE(s.flags_set_in_op(1));
+    s.keep_flags(2);
+    s.forget_flags_not_set_in_op(0, 3);
+    EXPECT_EQ(s.expected_uffd_wp(1), flag_expect::unknown);
+    EXPECT_EQ(s.expected_exclusive(1), flag_expect::unknown);
+    EXPECT_EQ(s.expected_uffd_wp(2), flag_expect::set);
+    EXPECT_EQ(s.expected_exclusive(2), flag_expect::set);
+    // A range running past the end stops at the last page.
+    s.begin_op();
+    s.forget_flags_not_set_in_op(2, 100);
+    EXPECT_EQ(s.expected_uffd_wp(2), flag_expect::unknown);
+}
+
 TEST(Invariants, CatalogueHasTheDesignIdsWithDocs) {
     for (const char *id : {"EQUIV", "DIRTY_LOSS", "CONT_LEAK", "CONT_BLOCK", "BBM", "TLB_STALE",
                            "SOFTLEAF_ROUNDTRIP", "SOFTLEAF_NOT_VALID", "PMD_WELLFORMED", "MAPCOUNT",
