@@ -20,6 +20,7 @@
 #include <map>
 #include <numeric>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <unistd.h>
 #include <utility>
@@ -39,13 +40,14 @@ const char *const bench_help =
 Every time is CPU time (user + system) of the process doing the work, so that the figures
 hold on a machine other jobs share; the wall-clock time is reported beside it.
 
-Throughput of the differential runner on one core: random legal programs of N ops (default 32)
-applied to the reference and the arm64 contpte world, with every oracle on, and bare (both
+Throughput of the differential runner on one core: random legal programs of N ops (default 32;
+random ops put through the legalizer and topped up until N are legal, so every op counted is
+applied) run on the reference and the arm64 contpte world, with every oracle on, and bare (both
 worlds, no checks), S CPU seconds each (--seconds, default 3), the two alternating pass by
 pass over the same 256 programs so that a change in the machine's speed moves both alike.
-Reports ops/s and the oracle's overhead factor. --direct leaves the core flows out of the programs: the handle-API calls and
-hardware accesses alone, the op set the 2 M ops/s target was set for (a flow op does tens to
-hundreds of entry operations). Build with the release preset for representative figures.
+Reports ops/s and the oracle's overhead factor. --direct leaves the core flows out of the
+programs: the handle-API calls and hardware accesses alone, the op set the 2 M ops/s target was
+set for (a flow op does tens to hundreds of entry operations). Build with the release preset for representative figures.
 --passes N runs exactly N passes over the 256 programs instead of a time box, so that
 'valgrind --tool=callgrind' counts are repeatable. Then, when mm_diff_fuzzer is found
 (--fuzzer-dir DIR, else as 'campaign' finds it), its executions per CPU second for
@@ -238,18 +240,45 @@ struct tally {
     }
 };
 
-/// One pass over the programs in one mode.
+/// A random program of exactly `nr_ops` legal ops: generated ops passed through the
+/// legalizer, which turns each into a call meeting the kernel's preconditions or drops it,
+/// topped up with further random ops until `nr_ops` are legal. `direct`: no core flows (the
+/// handle-API calls and hardware accesses alone).
+program legal_program(const rand_fn &rnd, const program_header &h, std::size_t nr_ops,
+                      bool direct) {
+    const auto wanted = [&](const op &o) { return !direct || !is_flow(o.kind); };
+    program p = random_program(rnd, h, nr_ops > 3 ? nr_ops - 3 : 1);
+    std::erase_if(p.ops, [&](const op &o) { return !wanted(o); });
+    run_options bare;
+    bare.oracle = false;
+    for (int round = 0; round < 1000; ++round) {
+        program legal = run_program(p, bare).legalized;
+        if (legal.ops.size() >= nr_ops) {
+            legal.ops.resize(nr_ops);
+            return legal;
+        }
+        p = std::move(legal);
+        while (p.ops.size() < nr_ops)
+            if (const op o = random_op(rnd, h); wanted(o))
+                p.ops.push_back(o);
+    }
+    throw std::runtime_error("bench: no legal program of " + std::to_string(nr_ops) + " ops");
+}
+
+/// One pass over the programs in one mode. Every op of a program counts: they are all legal.
 void run_pass(const std::vector<program> &progs, bool oracle, tally &t) {
     run_options o;
     o.oracle = oracle;
     const double t0 = thread_cpu_seconds();
     for (const program &p : progs) {
         const run_result r = run_program(p, o);
-        t.ops += p.ops.size();
+        t.ops += r.applied;
         ++t.runs;
-        if (oracle && r.violation) {
-            std::cerr << "bench: unexpected violation\n"
-                      << r.violation->report << print_text(p) << "\n";
+        if (r.noops != 0 || (oracle && r.violation)) {
+            std::cerr << "bench: "
+                      << (r.noops != 0 ? "a legalized program did not replay as legal\n"
+                                       : "unexpected violation\n" + r.violation->report)
+                      << print_text(p) << "\n";
             std::exit(1);
         }
     }
@@ -450,17 +479,8 @@ int cmd_bench(const std::vector<std::string> &args) {
     h.options.gran = g;
     std::vector<program> progs;
     const rand_fn rnd = seeded_rand(12345);
-    for (int i = 0; i < 256; ++i) {
-        program p = random_program(rnd, h, nr_ops > 3 ? nr_ops - 3 : 1);
-        if (direct) {
-            // Issue 5's op set: the handle-API calls and hardware accesses, no core flows.
-            std::erase_if(p.ops, [](const op &o) { return is_flow(o.kind); });
-            while (p.ops.size() < std::max<std::size_t>(nr_ops, 3))
-                if (const op o = random_op(rnd, h); !is_flow(o.kind))
-                    p.ops.push_back(o);
-        }
-        progs.push_back(std::move(p));
-    }
+    for (int i = 0; i < 256; ++i)
+        progs.push_back(legal_program(rnd, h, nr_ops, direct));
     const auto [bare, full] = measure(progs, !oracle_only, !bare_only, seconds, passes);
     const double overhead = bare.ops_per_s / full.ops_per_s;
     load.sample();

@@ -16,49 +16,6 @@ finding make(std::string id, std::string detail, std::vector<std::uint64_t> page
     return {std::move(id), std::move(detail), std::move(pages)};
 }
 
-/// Reads window pages of one world, looking a PMD's table up once for a run of pages in it.
-/// Used within one check, while no op runs.
-class entry_cursor {
-  public:
-    explicit entry_cursor(world &w) : w_(w), mask_(w.geo().ptrs_per_pte() - 1) {}
-    /// Whether the page has a table; positions the cursor on it.
-    bool seek(std::uint64_t page) {
-        const std::uint64_t pmd = page >> w_.geo().pte_index_bits;
-        if (pmd != pmd_) {
-            pmd_ = pmd;
-            const std::uint64_t va = w_.page_va(pmd << w_.geo().pte_index_bits);
-            base_ = w_.pte_lookup(va);
-            pmd_val_ = w_.m.peek_pmd(pmd);
-            const auto table = w_.m.live_table_for(va);
-            table_ = table ? w_.m.peek_table(*table) : std::span<const pte_t>{};
-        }
-        return base_.has_value();
-    }
-    std::optional<pte_t> api(std::uint64_t page) {
-        if (!seek(page))
-            return std::nullopt;
-        return w_.ops->ptep_get(hw_pte_add(*base_, static_cast<std::ptrdiff_t>(page & mask_)));
-    }
-    std::optional<pte_t> raw(std::uint64_t page) {
-        if (!seek(page))
-            return std::nullopt;
-        return table_[page & mask_];
-    }
-    /// The PMD above the page.
-    pmd_t pmd(std::uint64_t page) {
-        seek(page);
-        return pmd_val_;
-    }
-
-  private:
-    world &w_;
-    std::uint64_t mask_;
-    std::uint64_t pmd_ = ~std::uint64_t{0};
-    std::optional<hw_ptep> base_;
-    std::span<const pte_t> table_;
-    pmd_t pmd_val_{};
-};
-
 /// Whether young/dirty fall outside the interval (the cheap test before a report is built).
 bool ad_violated(pte_t seen, const ad_interval &iv) {
     const ad_bits a = ad_of(seen);
@@ -73,7 +30,8 @@ bool leaks_cont(pte_t p) {
 
 } // namespace
 
-checker::checker(world &ref, world &opt) : spec(ref.nr_pages()), ref_(ref), opt_(opt) {}
+checker::checker(world &ref, world &opt)
+    : spec(ref.nr_pages()), ref_(ref), opt_(opt), ref_cur_(ref), opt_cur_(opt) {}
 
 std::optional<finding> checker::check_ad(const std::string &where, pte_t seen,
                                          const ad_interval &iv, std::uint64_t page) {
@@ -159,8 +117,8 @@ std::optional<finding> checker::check_flags(std::uint64_t page, pte_t seen) cons
 }
 
 std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pages) {
-    entry_cursor ca(ref_);
-    entry_cursor cb(opt_);
+    entry_cursor &ca = ref_cur_;
+    entry_cursor &cb = opt_cur_;
     for (const std::uint64_t page : pages) {
         const auto a = ca.api(page);
         const auto b = cb.api(page);
@@ -191,7 +149,7 @@ std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pa
 
 std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &pages) {
     const std::uint64_t n = opt_.geo().cont_ptes();
-    entry_cursor cur(opt_);
+    entry_cursor &cur = opt_cur_;
     std::uint64_t last = ~std::uint64_t{0};
     for (const std::uint64_t page : pages) {
         const std::uint64_t first = block_of(page);
@@ -270,43 +228,51 @@ std::optional<finding> checker::check_monitors() {
     return std::nullopt;
 }
 
-void checker::touched(std::uint64_t first, std::uint64_t nr, std::vector<std::uint64_t> &pages,
-                      std::vector<std::size_t> &pmds) const {
+void checker::touched(std::uint64_t first, std::uint64_t nr, touched_set &out) const {
     const std::uint64_t n = ref_.geo().cont_ptes();
     const std::uint64_t total = ref_.nr_pages();
-    std::vector<std::uint64_t> &blocks = block_scratch_;
-    blocks.clear();
-    if (blocks.capacity() == 0)
-        blocks.reserve(total / n + 16);
-    for (std::uint64_t b = block_of(first); b < first + nr && b < total; b += n)
-        blocks.push_back(b);
+    out.written.clear();
+    out.pages.clear();
+    out.pmds.clear();
+    for (std::uint64_t p = first; p < first + nr && p < total; ++p)
+        out.written.push_back(p);
     for (const world *w : {&ref_, &opt_}) {
+        // Writes come in runs on one table: its place in the window is looked up once a run.
+        pfn_t table = ~pfn_t{0};
+        std::optional<std::uint64_t> table_first;
         for (const pgtable_write &wr : w->m.write_log()) {
             if (wr.level == pt_level::pmd) {
-                pmds.push_back(wr.index);
+                out.pmds.push_back(wr.index);
                 continue;
             }
-            const auto va = w->m.table_va({wr.table});
-            if (!va)
-                continue;
-            const std::uint64_t b =
-                block_of(((*va - w->m.window_start()) >> w->geo().page_shift) + wr.index);
-            if (blocks.empty() || blocks.back() != b)
-                blocks.push_back(b);
+            if (wr.table != table) {
+                table = wr.table;
+                const auto va = w->m.table_va({wr.table});
+                table_first = va ? std::optional((*va - w->m.window_start()) >> w->geo().page_shift)
+                                 : std::nullopt;
+            }
+            if (table_first)
+                out.written.push_back(*table_first + wr.index);
         }
     }
-    std::sort(blocks.begin(), blocks.end());
-    blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
-    for (const std::uint64_t b : blocks)
+    std::sort(out.written.begin(), out.written.end());
+    out.written.erase(std::unique(out.written.begin(), out.written.end()), out.written.end());
+    std::uint64_t last = ~std::uint64_t{0};
+    for (const std::uint64_t page : out.written) {
+        const std::uint64_t b = block_of(page);
+        if (b == last)
+            continue;
+        last = b;
         for (std::uint64_t i = 0; i < n && b + i < total; ++i)
-            pages.push_back(b + i);
-    std::sort(pmds.begin(), pmds.end());
-    pmds.erase(std::unique(pmds.begin(), pmds.end()), pmds.end());
+            out.pages.push_back(b + i);
+    }
+    std::sort(out.pmds.begin(), out.pmds.end());
+    out.pmds.erase(std::unique(out.pmds.begin(), out.pmds.end()), out.pmds.end());
 }
 
 checker::foldability checker::foldable(std::uint64_t first) {
     const std::uint64_t n = ref_.geo().cont_ptes();
-    entry_cursor cur(ref_);
+    entry_cursor &cur = ref_cur_;
     const auto head = cur.api(first);
     if (!head || !pte_present(*head) || pte_pfn(*head) % n != 0)
         return {};
@@ -425,8 +391,8 @@ std::optional<finding> checker::check_read(const content_spec &content, std::uin
 
 std::optional<finding> checker::check_content(const content_spec &content,
                                               const std::vector<std::uint64_t> &pages) {
-    entry_cursor ca(ref_);
-    entry_cursor cb(opt_);
+    entry_cursor &ca = ref_cur_;
+    entry_cursor &cb = opt_cur_;
     for (const std::uint64_t page : pages) {
         for (auto [w, cur] : {std::pair{&ref_, &ca}, std::pair{&opt_, &cb}}) {
             const auto v = stored_value(*w, *cur, page);
@@ -493,7 +459,7 @@ std::optional<finding> checker::audit(const content_spec *content) {
     // page_table_check recount and RSS, from each world's raw tables.
     for (world *w : {&ref_, &opt_}) {
         const std::string who(w->ops->name());
-        entry_cursor cur(*w);
+        entry_cursor &cur = w == &ref_ ? ref_cur_ : opt_cur_;
         const pfn_t base = w->m.first_data_pfn();
         std::vector<int> &counts = audit_counts_;
         counts.assign(w->m.frames_in_use(), 0);

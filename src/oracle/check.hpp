@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,53 @@ struct finding {
     std::string invariant;
     std::string detail;
     std::vector<std::uint64_t> pages; ///< window page indices involved
+};
+
+/// Reads window pages of one world through the API and raw, looking a PMD's table up once for
+/// a run of pages under it. The lookup is kept while the PMD holds the same value (the same
+/// table page), so a cursor stays right across ops that change tables.
+class entry_cursor {
+  public:
+    explicit entry_cursor(world &w)
+        : w_(w), mask_(w.geo().ptrs_per_pte() - 1), shift_(w.geo().pte_index_bits) {}
+    /// Whether the page has a table; positions the cursor on it.
+    bool seek(std::uint64_t page) {
+        const std::uint64_t pmd = page >> shift_;
+        const pmd_t val = w_.m.peek_pmd(pmd);
+        if (pmd != pmd_ || val != pmd_val_) [[unlikely]] {
+            pmd_ = pmd;
+            pmd_val_ = val;
+            const std::uint64_t va = w_.page_va(pmd << shift_);
+            base_ = w_.pte_lookup(va);
+            const auto table = w_.m.live_table_for(va);
+            table_ = table ? w_.m.peek_table(*table) : std::span<const pte_t>{};
+        }
+        return base_.has_value();
+    }
+    std::optional<pte_t> api(std::uint64_t page) {
+        if (!seek(page))
+            return std::nullopt;
+        return w_.ops->ptep_get(hw_pte_add(*base_, static_cast<std::ptrdiff_t>(page & mask_)));
+    }
+    std::optional<pte_t> raw(std::uint64_t page) {
+        if (!seek(page))
+            return std::nullopt;
+        return table_[page & mask_];
+    }
+    /// The PMD above the page.
+    pmd_t pmd(std::uint64_t page) {
+        seek(page);
+        return pmd_val_;
+    }
+
+  private:
+    world &w_;
+    std::uint64_t mask_;
+    unsigned shift_;
+    std::uint64_t pmd_ = ~std::uint64_t{0};
+    pmd_t pmd_val_{};
+    std::optional<hw_ptep> base_;
+    std::span<const pte_t> table_;
 };
 
 class checker {
@@ -44,9 +92,17 @@ class checker {
     std::optional<finding> check_content(const content_spec &content,
                                          const std::vector<std::uint64_t> &pages);
 
-    /// Pages and PMDs the op wrote in either world, widened to their CONT blocks, plus `extra`.
-    void touched(std::uint64_t first, std::uint64_t nr, std::vector<std::uint64_t> &pages,
-                 std::vector<std::size_t> &pmds) const;
+    /// What an op wrote in either world, and the range it named.
+    struct touched_set {
+        /// Written pages and the op's range, each as it is: where the data a read returns can
+        /// have changed (an entry, or the frame a hardware write went to).
+        std::vector<std::uint64_t> written;
+        /// The same widened to their CONT blocks: where a view can have changed (contpte
+        /// gathers young/dirty over a block, and a fold or unfold rewrites all of it).
+        std::vector<std::uint64_t> pages;
+        std::vector<std::size_t> pmds;
+    };
+    void touched(std::uint64_t first, std::uint64_t nr, touched_set &out) const;
     /// Whether a CONT-aligned block is one contpte could map with PTE_CONT, seen in the
     /// reference world: present entries mapping one folio contiguously from an aligned PFN
     /// with equal protection. `valid`: all of them valid as well. Special entries count:
@@ -88,7 +144,8 @@ class checker {
     std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t raw);
     world &ref_;
     world &opt_;
-    mutable std::vector<std::uint64_t> block_scratch_;
+    entry_cursor ref_cur_;
+    entry_cursor opt_cur_;
     std::vector<std::uint64_t> audit_pages_; ///< audit scratch: the pages either world maps
     std::vector<int> audit_counts_;          ///< audit scratch: mappings per frame
 };
