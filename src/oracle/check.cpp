@@ -16,6 +16,51 @@ finding make(std::string id, std::string detail, std::vector<std::uint64_t> page
     return {std::move(id), std::move(detail), std::move(pages)};
 }
 
+/// Reads window pages of one world, looking a PMD's table up once for a run of pages in it.
+/// Used within one check, while no op runs.
+class entry_cursor {
+  public:
+    explicit entry_cursor(world &w)
+        : w_(w), mask_(w.geo().ptrs_per_pte() - 1), shift_(w.geo().pte_index_bits) {}
+    /// Whether the page has a table; positions the cursor on it.
+    bool seek(std::uint64_t page) {
+        const std::uint64_t pmd = page >> shift_;
+        if (pmd != pmd_) [[unlikely]] {
+            pmd_ = pmd;
+            const std::uint64_t va = w_.page_va(pmd << shift_);
+            base_ = w_.pte_lookup(va);
+            pmd_val_ = w_.m.peek_pmd(pmd);
+            const auto table = w_.m.live_table_for(va);
+            table_ = table ? w_.m.peek_table(*table) : std::span<const pte_t>{};
+        }
+        return base_.has_value();
+    }
+    std::optional<pte_t> api(std::uint64_t page) {
+        if (!seek(page))
+            return std::nullopt;
+        return w_.ops->ptep_get(hw_pte_add(*base_, static_cast<std::ptrdiff_t>(page & mask_)));
+    }
+    std::optional<pte_t> raw(std::uint64_t page) {
+        if (!seek(page))
+            return std::nullopt;
+        return table_[page & mask_];
+    }
+    /// The PMD above the page.
+    pmd_t pmd(std::uint64_t page) {
+        seek(page);
+        return pmd_val_;
+    }
+
+  private:
+    world &w_;
+    std::uint64_t mask_;
+    unsigned shift_;
+    std::uint64_t pmd_ = ~std::uint64_t{0};
+    std::optional<hw_ptep> base_;
+    std::span<const pte_t> table_;
+    pmd_t pmd_val_{};
+};
+
 /// Whether young/dirty fall outside the interval (the cheap test before a report is built).
 bool ad_violated(pte_t seen, const ad_interval &iv) {
     const ad_bits a = ad_of(seen);
@@ -30,8 +75,7 @@ bool leaks_cont(pte_t p) {
 
 } // namespace
 
-checker::checker(world &ref, world &opt)
-    : spec(ref.nr_pages()), ref_(ref), opt_(opt), ref_cur_(ref), opt_cur_(opt) {}
+checker::checker(world &ref, world &opt) : spec(ref.nr_pages()), ref_(ref), opt_(opt) {}
 
 std::optional<finding> checker::check_ad(const std::string &where, pte_t seen,
                                          const ad_interval &iv, std::uint64_t page) {
@@ -117,8 +161,8 @@ std::optional<finding> checker::check_flags(std::uint64_t page, pte_t seen) cons
 }
 
 std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pages) {
-    entry_cursor &ca = ref_cur_;
-    entry_cursor &cb = opt_cur_;
+    entry_cursor ca(ref_);
+    entry_cursor cb(opt_);
     for (const std::uint64_t page : pages) {
         const auto a = ca.api(page);
         const auto b = cb.api(page);
@@ -149,7 +193,7 @@ std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pa
 
 std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &pages) {
     const std::uint64_t n = opt_.geo().cont_ptes();
-    entry_cursor &cur = opt_cur_;
+    entry_cursor cur(opt_);
     std::uint64_t last = ~std::uint64_t{0};
     for (const std::uint64_t page : pages) {
         const std::uint64_t first = block_of(page);
@@ -272,7 +316,7 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, touched_set &out) c
 
 checker::foldability checker::foldable(std::uint64_t first) {
     const std::uint64_t n = ref_.geo().cont_ptes();
-    entry_cursor &cur = ref_cur_;
+    entry_cursor cur(ref_);
     const auto head = cur.api(first);
     if (!head || !pte_present(*head) || pte_pfn(*head) % n != 0)
         return {};
@@ -391,8 +435,8 @@ std::optional<finding> checker::check_read(const content_spec &content, std::uin
 
 std::optional<finding> checker::check_content(const content_spec &content,
                                               const std::vector<std::uint64_t> &pages) {
-    entry_cursor &ca = ref_cur_;
-    entry_cursor &cb = opt_cur_;
+    entry_cursor ca(ref_);
+    entry_cursor cb(opt_);
     for (const std::uint64_t page : pages) {
         for (auto [w, cur] : {std::pair{&ref_, &ca}, std::pair{&opt_, &cb}}) {
             const auto v = stored_value(*w, *cur, page);
@@ -459,7 +503,7 @@ std::optional<finding> checker::audit(const content_spec *content) {
     // page_table_check recount and RSS, from each world's raw tables.
     for (world *w : {&ref_, &opt_}) {
         const std::string who(w->ops->name());
-        entry_cursor &cur = w == &ref_ ? ref_cur_ : opt_cur_;
+        entry_cursor cur(*w);
         const pfn_t base = w->m.first_data_pfn();
         std::vector<int> &counts = audit_counts_;
         counts.assign(w->m.frames_in_use(), 0);

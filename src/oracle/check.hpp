@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -18,53 +17,6 @@ struct finding {
     std::string invariant;
     std::string detail;
     std::vector<std::uint64_t> pages; ///< window page indices involved
-};
-
-/// Reads window pages of one world through the API and raw, looking a PMD's table up once for
-/// a run of pages under it. The lookup is kept while the PMD holds the same value (the same
-/// table page), so a cursor stays right across ops that change tables.
-class entry_cursor {
-  public:
-    explicit entry_cursor(world &w)
-        : w_(w), mask_(w.geo().ptrs_per_pte() - 1), shift_(w.geo().pte_index_bits) {}
-    /// Whether the page has a table; positions the cursor on it.
-    bool seek(std::uint64_t page) {
-        const std::uint64_t pmd = page >> shift_;
-        const pmd_t val = w_.m.peek_pmd(pmd);
-        if (pmd != pmd_ || val != pmd_val_) [[unlikely]] {
-            pmd_ = pmd;
-            pmd_val_ = val;
-            const std::uint64_t va = w_.page_va(pmd << shift_);
-            base_ = w_.pte_lookup(va);
-            const auto table = w_.m.live_table_for(va);
-            table_ = table ? w_.m.peek_table(*table) : std::span<const pte_t>{};
-        }
-        return base_.has_value();
-    }
-    std::optional<pte_t> api(std::uint64_t page) {
-        if (!seek(page))
-            return std::nullopt;
-        return w_.ops->ptep_get(hw_pte_add(*base_, static_cast<std::ptrdiff_t>(page & mask_)));
-    }
-    std::optional<pte_t> raw(std::uint64_t page) {
-        if (!seek(page))
-            return std::nullopt;
-        return table_[page & mask_];
-    }
-    /// The PMD above the page.
-    pmd_t pmd(std::uint64_t page) {
-        seek(page);
-        return pmd_val_;
-    }
-
-  private:
-    world &w_;
-    std::uint64_t mask_;
-    unsigned shift_;
-    std::uint64_t pmd_ = ~std::uint64_t{0};
-    pmd_t pmd_val_{};
-    std::optional<hw_ptep> base_;
-    std::span<const pte_t> table_;
 };
 
 class checker {
@@ -144,8 +96,6 @@ class checker {
     std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t raw);
     world &ref_;
     world &opt_;
-    entry_cursor ref_cur_;
-    entry_cursor opt_cur_;
     std::vector<std::uint64_t> audit_pages_; ///< audit scratch: the pages either world maps
     std::vector<int> audit_counts_;          ///< audit scratch: mappings per frame
 };

@@ -76,8 +76,7 @@ class session {
     checker chk_;
     content_spec content_;
     flow_context ctx_;
-    std::vector<std::uint64_t> pages_; ///< scratch: pages an op touched
-    std::vector<std::size_t> pmds_;
+    checker::touched_set touched_; ///< scratch: what an op touched
 };
 
 std::optional<finding> session::check_returns(const op &o, const op_result &a, const op_result &b) {
@@ -308,12 +307,9 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     forget_rewritten_flags();
     note_flushes();
     const auto [first, nr] = op_range(o);
-    std::vector<std::uint64_t> &pages = pages_;
-    std::vector<std::size_t> &pmds = pmds_;
-    pages.clear();
-    pmds.clear();
-    chk_.touched(first, nr, pages, pmds);
-    chk_.spread(pages);
+    checker::touched_set &t = touched_;
+    chk_.touched(first, nr, t);
+    chk_.spread(t.pages);
     if (monitors)
         return monitors;
     if (returns)
@@ -322,13 +318,13 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     // nothing in either world leaves nothing new to compare (its results were checked above).
     if (ref_.m.write_log().empty() && opt_.m.write_log().empty())
         return std::nullopt;
-    if (auto f = chk_.check_pmds(pmds))
+    if (auto f = chk_.check_pmds(t.pmds))
         return f;
-    if (auto f = chk_.check_pages(pages))
+    if (auto f = chk_.check_pages(t.pages))
         return f;
-    if (auto f = chk_.check_blocks(pages))
+    if (auto f = chk_.check_blocks(t.pages))
         return f;
-    if (auto f = chk_.check_content(content_, pages))
+    if (auto f = chk_.check_content(content_, t.written))
         return f;
     for (world *w : {&ref_, &opt_})
         w->m.check_tlb_stale();
@@ -414,8 +410,9 @@ run_result session::run() {
     res.legalized.header = prog_.header;
     res.legalized.ops.reserve(prog_.ops.size());
     if (opts_.oracle) {
-        pages_.reserve(ref_.nr_pages());
-        pmds_.reserve(ref_.m.options().window_pmds);
+        touched_.written.reserve(ref_.nr_pages());
+        touched_.pages.reserve(ref_.nr_pages());
+        touched_.pmds.reserve(ref_.m.options().window_pmds);
     }
     const std::size_t limit = std::min(prog_.ops.size(), opts_.max_ops.value_or(prog_.ops.size()));
     for (std::size_t i = 0; i < limit; ++i) {
