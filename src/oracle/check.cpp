@@ -5,6 +5,7 @@
 #include "pgtable/softleaf.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <span>
 #include <utility>
 
@@ -307,20 +308,23 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, touched_set &out) c
         if (b == last)
             continue;
         last = b;
-        for (std::uint64_t i = 0; i < n && b + i < total; ++i)
-            out.pages.push_back(b + i);
+        const std::size_t at = out.pages.size();
+        out.pages.resize(at + std::min(n, total - b));
+        std::iota(out.pages.begin() + static_cast<std::ptrdiff_t>(at), out.pages.end(), b);
     }
     std::sort(out.pmds.begin(), out.pmds.end());
     out.pmds.erase(std::unique(out.pmds.begin(), out.pmds.end()), out.pmds.end());
 }
 
-checker::foldability checker::foldable(std::uint64_t first) {
-    const std::uint64_t n = ref_.geo().cont_ptes();
-    entry_cursor cur(ref_);
+namespace {
+
+/// checker::foldable() with the caller's cursor on the reference world.
+checker::foldability foldable_at(world &ref, entry_cursor &cur, std::uint64_t first) {
+    const std::uint64_t n = ref.geo().cont_ptes();
     const auto head = cur.api(first);
     if (!head || !pte_present(*head) || pte_pfn(*head) % n != 0)
         return {};
-    const folio *f = ref_.m.pfn_folio(pte_pfn(*head));
+    const folio *f = ref.m.pfn_folio(pte_pfn(*head));
     if (f == nullptr || !f->contains(pte_pfn(*head) + n - 1))
         return {};
     bool valid = pte_valid(*head);
@@ -332,6 +336,13 @@ checker::foldability checker::foldable(std::uint64_t first) {
         valid = valid && pte_valid(*p);
     }
     return {valid, true};
+}
+
+} // namespace
+
+checker::foldability checker::foldable(std::uint64_t first) {
+    entry_cursor cur(ref_);
+    return foldable_at(ref_, cur, first);
 }
 
 std::optional<finding> checker::check_young_result(std::string_view what, std::uint64_t first,
@@ -377,13 +388,14 @@ void checker::young_cleared(std::uint64_t first, std::uint64_t nr) {
 
 void checker::spread(const std::vector<std::uint64_t> &pages) {
     const std::uint64_t n = ref_.geo().cont_ptes();
+    entry_cursor cur(ref_);
     std::uint64_t last = ~std::uint64_t{0};
     for (const std::uint64_t page : pages) {
         const std::uint64_t b = block_of(page);
         if (b == last)
             continue;
         last = b;
-        const foldability f = foldable(b);
+        const foldability f = foldable_at(ref_, cur, b);
         if (f.valid)
             spec.spread(b, n);
         if (f.present)
