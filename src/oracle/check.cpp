@@ -273,7 +273,7 @@ std::optional<finding> checker::check_monitors() {
     return std::nullopt;
 }
 
-void checker::touched(std::uint64_t first, std::uint64_t nr, touched_set &out) const {
+void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, touched_set &out) {
     const std::uint64_t n = ref_.geo().cont_ptes();
     const std::uint64_t total = ref_.nr_pages();
     out.written.clear();
@@ -302,15 +302,29 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, touched_set &out) c
     }
     std::sort(out.written.begin(), out.written.end());
     out.written.erase(std::unique(out.written.begin(), out.written.end()), out.written.end());
+    entry_cursor ca(ref_);
+    entry_cursor cb(opt_);
+    const auto cont_in = [&](entry_cursor &cur, std::uint64_t b) {
+        for (std::uint64_t i = 0; i < n; ++i)
+            if (const auto p = cur.raw(b + i); p && pte_valid_cont(*p))
+                return true;
+        return false;
+    };
     std::uint64_t last = ~std::uint64_t{0};
+    bool whole = false;
     for (const std::uint64_t page : out.written) {
         const std::uint64_t b = block_of(page);
-        if (b == last)
-            continue;
-        last = b;
-        const std::size_t at = out.pages.size();
-        out.pages.resize(at + std::min(n, total - b));
-        std::iota(out.pages.begin() + static_cast<std::ptrdiff_t>(at), out.pages.end(), b);
+        if (b != last) {
+            last = b;
+            whole = whole_blocks || cont_in(cb, b) || cont_in(ca, b);
+            if (whole) {
+                const std::size_t at = out.pages.size();
+                out.pages.resize(at + std::min(n, total - b));
+                std::iota(out.pages.begin() + static_cast<std::ptrdiff_t>(at), out.pages.end(), b);
+            }
+        }
+        if (!whole)
+            out.pages.push_back(page);
     }
     std::sort(out.pmds.begin(), out.pmds.end());
     out.pmds.erase(std::unique(out.pmds.begin(), out.pmds.end()), out.pmds.end());

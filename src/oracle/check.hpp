@@ -50,11 +50,15 @@ class checker {
         /// have changed (an entry, or the frame a hardware write went to).
         std::vector<std::uint64_t> written;
         /// The same widened to their CONT blocks: where a view can have changed (contpte
-        /// gathers young/dirty over a block, and a fold or unfold rewrites all of it).
+        /// gathers young/dirty over a block, and a fold or unfold rewrites all of it). Without
+        /// `whole_blocks`, a block that holds PTE_CONT in neither world after the op adds only
+        /// its written pages: each of its entries shows itself alone, so an entry nobody wrote
+        /// looks as before, and the spec of a direct op changes only inside the op's range
+        /// (elsewhere it only relaxes), so the last check of such an entry still holds.
         std::vector<std::uint64_t> pages;
         std::vector<std::size_t> pmds;
     };
-    void touched(std::uint64_t first, std::uint64_t nr, touched_set &out) const;
+    void touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, touched_set &out);
     /// Whether a CONT-aligned block is one contpte could map with PTE_CONT, seen in the
     /// reference world: present entries mapping one folio contiguously from an aligned PFN
     /// with equal protection. `valid`: all of them valid as well. Special entries count:

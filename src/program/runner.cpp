@@ -308,7 +308,7 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     note_flushes();
     const auto [first, nr] = op_range(o);
     checker::touched_set &t = touched_;
-    chk_.touched(first, nr, t);
+    chk_.touched(first, nr, opts_.whole_blocks || is_flow(o.kind), t);
     chk_.spread(t.pages);
     if (monitors)
         return monitors;

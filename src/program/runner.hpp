@@ -28,6 +28,10 @@ struct run_options {
     std::vector<std::string> known;
     /// Stop after this many ops (minimization); all when unset.
     std::optional<std::size_t> max_ops;
+    /// Check every page of each CONT block a direct op touched, as after a flow; by default a
+    /// block without PTE_CONT adds only its written pages (checker::touched_set). The verdicts
+    /// must be the same (a test holds the default to that).
+    bool whole_blocks = false;
 };
 
 struct verdict_violation {
