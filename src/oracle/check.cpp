@@ -46,6 +46,12 @@ class entry_cursor {
             return std::nullopt;
         return table_[page & mask_];
     }
+    /// The raw entries [page, page + n), all under one table; empty without a table.
+    std::span<const pte_t> raw_run(std::uint64_t page, std::uint64_t n) {
+        if (!seek(page))
+            return {};
+        return table_.subspan(page & mask_, n);
+    }
     /// The PMD above the page.
     pmd_t pmd(std::uint64_t page) {
         seek(page);
@@ -204,10 +210,8 @@ std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &p
         const auto head = cur.raw(first);
         if (!head)
             continue;
-        bool any = false;
-        for (std::uint64_t i = 0; i < n && !any; ++i)
-            any = pte_valid_cont(*cur.raw(first + i));
-        if (!any)
+        const auto run = cur.raw_run(first, n);
+        if (std::none_of(run.begin(), run.end(), pte_valid_cont))
             continue;
         std::vector<std::uint64_t> block;
         for (std::uint64_t i = 0; i < n; ++i)
@@ -296,19 +300,25 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
                 table_first = va ? std::optional((*va - w->m.window_start()) >> w->geo().page_shift)
                                  : std::nullopt;
             }
-            if (table_first)
-                out.written.push_back(*table_first + wr.index);
+            if (!table_first)
+                continue;
+            // Most writes fall in the op's range, or repeat the last page: no sort needed then.
+            const std::uint64_t page = *table_first + wr.index;
+            if ((page < first || page >= first + nr) &&
+                (out.written.empty() || out.written.back() != page))
+                out.written.push_back(page);
         }
     }
-    std::sort(out.written.begin(), out.written.end());
+    if (!std::is_sorted(out.written.begin(), out.written.end()))
+        std::sort(out.written.begin(), out.written.end());
     out.written.erase(std::unique(out.written.begin(), out.written.end()), out.written.end());
-    entry_cursor ca(ref_);
-    entry_cursor cb(opt_);
-    const auto cont_in = [&](entry_cursor &cur, std::uint64_t b) {
-        for (std::uint64_t i = 0; i < n; ++i)
-            if (const auto p = cur.raw(b + i); p && pte_valid_cont(*p))
-                return true;
-        return false;
+    // Whether a world's raw table holds PTE_CONT in the block at b.
+    const auto cont_in = [&](const world &w, std::uint64_t b) {
+        const auto table = w.m.live_table_for(w.page_va(b));
+        if (!table)
+            return false;
+        const auto block = w.m.peek_table(*table).subspan(b & (w.geo().ptrs_per_pte() - 1), n);
+        return std::any_of(block.begin(), block.end(), pte_valid_cont);
     };
     std::uint64_t last = ~std::uint64_t{0};
     bool whole = false;
@@ -316,7 +326,7 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
         const std::uint64_t b = block_of(page);
         if (b != last) {
             last = b;
-            whole = whole_blocks || cont_in(cb, b) || cont_in(ca, b);
+            whole = whole_blocks || cont_in(opt_, b) || cont_in(ref_, b);
             if (whole) {
                 const std::size_t at = out.pages.size();
                 out.pages.resize(at + std::min(n, total - b));
