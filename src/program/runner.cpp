@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -40,8 +41,9 @@ class session {
   public:
     session(const program &p, const run_options &o)
         : prog_(p), opts_(o), ref_(o.reference, p.header.options),
-          opt_(o.optimized, p.header.options), chk_(ref_, opt_),
-          content_(ref_.nr_pages()), ctx_{ref_, opt_, chk_, content_} {
+          opt_(o.optimized, p.header.options) {
+        if (o.oracle)
+            orc_ = std::make_unique<oracle_state>(ref_, opt_);
         if (o.inject.empty())
             return;
         const auto c = canary_from_name(o.inject);
@@ -73,10 +75,21 @@ class session {
     const run_options &opts_;
     world ref_;
     world opt_;
-    checker chk_;
-    content_spec content_;
-    flow_context ctx_;
-    checker::touched_set touched_; ///< scratch: what an op touched
+    /// The spec, the ideal memory and the checks: built only when the oracle runs, so that the
+    /// bare baseline carries none of its cost.
+    struct oracle_state {
+        oracle_state(world &ref, world &opt)
+            : chk(ref, opt), content(ref.nr_pages()), ctx{ref, opt, chk, content} {
+            touched.written.reserve(ref.nr_pages());
+            touched.pages.reserve(ref.nr_pages());
+            touched.pmds.reserve(ref.m.options().window_pmds);
+        }
+        checker chk;
+        content_spec content;
+        flow_context ctx;
+        checker::touched_set touched; ///< scratch: what an op touched
+    };
+    std::unique_ptr<oracle_state> orc_;
 };
 
 std::optional<finding> session::check_returns(const op &o, const op_result &a, const op_result &b) {
@@ -85,7 +98,7 @@ std::optional<finding> session::check_returns(const op &o, const op_result &a, c
     if (is_flow(o.kind)) {
         const flow_op *f = find_flow(o.kind);
         if (f->check != nullptr)
-            return f->check(ctx_, o, a, b);
+            return f->check(orc_->ctx, o, a, b);
         if (a.fault != b.fault || a.value != b.value || a.flag != b.flag || a.failed != b.failed ||
             a.detail != b.detail)
             return finding{"EQUIV",
@@ -104,17 +117,17 @@ std::optional<finding> session::check_returns(const op &o, const op_result &a, c
     case op_kind::ptep_get_and_clear:
     case op_kind::get_and_clear_full_ptes:
     case op_kind::modify_prot:
-        return chk_.check_result(what, a.pte, b.pte, chk_.spec.gather(first, nr), first);
+        return orc_->chk.check_result(what, a.pte, b.pte, orc_->chk.spec.gather(first, nr), first);
     case op_kind::ptep_test_and_clear_young:
     case op_kind::ptep_clear_flush_young:
     case op_kind::clear_flush_young_ptes:
-        return chk_.check_young_result(what, first, nr, a.flag, b.flag);
+        return orc_->chk.check_young_result(what, first, nr, a.flag, b.flag);
     case op_kind::hw_access:
         if (a.fault != b.fault || a.value != b.value)
             return finding{
                 "EQUIV", "hw_access: " + describe_result(a) + " vs " + describe_result(b), {first}};
         if (a.fault == 0 && o[slot::arg] == 0)
-            return chk_.check_read(content_, first, a.value, "hw_access");
+            return orc_->chk.check_read(orc_->content, first, a.value, "hw_access");
         return std::nullopt;
     default:
         return std::nullopt;
@@ -128,7 +141,7 @@ void session::update_content(const op &o, const op_result &a) {
     case op_kind::set_ptes: {
         const pfn_t pfn = ref_.folios.at(o[slot::folio])->pfn + o[slot::page];
         for (std::uint64_t i = 0; i < nr; ++i)
-            content_.mapped(first + i, ref_.m.page(pfn + i).content);
+            orc_->content.mapped(first + i, ref_.m.page(pfn + i).content);
         break;
     }
     case op_kind::set_softleaf: {
@@ -140,7 +153,7 @@ void session::update_content(const op &o, const op_result &a) {
         if (kind == leaf_kind::device_read || kind == leaf_kind::device_write ||
             kind == leaf_kind::device_exclusive || kind == leaf_kind::migration_read ||
             kind == leaf_kind::migration_read_exclusive || kind == leaf_kind::migration_write)
-            content_.untracked(first);
+            orc_->content.untracked(first);
         break;
     }
     case op_kind::ptep_get_and_clear:
@@ -148,11 +161,11 @@ void session::update_content(const op &o, const op_result &a) {
     case op_kind::get_and_clear_full_ptes:
     case op_kind::clear_full_ptes:
         for (std::uint64_t p = first; p < first + nr; ++p)
-            content_.dropped(p);
+            orc_->content.dropped(p);
         break;
     case op_kind::hw_access:
         if (a.fault == 0 && o[slot::arg] != 0)
-            content_.written(first, o[slot::value]);
+            orc_->content.written(first, o[slot::value]);
         break;
     default:
         break;
@@ -161,11 +174,11 @@ void session::update_content(const op &o, const op_result &a) {
 
 void session::update_spec(const op &o, const op_result &a, const op_result &b) {
     if (is_flow(o.kind)) {
-        find_flow(o.kind)->update(ctx_, o, a, b);
+        find_flow(o.kind)->update(orc_->ctx, o, a, b);
         return;
     }
     update_content(o, a);
-    ad_spec &s = chk_.spec;
+    ad_spec &s = orc_->chk.spec;
     const auto range = op_range(o);
     const std::uint64_t first = range.first;
     const std::uint64_t nr = range.second;
@@ -183,7 +196,7 @@ void session::update_spec(const op &o, const op_result &a, const op_result &b) {
     default:
         break;
     }
-    auto clear_young = [&] { chk_.young_cleared(first, nr); };
+    auto clear_young = [&] { orc_->chk.young_cleared(first, nr); };
     switch (o.kind) {
     case op_kind::set_ptes: {
         const pte_t pte = set_ptes_entry(ref_, o);
@@ -258,7 +271,7 @@ void session::update_spec(const op &o, const op_result &a, const op_result &b) {
 /// (a PMD write: every page under it). Direct ops that rewrite entries but keep the flags
 /// (A/D and protection changes) keep them.
 void session::forget_rewritten_flags() {
-    ad_spec &s = chk_.spec;
+    ad_spec &s = orc_->chk.spec;
     const std::uint64_t per = ref_.geo().ptrs_per_pte();
     for (const pgtable_write &wr : ref_.m.write_log()) {
         if (wr.by_hw)
@@ -292,24 +305,24 @@ void session::note_flushes() {
             f.kind == flush_kind::mm ? ref_.m.window_end() : std::min(f.end, ref_.m.window_end());
         for (std::uint64_t va = start; va < end; va += ref_.geo().page_size()) {
             const std::uint64_t page = (va - base) >> shift;
-            if (chk_.spec.stale_old(page) && covered(fb, va))
-                chk_.spec.flushed(page);
+            if (orc_->chk.spec.stale_old(page) && covered(fb, va))
+                orc_->chk.spec.flushed(page);
         }
     }
 }
 
 std::optional<finding> session::step(const op &o, const op_result &a, const op_result &b) {
     // Every check below reads the spec as it stands after this op.
-    auto monitors = chk_.check_monitors();
+    auto monitors = orc_->chk.check_monitors();
     auto returns = check_returns(o, a, b);
-    chk_.spec.begin_op();
+    orc_->chk.spec.begin_op();
     update_spec(o, a, b);
     forget_rewritten_flags();
     note_flushes();
     const auto [first, nr] = op_range(o);
-    checker::touched_set &t = touched_;
-    chk_.touched(first, nr, opts_.whole_blocks || is_flow(o.kind), t);
-    chk_.spread(t.pages);
+    checker::touched_set &t = orc_->touched;
+    orc_->chk.touched(first, nr, opts_.whole_blocks || is_flow(o.kind), t);
+    orc_->chk.spread(t.pages);
     if (monitors)
         return monitors;
     if (returns)
@@ -318,17 +331,17 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     // nothing in either world leaves nothing new to compare (its results were checked above).
     if (ref_.m.write_log().empty() && opt_.m.write_log().empty())
         return std::nullopt;
-    if (auto f = chk_.check_pmds(t.pmds))
+    if (auto f = orc_->chk.check_pmds(t.pmds))
         return f;
-    if (auto f = chk_.check_pages(t.pages))
+    if (auto f = orc_->chk.check_pages(t.pages))
         return f;
-    if (auto f = chk_.check_blocks(t.pages))
+    if (auto f = orc_->chk.check_blocks(t.pages))
         return f;
-    if (auto f = chk_.check_content(content_, t.written))
+    if (auto f = orc_->chk.check_content(orc_->content, t.written))
         return f;
     for (world *w : {&ref_, &opt_})
         w->m.check_tlb_stale();
-    return chk_.check_monitors();
+    return orc_->chk.check_monitors();
 }
 
 std::string session::report(const finding &f, std::size_t index, const op *o) {
@@ -350,8 +363,8 @@ std::string session::report(const finding &f, std::size_t index, const op *o) {
             r += "    " + std::string(w->ops->name()) + ": " +
                  (p ? describe_pte(w->ops->ptep_get(*p)) : std::string("no table")) + "\n";
         }
-        r += "    spec: " + describe_interval(chk_.spec.at(page)) + "\n";
-        blocks.push_back(chk_.block_of(page));
+        r += "    spec: " + describe_interval(orc_->chk.spec.at(page)) + "\n";
+        blocks.push_back(orc_->chk.block_of(page));
         if (f.pages.size() > 4)
             break;
     }
@@ -409,11 +422,6 @@ run_result session::run() {
     run_result res;
     res.legalized.header = prog_.header;
     res.legalized.ops.reserve(prog_.ops.size());
-    if (opts_.oracle) {
-        touched_.written.reserve(ref_.nr_pages());
-        touched_.pages.reserve(ref_.nr_pages());
-        touched_.pmds.reserve(ref_.m.options().window_pmds);
-    }
     const std::size_t limit = std::min(prog_.ops.size(), opts_.max_ops.value_or(prog_.ops.size()));
     for (std::size_t i = 0; i < limit; ++i) {
         const op &raw = prog_.ops[i];
@@ -461,7 +469,7 @@ run_result session::run() {
         opt_.m.clear_violations();
     }
     if (opts_.oracle) {
-        if (auto f = chk_.audit(&content_)) {
+        if (auto f = orc_->chk.audit(&orc_->content)) {
             res.violation = verdict_violation{f->invariant, prog_.ops.size(), f->detail,
                                               report(*f, prog_.ops.size(), nullptr)};
         }
