@@ -30,8 +30,8 @@ enum class flag_expect : std::int8_t { unknown = -1, clear = 0, set = 1 };
 class ad_spec {
   public:
     explicit ad_spec(std::uint64_t pages)
-        : iv_(pages), stale_old_(pages, 0), cont_maybe_(pages, 0), wp_(pages, flag_expect::unknown),
-          excl_(pages, flag_expect::unknown), flags_op_(pages, 0) {}
+        : iv_(pages), stale_old_(pages, 0), cont_maybe_(pages, 0), wp_(pages, unknown_byte),
+          excl_(pages, unknown_byte), flags_op_(pages, 0) {}
 
     [[nodiscard]] const ad_interval &at(std::uint64_t page) const { return iv_[page]; }
     /// The entry was written with exactly these bits.
@@ -111,8 +111,8 @@ class ad_spec {
     }
     /// The op wrote the entry with these flags.
     void expect_flags(std::uint64_t page, flag_expect uffd_wp, flag_expect exclusive) {
-        wp_[page] = uffd_wp;
-        excl_[page] = exclusive;
+        wp_[page] = static_cast<std::uint8_t>(uffd_wp);
+        excl_[page] = static_cast<std::uint8_t>(exclusive);
         flags_op_[page] = op_seq_;
     }
     /// The op rewrote the entry and carried its flags.
@@ -120,24 +120,37 @@ class ad_spec {
     /// Forget the expectations of [first, first + nr) that this op did not set or keep.
     void forget_flags_not_set_in_op(std::uint64_t first, std::uint64_t nr) {
         const std::uint64_t end = std::min<std::uint64_t>(first + nr, size());
+        // Forgetting is an OR with all ones (unknown): a compare and an OR per byte, which
+        // vectorizes over the whole tables a PMD write covers. Distinct arrays, which byte
+        // pointers could otherwise alias.
+        const std::uint8_t *__restrict op = flags_op_.data();
+        std::uint8_t *__restrict wp = wp_.data();
+        std::uint8_t *__restrict ex = excl_.data();
+        const std::uint8_t seq = op_seq_;
         for (std::uint64_t p = first; p < end; ++p) {
-            const bool keep = flags_op_[p] == op_seq_;
-            wp_[p] = keep ? wp_[p] : flag_expect::unknown;
-            excl_[p] = keep ? excl_[p] : flag_expect::unknown;
+            const std::uint8_t forget = op[p] == seq ? 0 : unknown_byte;
+            wp[p] |= forget;
+            ex[p] |= forget;
         }
     }
     [[nodiscard]] bool flags_set_in_op(std::uint64_t page) const {
         return flags_op_[page] == op_seq_;
     }
-    [[nodiscard]] flag_expect expected_uffd_wp(std::uint64_t page) const { return wp_[page]; }
-    [[nodiscard]] flag_expect expected_exclusive(std::uint64_t page) const { return excl_[page]; }
+    [[nodiscard]] flag_expect expected_uffd_wp(std::uint64_t page) const {
+        return static_cast<flag_expect>(static_cast<std::int8_t>(wp_[page]));
+    }
+    [[nodiscard]] flag_expect expected_exclusive(std::uint64_t page) const {
+        return static_cast<flag_expect>(static_cast<std::int8_t>(excl_[page]));
+    }
 
   private:
     std::vector<ad_interval> iv_;
     std::vector<std::uint8_t> stale_old_;
     std::vector<std::uint8_t> cont_maybe_;
-    std::vector<flag_expect> wp_;
-    std::vector<flag_expect> excl_;
+    /// flag_expect values as bytes; unknown (-1) is all ones.
+    static constexpr std::uint8_t unknown_byte = 0xff;
+    std::vector<std::uint8_t> wp_;
+    std::vector<std::uint8_t> excl_;
     std::vector<std::uint8_t> flags_op_;
     std::uint8_t op_seq_ = 1;
 };
