@@ -362,8 +362,12 @@ std::string verdict(bool met, double measured, double target) {
     if (met)
         return "yes";
     char buf[96];
-    std::snprintf(buf, sizeof buf, "no: %.2g%% of the target, %.1f× short",
-                  100.0 * measured / target, target / measured);
+    if (target / measured < 2)
+        std::snprintf(buf, sizeof buf, "no: %.0f%% of the target, %.0f%% short",
+                      100.0 * measured / target, 100.0 * (1 - measured / target));
+    else
+        std::snprintf(buf, sizeof buf, "no: %.2g%% of the target, %.1f× short",
+                      100.0 * measured / target, target / measured);
     return buf;
 }
 
@@ -381,6 +385,8 @@ std::string throughput_markdown(const std::vector<std::string> &args, const load
       << markdown_context(args, load) << "\n"
       << "Random legal programs of " << nr_ops << " ops on the " << gran << " granule"
       << (direct ? ", handle-API calls and hardware accesses only (no core flows)" : "")
+      << " (random ops put through the legalizer and topped up until " << nr_ops
+      << " are legal: every op counted is applied)"
       << ", applied to the reference and the arm64 contpte world in one thread; "
          "rates are per CPU second (user + system) of that thread, or of the fuzzer's process, "
          "so that other jobs on the machine change them little. The fuzzer runs on a fresh "
