@@ -384,9 +384,9 @@ std::string throughput_markdown(const std::vector<std::string> &args, const load
     o << "### Throughput\n\n"
       << markdown_context(args, load) << "\n"
       << "Random legal programs of " << nr_ops << " ops on the " << gran << " granule"
-      << (direct ? ", handle-API calls and hardware accesses only (no core flows)" : "")
       << " (random ops put through the legalizer and topped up until " << nr_ops
       << " are legal: every op counted is applied)"
+      << (direct ? ", handle-API calls and hardware accesses only (no core flows)" : "")
       << ", applied to the reference and the arm64 contpte world in one thread; "
          "rates are per CPU second (user + system) of that thread, or of the fuzzer's process, "
          "so that other jobs on the machine change them little. The fuzzer runs on a fresh "
