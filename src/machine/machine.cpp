@@ -54,6 +54,12 @@ class table_memory_pool {
 
 thread_local table_memory_pool table_pool;
 
+/// Write logs of machines gone, kept with their capacity for the thread's next machine: a PMD
+/// split on the 64K granule logs 8,192 writes in each world, and growing a fresh log to that
+/// size for every program cost more than the split itself.
+thread_local std::vector<std::vector<pgtable_write>> spare_write_logs;
+constexpr std::size_t max_spare_write_logs = 4;
+
 /// Table memory aligned to the table size. Zeroed only when asked: a PTE table page is zeroed
 /// when pte_alloc_one() hands it out, so the arena needs no clearing up front.
 template <typename T>
@@ -97,7 +103,13 @@ machine::machine(const machine_options &opts)
     table_allocated_.assign(nr_tables_, 0);
     table_pmd_slot_.assign(nr_tables_, -1);
     deposited_.resize(opts.window_pmds);
-    writes_.reserve(1024);
+    if (spare_write_logs.empty()) {
+        writes_.reserve(1024);
+    } else {
+        writes_ = std::move(spare_write_logs.back());
+        spare_write_logs.pop_back();
+        writes_.clear();
+    }
     flushes_.reserve(64);
     tlb_.resize(tlb_capacity);
     tlb_verified_.resize(tlb_capacity);
@@ -112,7 +124,12 @@ machine::machine(const machine_options &opts)
     breaks_.reserve(64);
 }
 
-machine::~machine() = default;
+machine::~machine() {
+    if (writes_.capacity() != 0 && spare_write_logs.size() < max_spare_write_logs) {
+        writes_.clear();
+        spare_write_logs.push_back(std::move(writes_));
+    }
+}
 
 std::uint64_t machine::window_end() const {
     return window_base + std::uint64_t{opts_.window_pmds} * geo_.pmd_size();
