@@ -5,6 +5,7 @@
 #include "pgtable/softleaf.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <numeric>
 #include <span>
 #include <utility>
@@ -309,8 +310,20 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
                 out.written.push_back(page);
         }
     }
-    if (!std::is_sorted(out.written.begin(), out.written.end()))
-        std::sort(out.written.begin(), out.written.end());
+    if (!std::is_sorted(out.written.begin(), out.written.end())) {
+        // Out of order after a flow that wrote thousands of entries in each world: sort through
+        // a bitmap of the window, which also drops the repeats.
+        std::vector<std::uint64_t> &bits = page_bits_;
+        bits.resize((total + 63) / 64);
+        for (const std::uint64_t p : out.written)
+            bits[p / 64] |= std::uint64_t{1} << (p % 64);
+        out.written.clear();
+        for (std::size_t w = 0; w < bits.size(); ++w) {
+            for (std::uint64_t word = bits[w]; word != 0; word &= word - 1)
+                out.written.push_back(w * 64 + static_cast<unsigned>(std::countr_zero(word)));
+            bits[w] = 0;
+        }
+    }
     out.written.erase(std::unique(out.written.begin(), out.written.end()), out.written.end());
     // Whether a world's raw table holds PTE_CONT in the block at b.
     const auto cont_in = [&](const world &w, std::uint64_t b) {

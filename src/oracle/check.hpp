@@ -100,6 +100,7 @@ class checker {
     std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t raw);
     world &ref_;
     world &opt_;
+    std::vector<std::uint64_t> page_bits_;   ///< touched() scratch: one bit per window page
     std::vector<std::uint64_t> audit_pages_; ///< audit scratch: the pages either world maps
     std::vector<int> audit_counts_;          ///< audit scratch: mappings per frame
 };
