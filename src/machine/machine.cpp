@@ -54,11 +54,35 @@ class table_memory_pool {
 
 thread_local table_memory_pool table_pool;
 
-/// Write logs of machines gone, kept with their capacity for the thread's next machine: a PMD
-/// split on the 64K granule logs 8,192 writes in each world, and growing a fresh log to that
-/// size for every program cost more than the split itself.
-thread_local std::vector<std::vector<pgtable_write>> spare_write_logs;
-constexpr std::size_t max_spare_write_logs = 4;
+/// Logs of machines gone, kept with their capacity for the thread's next machine: a PMD split
+/// on the 64K granule logs 8,192 writes in each world and a split_folio() as many flushes, and
+/// growing fresh logs to that size for every program cost more than the split itself.
+template <typename T> class spare_logs {
+  public:
+    std::vector<T> take(std::size_t first_capacity) {
+        std::vector<T> log;
+        if (spare_.empty()) {
+            log.reserve(first_capacity);
+            return log;
+        }
+        log = std::move(spare_.back());
+        spare_.pop_back();
+        return log;
+    }
+    void give(std::vector<T> &&log) {
+        if (log.capacity() == 0 || spare_.size() >= max_spare)
+            return;
+        log.clear();
+        spare_.push_back(std::move(log));
+    }
+
+  private:
+    static constexpr std::size_t max_spare = 4;
+    std::vector<std::vector<T>> spare_;
+};
+
+thread_local spare_logs<pgtable_write> spare_write_logs;
+thread_local spare_logs<tlb_flush> spare_flush_logs;
 
 /// Table memory aligned to the table size. Zeroed only when asked: a PTE table page is zeroed
 /// when pte_alloc_one() hands it out, so the arena needs no clearing up front.
@@ -103,14 +127,8 @@ machine::machine(const machine_options &opts)
     table_allocated_.assign(nr_tables_, 0);
     table_pmd_slot_.assign(nr_tables_, -1);
     deposited_.resize(opts.window_pmds);
-    if (spare_write_logs.empty()) {
-        writes_.reserve(1024);
-    } else {
-        writes_ = std::move(spare_write_logs.back());
-        spare_write_logs.pop_back();
-        writes_.clear();
-    }
-    flushes_.reserve(64);
+    writes_ = spare_write_logs.take(1024);
+    flushes_ = spare_flush_logs.take(64);
     tlb_.resize(tlb_capacity);
     tlb_verified_.resize(tlb_capacity);
     tlb_len_.assign(tlb_capacity, 0);
@@ -125,10 +143,8 @@ machine::machine(const machine_options &opts)
 }
 
 machine::~machine() {
-    if (writes_.capacity() != 0 && spare_write_logs.size() < max_spare_write_logs) {
-        writes_.clear();
-        spare_write_logs.push_back(std::move(writes_));
-    }
+    spare_write_logs.give(std::move(writes_));
+    spare_flush_logs.give(std::move(flushes_));
 }
 
 std::uint64_t machine::window_end() const {
