@@ -253,8 +253,14 @@ std::deque<pgtable_t> &machine::pmd_huge_pte(hw_pmdp pmdp) {
 void machine::record_write(pt_level level, pfn_t table, std::size_t index, pteval_t old_val,
                            pteval_t new_val, bool by_hw) {
     const bool live = level == pt_level::pmd || table_is_live({table});
-    writes_.push_back(
-        {seq_++, level, table, static_cast<std::uint32_t>(index), live, old_val, new_val, by_hw});
+    writes_.push_back({.seq = seq_++,
+                       .table = table,
+                       .old_val = old_val,
+                       .new_val = new_val,
+                       .index = static_cast<std::uint32_t>(index),
+                       .level = level,
+                       .live = live,
+                       .by_hw = by_hw});
     ++state_gen_;
     if (!live)
         return;
