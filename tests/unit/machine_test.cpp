@@ -116,6 +116,24 @@ TEST_P(MachineTest, FlushRequestsAreRecorded) {
     EXPECT_EQ(w.m.flush_log()[3].kind, flush_kind::mm);
 }
 
+// A machine reuses the logs of machines gone (their capacity): it must start with none of
+// their records, and number its writes from the start.
+TEST_P(MachineTest, ANewMachineStartsWithEmptyLogs) {
+    for (int round = 0; round < 3; ++round) {
+        machine_options opts;
+        opts.gran = GetParam();
+        machine m(opts);
+        EXPECT_TRUE(m.write_log().empty()) << "round " << round;
+        EXPECT_TRUE(m.flush_log().empty()) << "round " << round;
+        const pgtable_t t = m.pte_alloc_one();
+        m.write(m.pte_offset_staged(t, m.window_start()), pte_t{});
+        m.flush_tlb_page(m.window_start());
+        ASSERT_EQ(m.write_log().size(), 1U);
+        EXPECT_EQ(m.write_log().front().seq, 0U) << "round " << round;
+        EXPECT_EQ(m.flush_log().size(), 1U);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllGranules, MachineTest, ::testing::ValuesIn(test::all_granules),
                          [](const auto &info) { return test::granule_param_name(info.param); });
 
