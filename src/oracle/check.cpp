@@ -24,22 +24,24 @@ class entry_cursor {
   public:
     explicit entry_cursor(world &w)
         : w_(w), mask_(w.geo().ptrs_per_pte() - 1), shift_(w.geo().pte_index_bits) {}
-    /// Whether the page has a table; positions the cursor on it.
+    /// Whether the page has a table; positions the cursor on it. The handle for API reads is
+    /// looked up at the first such read under a PMD: raw reads need only the table.
     bool seek(std::uint64_t page) {
         const std::uint64_t pmd = page >> shift_;
         if (pmd != pmd_) [[unlikely]] {
             pmd_ = pmd;
-            const std::uint64_t va = w_.page_va(pmd << shift_);
-            base_ = w_.pte_lookup(va);
             pmd_val_ = w_.m.peek_pmd(pmd);
-            const auto table = w_.m.live_table_for(va);
+            const auto table = w_.m.live_table_for(w_.page_va(pmd << shift_));
             table_ = table ? w_.m.peek_table(*table) : std::span<const pte_t>{};
+            base_.reset();
         }
-        return base_.has_value();
+        return !table_.empty();
     }
     std::optional<pte_t> api(std::uint64_t page) {
         if (!seek(page))
             return std::nullopt;
+        if (!base_) [[unlikely]]
+            base_ = w_.pte_lookup(w_.page_va(pmd_ << shift_));
         return w_.ops->ptep_get(hw_pte_add(*base_, static_cast<std::ptrdiff_t>(page & mask_)));
     }
     std::optional<pte_t> raw(std::uint64_t page) {
@@ -208,27 +210,25 @@ std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &p
         if (first == last)
             continue;
         last = first;
-        const auto head = cur.raw(first);
-        if (!head)
-            continue;
         const auto run = cur.raw_run(first, n);
         if (std::none_of(run.begin(), run.end(), pte_valid_cont))
             continue;
-        std::vector<std::uint64_t> block;
-        for (std::uint64_t i = 0; i < n; ++i)
-            block.push_back(first + i);
-        const folio *f = opt_.m.pfn_folio(pte_pfn(*head));
-        const pte_t norm = pte_normal_form(pte_mknoncont(*head));
-        const bool aligned = pte_pfn(*head) % n == 0;
+        const pte_t head = run[0];
+        const folio *f = opt_.m.pfn_folio(pte_pfn(head));
+        const pte_t norm = pte_normal_form(pte_mknoncont(head));
+        const bool aligned = pte_pfn(head) % n == 0;
         for (std::uint64_t i = 0; i < n; ++i) {
-            const pte_t p = *cur.raw(first + i);
-            if (!pte_valid_cont(p) || !aligned || pte_pfn(p) != pte_pfn(*head) + i ||
-                f == nullptr || !f->contains(pte_pfn(p)) ||
-                pte_normal_form(pte_mknoncont(p)) != pte_advance_pfn(norm, i))
-                return make("CONT_BLOCK",
-                            "entry " + std::to_string(i) + " of a block with PTE_CONT is " +
-                                describe_pte(p),
-                            block);
+            const pte_t p = run[i];
+            if (pte_valid_cont(p) && aligned && pte_pfn(p) == pte_pfn(head) + i && f != nullptr &&
+                f->contains(pte_pfn(p)) &&
+                pte_normal_form(pte_mknoncont(p)) == pte_advance_pfn(norm, i))
+                continue;
+            std::vector<std::uint64_t> block(n);
+            std::iota(block.begin(), block.end(), first);
+            return make("CONT_BLOCK",
+                        "entry " + std::to_string(i) + " of a block with PTE_CONT is " +
+                            describe_pte(p),
+                        std::move(block));
         }
     }
     return std::nullopt;
@@ -324,14 +324,13 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
             bits[w] = 0;
         }
     }
-    out.written.erase(std::unique(out.written.begin(), out.written.end()), out.written.end());
-    // Whether a world's raw table holds PTE_CONT in the block at b.
-    const auto cont_in = [&](const world &w, std::uint64_t b) {
-        const auto table = w.m.live_table_for(w.page_va(b));
-        if (!table)
-            return false;
-        const auto block = w.m.peek_table(*table).subspan(b & (w.geo().ptrs_per_pte() - 1), n);
-        return std::any_of(block.begin(), block.end(), pte_valid_cont);
+    // Strictly ascending now: the range is, writes inside it and repeats of the last page were
+    // left out, and an out-of-order list went through the bitmap.
+    entry_cursor ca(ref_);
+    entry_cursor cb(opt_);
+    const auto cont_in = [&](entry_cursor &cur, std::uint64_t b) {
+        const auto run = cur.raw_run(b, n);
+        return std::any_of(run.begin(), run.end(), pte_valid_cont);
     };
     std::uint64_t last = ~std::uint64_t{0};
     bool whole = false;
@@ -339,7 +338,7 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
         const std::uint64_t b = block_of(page);
         if (b != last) {
             last = b;
-            whole = whole_blocks || cont_in(opt_, b) || cont_in(ref_, b);
+            whole = whole_blocks || cont_in(cb, b) || cont_in(ca, b);
             if (whole) {
                 const std::size_t at = out.pages.size();
                 out.pages.resize(at + std::min(n, total - b));
