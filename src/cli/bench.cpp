@@ -47,12 +47,12 @@ worlds, no checks), S CPU seconds each (--seconds, default 3), the two alternati
 pass over the same 256 programs so that a change in the machine's speed moves both alike.
 Reports ops/s and the oracle's overhead factor. --direct leaves the core flows out of the
 programs: the handle-API calls and hardware accesses alone, the op set the 2 M ops/s target was
-set for (a flow op does tens to hundreds of entry operations). Build with the release preset for representative figures.
---passes N runs exactly N passes over the 256 programs instead of a time box, so that
-'valgrind --tool=callgrind' counts are repeatable. Then, when mm_diff_fuzzer is found
-(--fuzzer-dir DIR, else as 'campaign' finds it), its executions per CPU second for
---fuzzer-seconds S (default 10; 0 skips it), on a fresh corpus plus corpus/seeds with the flags
-of corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan) included.
+set for (a flow op does tens to hundreds of entry operations). Build with the release preset
+for representative figures. --passes N runs exactly N passes over the 256 programs instead of
+a time box, so that 'valgrind --tool=callgrind' counts are repeatable. Then, when
+mm_diff_fuzzer is found (--fuzzer-dir DIR, else as 'campaign' finds it), its executions per CPU
+second for --fuzzer-seconds S (default 10; 0 skips it), on a fresh corpus plus corpus/seeds with
+the flags of corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan) included.
 
 --canaries measures, for each canary, the CPU seconds until the first violation the canary
 causes (a violation the same program also shows at the same op without the canary does not
