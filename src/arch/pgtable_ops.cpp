@@ -106,7 +106,7 @@ pgtable_t pgtable_ops::pgtable_trans_huge_withdraw(mm_struct * /*mm*/, hw_pmdp p
     if (list.empty())
         throw api_misuse("pgtable_trans_huge_withdraw: nothing deposited");
     const pgtable_t t = list.front();
-    list.pop_front();
+    list.erase(list.begin());
     return t;
 }
 

@@ -42,7 +42,7 @@ class world {
     /// Canary bugs enabled in the core flows of this world.
     canary_set canaries;
     /// Folios allocated by the program, in allocation order (ops name them by index).
-    std::vector<folio *> folios;
+    recycled_vector<folio *> folios;
     /// The VMA flags of the page at addr. The window is one private anonymous VMA; mprotect
     /// gives pages their own flags instead of splitting it (vm_flags_of_page, VM_READ|VM_WRITE
     /// by default).
@@ -59,7 +59,7 @@ class world {
     [[nodiscard]] pte_t maybe_mkwrite(pte_t pte, std::uint64_t addr) const;
     /// The swap device (swap type core_swap_type): the content of each slot by offset, empty
     /// when free. Core state of swap out and swap in.
-    std::vector<std::optional<std::uint64_t>> swap_slots;
+    recycled_vector<std::optional<std::uint64_t>> swap_slots;
     /// folio_add_*_rmap_ptes() with add_mm_counter(): nr pages from pfn became mapped (by PTEs
     /// or a PMD), counted in RSS and the page mapcounts.
     void rmap_add(pfn_t pfn, std::uint64_t nr);
@@ -79,8 +79,8 @@ class world {
     }
 
   private:
-    std::vector<int> mapcount_;
-    std::vector<vm_flags_t> vm_flags_of_page_;
+    recycled_vector<int> mapcount_;
+    recycled_vector<vm_flags_t> vm_flags_of_page_;
 };
 
 } // namespace mmfuzz

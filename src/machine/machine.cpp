@@ -54,36 +54,6 @@ class table_memory_pool {
 
 thread_local table_memory_pool table_pool;
 
-/// Logs of machines gone, kept with their capacity for the thread's next machine: a PMD split
-/// on the 64K granule logs 8,192 writes in each world and a split_folio() as many flushes, and
-/// growing fresh logs to that size for every program cost more than the split itself.
-template <typename T> class spare_logs {
-  public:
-    std::vector<T> take(std::size_t first_capacity) {
-        std::vector<T> log;
-        if (spare_.empty()) {
-            log.reserve(first_capacity);
-            return log;
-        }
-        log = std::move(spare_.back());
-        spare_.pop_back();
-        return log;
-    }
-    void give(std::vector<T> &&log) {
-        if (log.capacity() == 0 || spare_.size() >= max_spare)
-            return;
-        log.clear();
-        spare_.push_back(std::move(log));
-    }
-
-  private:
-    static constexpr std::size_t max_spare = 4;
-    std::vector<std::vector<T>> spare_;
-};
-
-thread_local spare_logs<pgtable_write> spare_write_logs;
-thread_local spare_logs<tlb_flush> spare_flush_logs;
-
 /// Table memory aligned to the table size. Zeroed only when asked: a PTE table page is zeroed
 /// when pte_alloc_one() hands it out, so the arena needs no clearing up front.
 template <typename T>
@@ -127,8 +97,8 @@ machine::machine(const machine_options &opts)
     table_allocated_.assign(nr_tables_, 0);
     table_pmd_slot_.assign(nr_tables_, -1);
     deposited_.resize(opts.window_pmds);
-    writes_ = spare_write_logs.take(1024);
-    flushes_ = spare_flush_logs.take(64);
+    writes_.reserve(1024);
+    flushes_.reserve(64);
     tlb_.resize(tlb_capacity);
     tlb_verified_.resize(tlb_capacity);
     tlb_len_.assign(tlb_capacity, 0);
@@ -142,22 +112,7 @@ machine::machine(const machine_options &opts)
     breaks_.reserve(64);
 }
 
-machine::~machine() {
-    spare_write_logs.give(std::move(writes_));
-    spare_flush_logs.give(std::move(flushes_));
-}
-
-std::uint64_t machine::window_end() const {
-    return window_base + std::uint64_t{opts_.window_pmds} * geo_.pmd_size();
-}
-
-bool machine::in_window(std::uint64_t addr) const {
-    return addr >= window_start() && addr < window_end();
-}
-
-std::size_t machine::pmd_index(std::uint64_t addr) const {
-    return static_cast<std::size_t>((addr - window_base) >> geo_.pmd_shift());
-}
+machine::~machine() = default;
 
 // ---- walking ------------------------------------------------------------------------------
 
@@ -200,21 +155,6 @@ void machine::pte_free(pgtable_t table) {
     table_allocated_[table_slot(table.pfn)] = 0;
 }
 
-bool machine::is_table_page(pfn_t pfn) const {
-    return pfn >= first_table_pfn && pfn < first_table_pfn + nr_tables_;
-}
-
-bool machine::table_is_live(pgtable_t table) const {
-    return is_table_page(table.pfn) && table_pmd_slot_[table_slot(table.pfn)] >= 0;
-}
-
-std::optional<std::uint64_t> machine::table_va(pgtable_t table) const {
-    if (!table_is_live(table))
-        return std::nullopt;
-    return window_base +
-           (static_cast<std::uint64_t>(table_pmd_slot_[table_slot(table.pfn)]) << geo_.pmd_shift());
-}
-
 pgtable_t machine::table_of_ptr(const pte_t *p) const {
     const auto off = static_cast<std::size_t>(p - tables_.get());
     return {first_table_pfn + off / geo_.ptrs_per_pte()};
@@ -233,16 +173,7 @@ std::size_t machine::index_of(hw_pmdp pmdp) const {
     return static_cast<std::size_t>(handle_access::ptr(pmdp) - root_.get());
 }
 
-std::optional<pgtable_t> machine::live_table_for(std::uint64_t addr) const {
-    if (!in_window(addr))
-        return std::nullopt;
-    const pmd_t pmd = root_.get()[pmd_index(addr)];
-    if (!pmd_table(pmd) || !is_table_page(pmd_pfn(pmd)))
-        return std::nullopt;
-    return pmd_pgtable(pmd);
-}
-
-std::deque<pgtable_t> &machine::pmd_huge_pte(hw_pmdp pmdp) {
+std::vector<pgtable_t> &machine::pmd_huge_pte(hw_pmdp pmdp) {
     return deposited_.at(index_of(pmdp));
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "machine/mm.hpp"
+#include "machine/recycled.hpp"
 #include "machine/tlb.hpp"
 #include "pgtable/geometry.hpp"
 #include "pgtable/handle.hpp"
@@ -133,8 +134,12 @@ class machine {
     // ---- address window -------------------------------------------------------------------
     static constexpr std::uint64_t window_base = std::uint64_t{1} << 42;
     [[nodiscard]] std::uint64_t window_start() const { return window_base; }
-    [[nodiscard]] std::uint64_t window_end() const;
-    [[nodiscard]] bool in_window(std::uint64_t addr) const;
+    [[nodiscard]] std::uint64_t window_end() const {
+        return window_base + std::uint64_t{opts_.window_pmds} * geo_.pmd_size();
+    }
+    [[nodiscard]] bool in_window(std::uint64_t addr) const {
+        return addr >= window_start() && addr < window_end();
+    }
 
     // ---- walking ----------------------------------------------------------------------------
     /// pmd_off(): the root entry that maps addr. addr must be in the window.
@@ -147,15 +152,26 @@ class machine {
     /// pte_alloc_one(): a zeroed table page; pte_free() returns it.
     pgtable_t pte_alloc_one();
     void pte_free(pgtable_t table);
-    [[nodiscard]] bool table_is_live(pgtable_t table) const;
-    [[nodiscard]] bool is_table_page(pfn_t pfn) const;
+    [[nodiscard]] bool table_is_live(pgtable_t table) const {
+        return is_table_page(table.pfn) && table_pmd_slot_[table_slot(table.pfn)] >= 0;
+    }
+    [[nodiscard]] bool is_table_page(pfn_t pfn) const {
+        return pfn >= first_table_pfn && pfn < first_table_pfn + nr_tables_;
+    }
     [[nodiscard]] pgtable_t table_of(hw_ptep ptep) const;
     [[nodiscard]] pgtable_t table_of(staged_ptep ptep) const;
     [[nodiscard]] std::size_t index_of(hw_ptep ptep) const;
     [[nodiscard]] std::size_t index_of(hw_pmdp pmdp) const;
     /// The virtual address a live table maps at index 0, if it is live.
-    [[nodiscard]] std::optional<std::uint64_t> table_va(pgtable_t table) const;
-    [[nodiscard]] std::size_t pmd_index(std::uint64_t addr) const;
+    [[nodiscard]] std::optional<std::uint64_t> table_va(pgtable_t table) const {
+        if (!table_is_live(table))
+            return std::nullopt;
+        return window_base + (static_cast<std::uint64_t>(table_pmd_slot_[table_slot(table.pfn)])
+                              << geo_.pmd_shift());
+    }
+    [[nodiscard]] std::size_t pmd_index(std::uint64_t addr) const {
+        return static_cast<std::size_t>((addr - window_base) >> geo_.pmd_shift());
+    }
     [[nodiscard]] std::size_t nr_table_pages() const { return nr_tables_; }
 
     // ---- entry access: the only code that opens handles ----------------------------------------
@@ -181,9 +197,16 @@ class machine {
     }
     [[nodiscard]] pmd_t peek_pmd(std::size_t index) const { return root_.get()[index]; }
     /// The live table mapping addr, if the PMD for addr is a table.
-    [[nodiscard]] std::optional<pgtable_t> live_table_for(std::uint64_t addr) const;
+    [[nodiscard]] std::optional<pgtable_t> live_table_for(std::uint64_t addr) const {
+        if (!in_window(addr))
+            return std::nullopt;
+        const pmd_t pmd = root_.get()[pmd_index(addr)];
+        if (!pmd_table(pmd) || !is_table_page(pmd_pfn(pmd)))
+            return std::nullopt;
+        return pmd_pgtable(pmd);
+    }
     /// The deposited page tables of a PMD (pmd_huge_pte), FIFO.
-    std::deque<pgtable_t> &pmd_huge_pte(hw_pmdp pmdp);
+    std::vector<pgtable_t> &pmd_huge_pte(hw_pmdp pmdp);
 
     // ---- logs ------------------------------------------------------------------------------
     [[nodiscard]] const std::vector<pgtable_write> &write_log() const { return writes_; }
@@ -264,6 +287,12 @@ class machine {
         if (!pfn_valid(pfn)) [[unlikely]]
             bad_page(pfn);
         return pfn - data_base_ < pages_.size() ? pages_[pfn - data_base_] : untouched_page;
+    }
+    /// The states of frames [pfn, pfn + nr), which a folio has held (below frames_in_use()).
+    [[nodiscard]] std::span<const page_state> pages(pfn_t pfn, std::uint64_t nr) const {
+        if (pfn < data_base_ || pfn - data_base_ + nr > pages_.size()) [[unlikely]]
+            bad_page(pfn);
+        return {pages_.data() + (pfn - data_base_), nr};
     }
     [[nodiscard]] std::size_t nr_folios() const { return nr_folios_; }
     /// Frames from first_data_pfn() up to the highest one ever allocated.
@@ -377,31 +406,31 @@ class machine {
     };
     std::unique_ptr<pmd_t, aligned_free> root_;
     std::unique_ptr<pte_t, aligned_free> tables_;
-    std::vector<std::uint8_t> table_allocated_;
-    std::vector<std::int32_t> table_pmd_slot_; ///< root index that points at the table, or -1
-    std::vector<std::deque<pgtable_t>> deposited_;
+    recycled_vector<std::uint8_t> table_allocated_;
+    recycled_vector<std::int32_t> table_pmd_slot_; ///< root index that points at the table, or -1
+    recycled_vector<std::vector<pgtable_t>> deposited_;
 
     // Per-frame state grows with the highest frame handed out: most programs touch a few
     // folios, and a machine is built for every program run.
-    std::vector<page_state> pages_;
-    std::deque<folio> folios_;            ///< every folio allocated, stable addresses
-    std::vector<std::uint32_t> folio_of_; ///< per frame: index + 1 into folios_, or 0
+    recycled_vector<page_state> pages_;
+    std::deque<folio> folios_;                ///< every folio allocated, stable addresses
+    recycled_vector<std::uint32_t> folio_of_; ///< per frame: index + 1 into folios_, or 0
     void grow_frames(std::uint64_t count);
     std::size_t nr_folios_ = 0;
     std::uint64_t free_hint_ = 0; ///< frames below it are all allocated
 
     std::uint64_t seq_ = 0;
-    std::vector<pgtable_write> writes_;
-    std::vector<tlb_flush> flushes_;
-    std::vector<spinlock_t> held_;
-    std::vector<std::uint8_t> held_subclass_; ///< parallel to held_
-    mutable std::vector<violation> violations_;
+    recycled_vector<pgtable_write> writes_;
+    recycled_vector<tlb_flush> flushes_;
+    recycled_vector<spinlock_t> held_;
+    recycled_vector<std::uint8_t> held_subclass_; ///< parallel to held_
+    mutable recycled_vector<violation> violations_;
 
     // TLB: a small fully associative array, round-robin replacement, plus a per-PMD walk cache.
-    std::vector<tlb_entry> tlb_;
+    recycled_vector<tlb_entry> tlb_;
     std::size_t tlb_victim_ = 0;
-    std::vector<pfn_t> walk_cache_; ///< per PMD index: cached table pfn, 0 if none
-    std::uint64_t state_gen_ = 1;   ///< bumped by every table write and TLB fill
+    recycled_vector<pfn_t> walk_cache_; ///< per PMD index: cached table pfn, 0 if none
+    std::uint64_t state_gen_ = 1;       ///< bumped by every table write and TLB fill
     std::uint64_t stale_checked_gen_ = 0;
     // TLB_STALE re-verifies a TLB entry only when what it translates has been written since.
     // Per TLB slot, parallel to tlb_: the length it covers (0 when empty, so lookups need no
@@ -414,21 +443,21 @@ class machine {
         const std::uint32_t *a = nullptr;
         const std::uint32_t *b = nullptr;
     };
-    std::vector<std::uint64_t> tlb_len_;
+    recycled_vector<std::uint64_t> tlb_len_;
     /// Bit i set: slot i holds an entry. Lookups, flushes and the staleness check visit only
     /// those, lowest slot first as before.
     std::uint64_t tlb_used_ = 0;
     static_assert(tlb_capacity == 64, "tlb_used_ has one bit per slot");
-    std::vector<tlb_verified> tlb_verified_;
-    std::vector<std::uint32_t> page_gen_;      ///< per window page: live PTE writes
-    std::vector<std::uint32_t> block_gen_;     ///< per CONT block: live PTE writes
-    std::vector<std::uint32_t> pmd_entry_gen_; ///< per PMD: writes of the PMD entry
-    std::vector<std::uint32_t> pmd_any_gen_;   ///< per PMD: writes of the PMD or its live table
+    recycled_vector<tlb_verified> tlb_verified_;
+    recycled_vector<std::uint32_t> page_gen_;      ///< per window page: live PTE writes
+    recycled_vector<std::uint32_t> block_gen_;     ///< per CONT block: live PTE writes
+    recycled_vector<std::uint32_t> pmd_entry_gen_; ///< per PMD: writes of the PMD entry
+    recycled_vector<std::uint32_t> pmd_any_gen_;   ///< per PMD: writes of the PMD or its live table
 
     // BBM monitor state.
-    std::vector<pending_break> breaks_;
-    std::vector<std::uint32_t> break_at_; ///< per window page: index + 1 into breaks_, or 0
-    std::vector<pfn_t> broken_table_;     ///< per PMD: table unlinked without a walk-cache flush
+    recycled_vector<pending_break> breaks_;
+    recycled_vector<std::uint32_t> break_at_; ///< per window page: index + 1 into breaks_, or 0
+    recycled_vector<pfn_t> broken_table_; ///< per PMD: table unlinked without a walk-cache flush
 };
 
 } // namespace mmfuzz

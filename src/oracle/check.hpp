@@ -48,7 +48,7 @@ class checker {
     struct touched_set {
         /// Written pages and the op's range, each as it is: where the data a read returns can
         /// have changed (an entry, or the frame a hardware write went to).
-        std::vector<std::uint64_t> written;
+        recycled_vector<std::uint64_t> written;
         /// The same widened to their CONT blocks: where a view can have changed (contpte
         /// gathers young/dirty over a block, and a fold or unfold rewrites all of it). Without
         /// `whole_blocks`, a block that holds PTE_CONT in neither world after the op adds only
@@ -57,8 +57,8 @@ class checker {
         /// (elsewhere it only relaxes), so the last check of such an entry still holds. A getter
         /// that gathered over a block without PTE_CONT is left to the end-of-program audit
         /// (run_options::whole_blocks checks it after the op).
-        std::vector<std::uint64_t> pages;
-        std::vector<std::size_t> pmds;
+        recycled_vector<std::uint64_t> pages;
+        recycled_vector<std::size_t> pmds;
     };
     void touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, touched_set &out);
     /// Whether a CONT-aligned block is one contpte could map with PTE_CONT, seen in the
@@ -102,9 +102,9 @@ class checker {
     std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t raw);
     world &ref_;
     world &opt_;
-    std::vector<std::uint64_t> page_bits_;   ///< touched() scratch: one bit per window page
-    std::vector<std::uint64_t> audit_pages_; ///< audit scratch: the pages either world maps
-    std::vector<int> audit_counts_;          ///< audit scratch: mappings per frame
+    recycled_vector<std::uint64_t> page_bits_;   ///< touched() scratch: one bit per window page
+    recycled_vector<std::uint64_t> audit_pages_; ///< audit scratch: the pages either world maps
+    recycled_vector<int> audit_counts_;          ///< audit scratch: mappings per frame
 };
 
 } // namespace mmfuzz

@@ -10,6 +10,8 @@
 // written, dropped or mapped anew.
 #pragma once
 
+#include "machine/recycled.hpp"
+
 #include <cstdint>
 #include <vector>
 
@@ -23,7 +25,7 @@ struct ideal_page {
 
 class content_spec {
   public:
-    explicit content_spec(std::uint64_t pages) : pages_(pages) {}
+    explicit content_spec(std::uint64_t pages) { pages_.assign(pages, ideal_page{}); }
 
     [[nodiscard]] const ideal_page &at(std::uint64_t page) const { return pages_[page]; }
     /// A hardware write of `value`.
@@ -44,7 +46,7 @@ class content_spec {
     [[nodiscard]] std::uint64_t size() const { return pages_.size(); }
 
   private:
-    std::vector<ideal_page> pages_;
+    recycled_vector<ideal_page> pages_;
 };
 
 } // namespace mmfuzz

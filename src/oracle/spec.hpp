@@ -5,6 +5,8 @@
 // Transitions are driven by the op stream, never by either world's state.
 #pragma once
 
+#include "machine/recycled.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -29,9 +31,14 @@ enum class flag_expect : std::int8_t { unknown = -1, clear = 0, set = 1 };
 
 class ad_spec {
   public:
-    explicit ad_spec(std::uint64_t pages)
-        : iv_(pages), stale_old_(pages, 0), cont_maybe_(pages, 0), wp_(pages, unknown_byte),
-          excl_(pages, unknown_byte), flags_op_(pages, 0) {}
+    explicit ad_spec(std::uint64_t pages) {
+        iv_.assign(pages, ad_interval{});
+        stale_old_.assign(pages, 0);
+        cont_maybe_.assign(pages, 0);
+        wp_.assign(pages, unknown_byte);
+        excl_.assign(pages, unknown_byte);
+        flags_op_.assign(pages, 0);
+    }
 
     [[nodiscard]] const ad_interval &at(std::uint64_t page) const { return iv_[page]; }
     /// The entry was written with exactly these bits.
@@ -144,14 +151,14 @@ class ad_spec {
     }
 
   private:
-    std::vector<ad_interval> iv_;
-    std::vector<std::uint8_t> stale_old_;
-    std::vector<std::uint8_t> cont_maybe_;
+    recycled_vector<ad_interval> iv_;
+    recycled_vector<std::uint8_t> stale_old_;
+    recycled_vector<std::uint8_t> cont_maybe_;
     /// flag_expect values as bytes; unknown (-1) is all ones.
     static constexpr std::uint8_t unknown_byte = 0xff;
-    std::vector<std::uint8_t> wp_;
-    std::vector<std::uint8_t> excl_;
-    std::vector<std::uint8_t> flags_op_;
+    recycled_vector<std::uint8_t> wp_;
+    recycled_vector<std::uint8_t> excl_;
+    recycled_vector<std::uint8_t> flags_op_;
     std::uint8_t op_seq_ = 1;
 };
 

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <random>
 #include <set>
+#include <thread>
 
 namespace mmfuzz {
 namespace {
@@ -56,6 +57,32 @@ TEST_P(RunnerTest, SameProgramSameVerdictAndTrace) {
     EXPECT_EQ(a.passed(), b.passed());
     EXPECT_EQ(a.applied, b.applied);
     EXPECT_FALSE(a.trace.empty());
+}
+
+// Machines, specs and scratch lists take the buffers of the thread's last run: a program gives
+// the same trace, final tables and verdict in a fresh thread as after runs of every granule,
+// window size and canary in this one.
+TEST_P(RunnerTest, AProgramRunsTheSameAloneAsAfterOthers) {
+    const program p = random_program(7, 200, GetParam());
+    run_options o;
+    o.trace = true;
+    o.dump = true;
+    run_result alone;
+    std::thread([&] { alone = run_program(p, o); }).join();
+    for (const granule g : {granule::k4, granule::k16, granule::k64}) {
+        for (std::uint64_t seed = 0; seed < 4; ++seed) {
+            run_options other;
+            other.inject = std::string(canaries()[seed * 5 % canaries().size()].name);
+            run_program(random_program(seed, 150, g), other);
+        }
+    }
+    const run_result after = run_program(p, o);
+    EXPECT_EQ(alone.trace, after.trace);
+    EXPECT_EQ(alone.dump, after.dump);
+    ASSERT_EQ(alone.passed(), after.passed());
+    if (!alone.passed())
+        EXPECT_EQ(alone.violation->report, after.violation->report);
+    EXPECT_FALSE(alone.dump.empty());
 }
 
 TEST_P(RunnerTest, LegalizedProgramsReplayTheSame) {
