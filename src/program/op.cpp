@@ -1,6 +1,7 @@
 #include "program/op.hpp"
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 namespace mmfuzz {
@@ -137,10 +138,15 @@ std::span<const op_desc> op_descs() {
 }
 
 const op_desc *find_op(std::uint8_t tag) {
-    for (const op_desc &d : descs)
-        if (static_cast<std::uint8_t>(d.kind) == tag)
-            return &d;
-    return nullptr;
+    // Looked up for every op the runner applies: an index by tag, not a walk over the schemas.
+    static const auto by_tag = [] {
+        std::array<const op_desc *, 256> t{};
+        for (const op_desc &d : descs)
+            if (t[static_cast<std::uint8_t>(d.kind)] == nullptr)
+                t[static_cast<std::uint8_t>(d.kind)] = &d;
+        return t;
+    }();
+    return by_tag[tag];
 }
 
 const op_desc *find_op(std::string_view name) {

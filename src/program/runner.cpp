@@ -63,9 +63,12 @@ class session {
 
   private:
     std::optional<finding> step(const op &o, const op_result &a, const op_result &b);
-    std::optional<finding> check_returns(const op &o, const op_result &a, const op_result &b);
-    void update_spec(const op &o, const op_result &a, const op_result &b);
-    void update_content(const op &o, const op_result &a);
+    /// The pages an op names (op_range()), worked out once per op.
+    using page_range = std::pair<std::uint64_t, std::uint64_t>;
+    std::optional<finding> check_returns(const op &o, page_range range, const op_result &a,
+                                         const op_result &b);
+    void update_spec(const op &o, page_range range, const op_result &a, const op_result &b);
+    void update_content(const op &o, page_range range, const op_result &a);
     void note_flushes();
     void forget_rewritten_flags();
     std::string report(const finding &f, std::size_t index, const op *o);
@@ -92,8 +95,9 @@ class session {
     std::unique_ptr<oracle_state> orc_;
 };
 
-std::optional<finding> session::check_returns(const op &o, const op_result &a, const op_result &b) {
-    const auto [first, nr] = op_range(o);
+std::optional<finding> session::check_returns(const op &o, page_range range, const op_result &a,
+                                              const op_result &b) {
+    const auto [first, nr] = range;
     const auto what = std::string_view(desc_of(o.kind).name);
     if (is_flow(o.kind)) {
         const flow_op *f = find_flow(o.kind);
@@ -135,8 +139,8 @@ std::optional<finding> session::check_returns(const op &o, const op_result &a, c
 }
 
 /// The ideal memory after a direct call: what it maps, drops or writes.
-void session::update_content(const op &o, const op_result &a) {
-    const auto [first, nr] = op_range(o);
+void session::update_content(const op &o, page_range range, const op_result &a) {
+    const auto [first, nr] = range;
     switch (o.kind) {
     case op_kind::set_ptes: {
         const pfn_t pfn = ref_.folios.at(o[slot::folio])->pfn + o[slot::page];
@@ -172,14 +176,13 @@ void session::update_content(const op &o, const op_result &a) {
     }
 }
 
-void session::update_spec(const op &o, const op_result &a, const op_result &b) {
+void session::update_spec(const op &o, page_range range, const op_result &a, const op_result &b) {
     if (is_flow(o.kind)) {
         find_flow(o.kind)->update(orc_->ctx, o, a, b);
         return;
     }
-    update_content(o, a);
+    update_content(o, range, a);
     ad_spec &s = orc_->chk.spec;
-    const auto range = op_range(o);
     const std::uint64_t first = range.first;
     const std::uint64_t nr = range.second;
     switch (o.kind) {
@@ -273,6 +276,9 @@ void session::update_spec(const op &o, const op_result &a, const op_result &b) {
 void session::forget_rewritten_flags() {
     ad_spec &s = orc_->chk.spec;
     const std::uint64_t per = ref_.geo().ptrs_per_pte();
+    // Writes come in runs on one table: its place in the window is looked up once a run.
+    pfn_t table = ~pfn_t{0};
+    std::optional<std::uint64_t> va;
     for (const pgtable_write &wr : ref_.m.write_log()) {
         if (wr.by_hw)
             continue;
@@ -280,7 +286,11 @@ void session::forget_rewritten_flags() {
             s.forget_flags_not_set_in_op(wr.index * per, per);
             continue;
         }
-        if (const auto va = ref_.m.table_va({wr.table}))
+        if (wr.table != table) {
+            table = wr.table;
+            va = ref_.m.table_va({wr.table});
+        }
+        if (va)
             s.forget_flags_not_set_in_op(
                 ((*va - ref_.m.window_start()) >> ref_.geo().page_shift) + wr.index, 1);
     }
@@ -313,13 +323,14 @@ void session::note_flushes() {
 
 std::optional<finding> session::step(const op &o, const op_result &a, const op_result &b) {
     // Every check below reads the spec as it stands after this op.
+    const page_range range = op_range(o);
     auto monitors = orc_->chk.check_monitors();
-    auto returns = check_returns(o, a, b);
+    auto returns = check_returns(o, range, a, b);
     orc_->chk.spec.begin_op();
-    update_spec(o, a, b);
+    update_spec(o, range, a, b);
     forget_rewritten_flags();
     note_flushes();
-    const auto [first, nr] = op_range(o);
+    const auto [first, nr] = range;
     checker::touched_set &t = orc_->touched;
     orc_->chk.touched(first, nr, opts_.whole_blocks || is_flow(o.kind), t);
     orc_->chk.spread(t.pages);
@@ -493,7 +504,7 @@ std::vector<std::string> read_known_findings(const std::string &path) {
         std::string id;
         std::string op;
         if (words >> id >> op)
-            out.push_back(id + " " + op);
+            out.push_back(id.append(" ").append(op));
     }
     return out;
 }
