@@ -25,28 +25,41 @@ struct ideal_page {
 
 class content_spec {
   public:
-    explicit content_spec(std::uint64_t pages) { pages_.assign(pages, ideal_page{}); }
+    explicit content_spec(std::uint64_t pages) {
+        value_.assign(pages, 0);
+        state_.assign(pages, 0);
+    }
 
-    [[nodiscard]] const ideal_page &at(std::uint64_t page) const { return pages_[page]; }
+    [[nodiscard]] ideal_page at(std::uint64_t page) const {
+        return {value_[page], (state_[page] & discardable) != 0, (state_[page] & any) != 0};
+    }
     /// A hardware write of `value`.
-    void written(std::uint64_t page, std::uint64_t value) { pages_[page] = {value, false}; }
+    void written(std::uint64_t page, std::uint64_t value) { set(page, value, 0); }
     /// The data is gone by design; the next fault maps a zeroed page.
-    void dropped(std::uint64_t page) { pages_[page] = {}; }
+    void dropped(std::uint64_t page) { set(page, 0, 0); }
     /// The page was mapped from a frame holding `value` (a raw set_ptes exposes what is there).
-    void mapped(std::uint64_t page, std::uint64_t value) { pages_[page] = {value, false}; }
+    void mapped(std::uint64_t page, std::uint64_t value) { set(page, value, 0); }
     /// A directly set migration or device-private entry: any value until the next change.
-    void untracked(std::uint64_t page) { pages_[page] = {0, false, true}; }
+    void untracked(std::uint64_t page) { set(page, 0, any); }
     /// MADV_FREE: reclaim may discard it until the next write.
-    void lazyfree(std::uint64_t page) { pages_[page].discardable = true; }
+    void lazyfree(std::uint64_t page) { state_[page] |= discardable; }
     /// Whether a read of `value` is allowed.
     [[nodiscard]] bool allows(std::uint64_t page, std::uint64_t value) const {
-        const ideal_page &p = pages_[page];
-        return p.any || value == p.value || (p.discardable && value == 0);
+        const std::uint8_t st = state_[page];
+        return (st & any) != 0 || value == value_[page] || ((st & discardable) != 0 && value == 0);
     }
-    [[nodiscard]] std::uint64_t size() const { return pages_.size(); }
+    [[nodiscard]] std::uint64_t size() const { return value_.size(); }
 
   private:
-    recycled_vector<ideal_page> pages_;
+    // ideal_page split in two arrays of scalars, which a new run clears with memset.
+    static constexpr std::uint8_t discardable = 1;
+    static constexpr std::uint8_t any = 2;
+    void set(std::uint64_t page, std::uint64_t value, std::uint8_t state) {
+        value_[page] = value;
+        state_[page] = state;
+    }
+    recycled_vector<std::uint64_t> value_;
+    recycled_vector<std::uint8_t> state_;
 };
 
 } // namespace mmfuzz
