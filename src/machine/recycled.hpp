@@ -37,7 +37,8 @@ template <typename T> class spare_buffers {
 };
 
 /// A std::vector whose buffer comes from, and goes back to, the thread's spare_buffers<T>.
-/// It starts empty like any vector: only the capacity is inherited.
+/// It starts empty like any vector: only the capacity is inherited. Not for objects of static
+/// or thread storage duration, which may outlive the thread's spares.
 template <typename T> class recycled_vector : public std::vector<T> {
   public:
     recycled_vector() : std::vector<T>(spare_buffers<T>::take()) {}
