@@ -533,9 +533,13 @@ std::optional<finding> checker::audit(const content_spec *content) {
                 any |= pte_val(a[j]) | pte_val(b[j]);
             if (any == 0)
                 continue;
-            for (std::size_t j = k; j < k + run; ++j)
-                if ((pte_val(ea[j]) | pte_val(eb[j])) != 0)
-                    all.push_back(i * per + j);
+            // A run with entries: one bit per entry, then the set bits in order, without a
+            // branch per entry.
+            std::uint64_t used = 0;
+            for (std::size_t j = 0; j < run; ++j)
+                used |= std::uint64_t{(pte_val(a[j]) | pte_val(b[j])) != 0} << j;
+            for (; used != 0; used &= used - 1)
+                all.push_back(i * per + k + static_cast<unsigned>(std::countr_zero(used)));
         }
     }
     if (auto f = check_pages(all))
