@@ -143,41 +143,44 @@ std::optional<finding> checker::check_leaf(world &w, std::uint64_t page, pte_t r
 
 namespace {
 
-/// The uffd-wp bit and exclusive flag of `seen` as the op stream expects them (the cheap test
-/// before check_flags builds a report).
-bool flags_ok(const ad_spec &spec, std::uint64_t page, pte_t seen) {
+/// Which of the uffd-wp bit and the swap-exclusive flag of `seen` differs from what the op
+/// stream gave the page, if one does.
+enum class flag_mismatch : std::uint8_t { none, uffd_wp, exclusive };
+
+flag_mismatch flags_differ(const ad_spec &spec, std::uint64_t page, pte_t seen) {
     const bool leaf = !pte_none(seen) && !pte_present(seen);
     const flag_expect wp = spec.expected_uffd_wp(page);
     if (wp != flag_expect::unknown &&
         (pte_present(seen) ? pte_uffd_wp(seen) : leaf && pte_swp_uffd_wp(seen)) !=
             (wp == flag_expect::set))
-        return false;
+        return flag_mismatch::uffd_wp;
     const flag_expect ex = spec.expected_exclusive(page);
-    return !leaf || ex == flag_expect::unknown ||
-           pte_swp_exclusive(seen) == (ex == flag_expect::set);
+    if (leaf && ex != flag_expect::unknown && pte_swp_exclusive(seen) != (ex == flag_expect::set))
+        return flag_mismatch::exclusive;
+    return flag_mismatch::none;
 }
 
 } // namespace
 
 std::optional<finding> checker::check_flags(std::uint64_t page, pte_t seen) const {
-    const bool leaf = !pte_none(seen) && !pte_present(seen);
-    const flag_expect wp = spec.expected_uffd_wp(page);
-    if (wp != flag_expect::unknown) {
-        const bool has = pte_present(seen) ? pte_uffd_wp(seen) : leaf && pte_swp_uffd_wp(seen);
-        if (has != (wp == flag_expect::set))
-            return make("SOFTLEAF_ROUNDTRIP",
-                        describe_pte(seen) +
-                            (has ? " is uffd-wp, which the op stream never made it"
-                                 : " lost the uffd-wp bit the op stream gave the page"),
-                        {page});
-    }
-    const flag_expect ex = spec.expected_exclusive(page);
-    if (leaf && ex != flag_expect::unknown && pte_swp_exclusive(seen) != (ex == flag_expect::set))
+    switch (flags_differ(spec, page, seen)) {
+    // A mismatch means the entry has the flag exactly when the op stream cleared it.
+    case flag_mismatch::uffd_wp:
         return make("SOFTLEAF_ROUNDTRIP",
-                    describe_pte(seen) + (pte_swp_exclusive(seen)
+                    describe_pte(seen) +
+                        (spec.expected_uffd_wp(page) == flag_expect::clear
+                             ? " is uffd-wp, which the op stream never made it"
+                             : " lost the uffd-wp bit the op stream gave the page"),
+                    {page});
+    case flag_mismatch::exclusive:
+        return make("SOFTLEAF_ROUNDTRIP",
+                    describe_pte(seen) + (spec.expected_exclusive(page) == flag_expect::clear
                                               ? " is exclusive, which the op stream never made it"
                                               : " lost the exclusive flag of an exclusive page"),
                     {page});
+    case flag_mismatch::none:
+        break;
+    }
     return std::nullopt;
 }
 
@@ -195,7 +198,7 @@ std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pa
             return make("CONT_LEAK", "ptep_get returned PTE_CONT to core code", {page});
         if (exact_part(*a) != exact_part(*b))
             return make("EQUIV", "the worlds show different entries", {page});
-        if (!flags_ok(spec, page, *a))
+        if (flags_differ(spec, page, *a) != flag_mismatch::none)
             return check_flags(page, *a);
         if (pte_present(*a)) {
             const ad_interval &iv = spec.at(page);

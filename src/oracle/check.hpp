@@ -95,8 +95,7 @@ class checker {
   private:
     std::optional<finding> check_ad(const std::string &where, pte_t seen, const ad_interval &iv,
                                     std::uint64_t page);
-    /// SOFTLEAF_ROUNDTRIP: the uffd-wp bit and the swap-exclusive flag the op stream gave it
-    /// (the report, where flags_ok() failed).
+    /// SOFTLEAF_ROUNDTRIP: the uffd-wp bit and the swap-exclusive flag the op stream gave it.
     std::optional<finding> check_flags(std::uint64_t page, pte_t seen) const;
     /// A software leaf core code sees must be one in the raw table too, and re-encode to itself.
     std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t raw);

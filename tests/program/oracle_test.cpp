@@ -120,6 +120,35 @@ TEST_F(pair_fixture, SoftleafRoundtripFiresOnStrayBits) {
     EXPECT_EQ(f->invariant, "SOFTLEAF_ROUNDTRIP");
 }
 
+// A SOFTLEAF_ROUNDTRIP report says whether the entry lost a flag the op stream gave it or has
+// one it never gave.
+TEST_F(pair_fixture, FlagReportsSayWhichWayTheFlagWent) {
+    const pte_t plain = softleaf_to_pte(swp_entry(2, 77));
+    const auto detail = [&](pte_t seen, flag_expect uffd_wp, flag_expect exclusive) {
+        both_set(0, seen);
+        chk.spec.begin_op();
+        chk.spec.expect_flags(0, uffd_wp, exclusive);
+        const auto f = pages({0});
+        EXPECT_TRUE(f);
+        EXPECT_EQ(f ? f->invariant : "", "SOFTLEAF_ROUNDTRIP");
+        return f ? f->detail : std::string();
+    };
+    EXPECT_NE(detail(plain, flag_expect::set, flag_expect::unknown).find("lost the uffd-wp bit"),
+              std::string::npos);
+    EXPECT_NE(detail(pte_swp_mkuffd_wp(plain), flag_expect::clear, flag_expect::unknown)
+                  .find("is uffd-wp, which the op stream never made it"),
+              std::string::npos);
+    EXPECT_NE(detail(plain, flag_expect::unknown, flag_expect::set).find("lost the exclusive"),
+              std::string::npos);
+    EXPECT_NE(detail(pte_swp_mkexclusive(plain), flag_expect::unknown, flag_expect::clear)
+                  .find("is exclusive, which the op stream never made it"),
+              std::string::npos);
+    both_set(0, pte_swp_mkuffd_wp(plain));
+    chk.spec.begin_op();
+    chk.spec.expect_flags(0, flag_expect::set, flag_expect::clear);
+    EXPECT_FALSE(pages({0}));
+}
+
 /// An implementation that shows core code a software leaf where it stores something else.
 class masking_ops : public generic_pgtable {
   public:
