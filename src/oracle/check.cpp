@@ -301,28 +301,15 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
     for (std::uint64_t p = first; p < first + nr && p < total; ++p)
         out.written.push_back(p);
     for (const world *w : {&ref_, &opt_}) {
-        // Writes come in runs on one table: its place in the window is looked up once a run.
-        pfn_t table = ~pfn_t{0};
-        std::optional<std::uint64_t> table_first;
-        for (const pgtable_write &wr : w->m.write_log()) {
-            if (wr.level == pt_level::pmd) {
-                out.pmds.push_back(wr.index);
-                continue;
-            }
-            if (wr.table != table) {
-                table = wr.table;
-                const auto va = w->m.table_va({wr.table});
-                table_first = va ? std::optional((*va - w->m.window_start()) >> w->geo().page_shift)
-                                 : std::nullopt;
-            }
-            if (!table_first)
-                continue;
-            // Most writes fall in the op's range, or repeat the last page: no sort needed then.
-            const std::uint64_t page = *table_first + wr.index;
-            if ((page < first || page >= first + nr) &&
-                (out.written.empty() || out.written.back() != page))
-                out.written.push_back(page);
-        }
+        for_each_write(
+            *w, [&](const pgtable_write &wr) { out.pmds.push_back(wr.index); },
+            [&](const pgtable_write &, std::uint64_t page) {
+                // Most writes fall in the op's range, or repeat the last page: no sort needed
+                // then.
+                if ((page < first || page >= first + nr) &&
+                    (out.written.empty() || out.written.back() != page))
+                    out.written.push_back(page);
+            });
     }
     if (!std::is_sorted(out.written.begin(), out.written.end())) {
         // Out of order after a flow that wrote thousands of entries in each world: sort through

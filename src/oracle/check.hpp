@@ -13,6 +13,29 @@
 
 namespace mmfuzz {
 
+/// Walks w's write log: on_pmd(write) for each PMD write, on_pte(write, page) for each PTE
+/// write with the window page it wrote (writes to a table no PMD points to are left out). A
+/// table's place in the window is looked up once per run of writes to it.
+template <typename OnPmd, typename OnPte>
+void for_each_write(const world &w, OnPmd &&on_pmd, OnPte &&on_pte) {
+    pfn_t table = ~pfn_t{0};
+    std::optional<std::uint64_t> table_first;
+    for (const pgtable_write &wr : w.m.write_log()) {
+        if (wr.level == pt_level::pmd) {
+            on_pmd(wr);
+            continue;
+        }
+        if (wr.table != table) {
+            table = wr.table;
+            const auto va = w.m.table_va({wr.table});
+            table_first =
+                va ? std::optional((*va - w.m.window_start()) >> w.geo().page_shift) : std::nullopt;
+        }
+        if (table_first)
+            on_pte(wr, *table_first + wr.index);
+    }
+}
+
 struct finding {
     std::string invariant;
     std::string detail;

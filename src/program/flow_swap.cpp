@@ -32,13 +32,12 @@ std::optional<unmap::folio_walk> mapped_folio(world &ref, const op &o, std::stri
 /// contpte conversions), in order.
 std::vector<std::uint64_t> written_pages(world &w) {
     std::vector<std::uint64_t> out;
-    for (const pgtable_write &wr : w.m.write_log()) {
-        if (wr.level != pt_level::pte || !wr.live || wr.by_hw)
-            continue;
-        const auto va = w.m.table_va({wr.table});
-        if (va)
-            out.push_back(((*va - w.m.window_start()) >> w.geo().page_shift) + wr.index);
-    }
+    for_each_write(
+        w, [](const pgtable_write &) {},
+        [&](const pgtable_write &wr, std::uint64_t page) {
+            if (wr.live && !wr.by_hw)
+                out.push_back(page);
+        });
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;

@@ -276,24 +276,16 @@ void session::update_spec(const op &o, page_range range, const op_result &a, con
 void session::forget_rewritten_flags() {
     ad_spec &s = orc_->chk.spec;
     const std::uint64_t per = ref_.geo().ptrs_per_pte();
-    // Writes come in runs on one table: its place in the window is looked up once a run.
-    pfn_t table = ~pfn_t{0};
-    std::optional<std::uint64_t> va;
-    for (const pgtable_write &wr : ref_.m.write_log()) {
-        if (wr.by_hw)
-            continue;
-        if (wr.level == pt_level::pmd) {
-            s.forget_flags_not_set_in_op(wr.index * per, per);
-            continue;
-        }
-        if (wr.table != table) {
-            table = wr.table;
-            va = ref_.m.table_va({wr.table});
-        }
-        if (va)
-            s.forget_flags_not_set_in_op(
-                ((*va - ref_.m.window_start()) >> ref_.geo().page_shift) + wr.index, 1);
-    }
+    for_each_write(
+        ref_,
+        [&](const pgtable_write &wr) {
+            if (!wr.by_hw)
+                s.forget_flags_not_set_in_op(wr.index * per, per);
+        },
+        [&](const pgtable_write &wr, std::uint64_t page) {
+            if (!wr.by_hw)
+                s.forget_flags_not_set_in_op(page, 1);
+        });
 }
 
 /// A page flushed by both worlds no longer has a stale-old translation anywhere.
