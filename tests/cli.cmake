@@ -28,9 +28,9 @@ expect(0 "ops: pass" replay --quiet "${SRC}/corpus/seeds/fold-and-access.ops")
 expect(0 "set_ptes addr=0x40000000000 nr=16" replay "${SRC}/corpus/seeds/fold-and-access.ops")
 expect(0 "-- arm64_contpte final tables" replay --dump "${SRC}/corpus/seeds/fold-and-access.ops")
 
-# A binary input prints as its text reproducer.
-file(WRITE "${WORK}/in.bin" "\x01\x00\x00\x00")
-expect(0 "mmfuzz v1 granule=4K window=1" print "${WORK}/in.bin")
+# A binary input prints as its text reproducer (bytes 01 00 00 00: CMake strings hold no NUL).
+execute_process(COMMAND printf "\\001\\000\\000\\000" OUTPUT_FILE "${WORK}/in.bin")
+expect(0 "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1" print "${WORK}/in.bin")
 
 # minimize never overwrites an existing file without --force, and refuses a passing input.
 file(WRITE "${WORK}/keep.ops" "precious\n")
@@ -42,3 +42,15 @@ endif()
 expect(2 "passes: nothing to minimize" minimize "${SRC}/corpus/seeds/fold-and-access.ops" -o "${WORK}/new.ops")
 expect(2 "unknown canary 'nope'" replay --inject nope "${SRC}/corpus/seeds/fold-and-access.ops")
 expect(2 "--time SECONDS" campaign)
+
+# bench: argument errors, a results file it would overwrite, and a throughput run one of whose
+# random programs reaches a known finding (EQUIV clear_young_dirty_ptes): such a program is
+# replaced, not reported as a violation.
+expect(2 "unknown granule '8K'" bench --granule 8K)
+file(WRITE "${WORK}/keep.md" "precious\n")
+expect(2 "keep.md exists; not overwriting" bench --seconds 0.1 --fuzzer-seconds 0 --markdown "${WORK}/keep.md")
+file(READ "${WORK}/keep.md" kept)
+if(NOT kept STREQUAL "precious\n")
+  message(FATAL_ERROR "bench overwrote ${WORK}/keep.md")
+endif()
+expect(0 "oracle overhead" bench --passes 1 --direct --ops 128 --fuzzer-seconds 0)

@@ -42,17 +42,19 @@ hold on a machine other jobs share; the wall-clock time is reported beside it.
 
 Throughput of the differential runner on one core: random legal programs of N ops (default 32;
 random ops put through the legalizer and topped up until N are legal, so every op counted is
-applied) run on the reference and the arm64 contpte world, with every oracle on, and bare (both
-worlds, no checks), S CPU seconds each (--seconds, default 3), the two alternating pass by
-pass over the same 256 programs so that a change in the machine's speed moves both alike.
-Reports ops/s and the oracle's overhead factor. --direct leaves the core flows out of the
-programs: the handle-API calls and hardware accesses alone, the op set the 2 M ops/s target was
-set for (a flow op does tens to hundreds of entry operations). Build with the release preset
-for representative figures. --passes N runs exactly N passes over the 256 programs instead of
-a time box, so that 'valgrind --tool=callgrind' counts are repeatable. Then, when
-mm_diff_fuzzer is found (--fuzzer-dir DIR, else as 'campaign' finds it), its executions per CPU
-second for --fuzzer-seconds S (default 10; 0 skips it), on a fresh corpus plus corpus/seeds with
-the flags of corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan) included.
+applied; a program that runs into a known finding of corpus/known-findings.txt is replaced, as
+its run would end there) run on the reference and the arm64 contpte world, with every oracle
+on, and bare (both worlds, no checks), S CPU seconds each (--seconds, default 3), the two
+alternating pass by pass over the same 256 programs so that a change in the machine's speed
+moves both alike. Reports ops/s and the oracle's overhead factor. --direct leaves the core
+flows out of the programs: the handle-API calls and hardware accesses alone, the op set the 2 M
+ops/s target was set for (a flow op does tens to hundreds of entry operations). Build with the
+release preset for representative figures. --passes N runs exactly N passes over the 256
+programs instead of a time box, so that 'valgrind --tool=callgrind' counts are repeatable.
+Then, when mm_diff_fuzzer is found (--fuzzer-dir DIR, else as 'campaign' finds it), its
+executions per CPU second for --fuzzer-seconds S (default 10; 0 skips it), on a fresh corpus
+plus corpus/seeds with the flags of corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers
+(ASan+UBSan) included.
 
 --canaries measures, for each canary, the CPU seconds until the first violation the canary
 causes (a violation the same program also shows at the same op without the canary does not
@@ -213,7 +215,7 @@ int write_markdown(const std::string &path, bool force, const std::string &text)
 }
 
 std::string thousands(double v) {
-    std::string digits = std::to_string(static_cast<long long>(v + 0.5));
+    std::string digits = std::to_string(std::llround(v));
     for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3)
         digits.insert(static_cast<std::size_t>(i), ",");
     return digits;
@@ -243,26 +245,35 @@ struct tally {
 /// A random program of exactly `nr_ops` legal ops: generated ops passed through the
 /// legalizer, which turns each into a call meeting the kernel's preconditions or drops it,
 /// topped up with further random ops until `nr_ops` are legal. `direct`: no core flows (the
-/// handle-API calls and hardware accesses alone).
-program legal_program(const rand_fn &rnd, const program_header &h, std::size_t nr_ops,
-                      bool direct) {
+/// handle-API calls and hardware accesses alone). A program that runs into a known finding
+/// (corpus/known-findings.txt) is replaced by another: its run would end there, so the oracle
+/// pass would apply fewer of its ops than the bare one.
+program legal_program(const rand_fn &rnd, const program_header &h, std::size_t nr_ops, bool direct,
+                      const std::vector<std::string> &known) {
     const auto wanted = [&](const op &o) { return !direct || !is_flow(o.kind); };
-    program p = random_program(rnd, h, nr_ops > 3 ? nr_ops - 3 : 1);
-    std::erase_if(p.ops, [&](const op &o) { return !wanted(o); });
     run_options bare;
     bare.oracle = false;
-    for (int round = 0; round < 1000; ++round) {
-        program legal = run_program(p, bare).legalized;
-        if (legal.ops.size() >= nr_ops) {
-            legal.ops.resize(nr_ops);
-            return legal;
+    run_options checked;
+    checked.known = known;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        program p = random_program(rnd, h, nr_ops > 3 ? nr_ops - 3 : 1);
+        std::erase_if(p.ops, [&](const op &o) { return !wanted(o); });
+        for (int round = 0; round < 1000; ++round) {
+            program legal = run_program(p, bare).legalized;
+            if (legal.ops.size() >= nr_ops) {
+                legal.ops.resize(nr_ops);
+                if (run_program(legal, checked).known != 0)
+                    break;
+                return legal;
+            }
+            p = std::move(legal);
+            while (p.ops.size() < nr_ops)
+                if (const op o = random_op(rnd, h); wanted(o))
+                    p.ops.push_back(o);
         }
-        p = std::move(legal);
-        while (p.ops.size() < nr_ops)
-            if (const op o = random_op(rnd, h); wanted(o))
-                p.ops.push_back(o);
     }
-    throw std::runtime_error("bench: no legal program of " + std::to_string(nr_ops) + " ops");
+    throw std::runtime_error("bench: no legal program of " + std::to_string(nr_ops) +
+                             " ops clear of known findings");
 }
 
 /// One pass over the programs in one mode. Every op of a program counts: they are all legal.
@@ -485,8 +496,13 @@ int cmd_bench(const std::vector<std::string> &args) {
     h.options.gran = g;
     std::vector<program> progs;
     const rand_fn rnd = seeded_rand(12345);
+    const fs::path known_file = source_dir() / "corpus" / "known-findings.txt";
+    const std::vector<std::string> known = fs::exists(known_file)
+                                               ? read_known_findings(known_file.string())
+                                               : std::vector<std::string>{};
+    progs.reserve(256);
     for (int i = 0; i < 256; ++i)
-        progs.push_back(legal_program(rnd, h, nr_ops, direct));
+        progs.push_back(legal_program(rnd, h, nr_ops, direct, known));
     const auto [bare, full] = measure(progs, !oracle_only, !bare_only, seconds, passes);
     const double overhead = bare.ops_per_s / full.ops_per_s;
     load.sample();
