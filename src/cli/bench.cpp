@@ -44,17 +44,19 @@ Throughput of the differential runner on one core: random legal programs of N op
 random ops put through the legalizer and topped up until N are legal, so every op counted is
 applied; a program that runs into a known finding of corpus/known-findings.txt is replaced, as
 its run would end there) run on the reference and the arm64 contpte world, with every oracle
-on, and bare (both worlds, no checks), S CPU seconds each (--seconds, default 3), the two
-alternating pass by pass over the same 256 programs so that a change in the machine's speed
-moves both alike. Reports ops/s and the oracle's overhead factor. --direct leaves the core
-flows out of the programs: the handle-API calls and hardware accesses alone, the op set the 2 M
-ops/s target was set for (a flow op does tens to hundreds of entry operations). Build with the
-release preset for representative figures. --passes N runs exactly N passes over the 256
-programs instead of a time box, so that 'valgrind --tool=callgrind' counts are repeatable.
-Then, when mm_diff_fuzzer is found (--fuzzer-dir DIR, else as 'campaign' finds it), its
-executions per CPU second for --fuzzer-seconds S (default 10; 0 skips it), on a fresh corpus
-plus corpus/seeds with the flags of corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers
-(ASan+UBSan) included.
+on, and bare (both worlds, no checks): one pass over the same 256 programs in each mode in
+turn, for 2 S CPU seconds together (--seconds S, default 3; S for one mode alone), so that a
+change in the machine's speed moves both alike. Reports ops/s and the oracle's overhead factor,
+also as the median over the pairs of passes (an oracle pass ÷ the bare pass before it): a
+change of speed moves only the pairs it falls in. --direct leaves the core flows out of the
+programs: the handle-API calls and hardware accesses alone, the op set the 2 M ops/s target was
+set for (a flow op does tens to hundreds of entry operations). Build with the release preset
+for representative figures. --passes N runs exactly N passes of each mode over the 256 programs
+instead of a time box, so that 'valgrind --tool=callgrind' counts are repeatable. Then, when
+mm_diff_fuzzer is found (--fuzzer-dir DIR, else as 'campaign' finds it), its executions per CPU
+second for --fuzzer-seconds S (default 10; 0 skips it), on a fresh corpus plus corpus/seeds
+with the flags of corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan)
+included.
 
 --canaries measures, for each canary, the CPU seconds until the first violation the canary
 causes (a violation the same program also shows at the same op without the canary does not
@@ -235,6 +237,7 @@ struct tally {
     std::size_t runs = 0;
     std::size_t ops = 0;
     std::size_t passes = 0;
+    std::vector<double> pass_cpu; ///< CPU seconds of each pass, in order
     [[nodiscard]] throughput rate() const {
         if (cpu <= 0)
             return {};
@@ -293,28 +296,53 @@ void run_pass(const std::vector<program> &progs, bool oracle, tally &t) {
             std::exit(1);
         }
     }
-    t.cpu += thread_cpu_seconds() - t0;
+    const double cpu = thread_cpu_seconds() - t0;
+    t.cpu += cpu;
+    t.pass_cpu.push_back(cpu);
     ++t.passes;
 }
 
-/// Bare application and all oracles, each for `seconds` of CPU time (or exactly `passes` times
-/// over the programs when passes > 0, for instruction counts under callgrind, which do not
-/// depend on the machine's load). The modes alternate pass by pass, so that a change in the
-/// machine's speed during the run moves both figures alike and leaves their ratio.
-std::pair<throughput, throughput> measure(const std::vector<program> &progs, bool bare, bool full,
-                                          double seconds, std::size_t passes) {
+/// The two modes' rates, and the oracle's overhead pass pair by pass pair.
+struct measurement {
+    throughput bare;
+    throughput full;
+    /// Oracle pass ÷ the bare pass before it: median, least and greatest (0 without pairs).
+    double pair_median = 0;
+    double pair_min = 0;
+    double pair_max = 0;
+    std::size_t pairs = 0;
+};
+
+/// Bare application and all oracles, one pass over the programs each in turn, until the two
+/// have used 2 × `seconds` of CPU time together (or exactly `passes` pairs when passes > 0, for
+/// instruction counts under callgrind, which do not depend on the machine's load); one mode
+/// alone runs for `seconds`. Strict turns make a change in the machine's speed move both
+/// figures alike; the ratio of each pair shows how much it moved them apart.
+measurement measure(const std::vector<program> &progs, bool bare, bool full, double seconds,
+                    std::size_t passes) {
     tally b;
     tally f;
-    const auto more = [&](const tally &t, bool wanted) {
-        return wanted && (passes > 0 ? t.passes < passes : t.cpu < seconds);
-    };
-    while (more(b, bare) || more(f, full)) {
-        if (more(b, bare))
+    const double budget = (bare && full ? 2 : 1) * seconds;
+    for (std::size_t i = 0; passes > 0 ? i < passes : b.cpu + f.cpu < budget; ++i) {
+        if (bare)
             run_pass(progs, false, b);
-        if (more(f, full))
+        if (full)
             run_pass(progs, true, f);
     }
-    return {b.rate(), f.rate()};
+    measurement m{b.rate(), f.rate()};
+    std::vector<double> ratios;
+    for (std::size_t i = 0; i < std::min(b.pass_cpu.size(), f.pass_cpu.size()); ++i)
+        if (b.pass_cpu[i] > 0)
+            ratios.push_back(f.pass_cpu[i] / b.pass_cpu[i]);
+    if (!ratios.empty()) {
+        std::sort(ratios.begin(), ratios.end());
+        const std::size_t n = ratios.size();
+        m.pair_median = n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
+        m.pair_min = ratios.front();
+        m.pair_max = ratios.back();
+        m.pairs = n;
+    }
+    return m;
 }
 
 struct fuzzer_rate {
@@ -384,8 +412,9 @@ std::string verdict(bool met, double measured, double target) {
 
 std::string throughput_markdown(const std::vector<std::string> &args, const load_samples &load,
                                 std::size_t nr_ops, const std::string &gran, bool direct,
-                                const throughput &full, const throughput &bare,
-                                const fuzzer_rate &fz, double fz_seconds) {
+                                const measurement &m, const fuzzer_rate &fz, double fz_seconds) {
+    const throughput &full = m.full;
+    const throughput &bare = m.bare;
     const double overhead = bare.ops_per_s / full.ops_per_s;
     char ov[64];
     std::snprintf(ov, sizeof ov, "%.2f×", overhead);
@@ -409,6 +438,11 @@ std::string throughput_markdown(const std::vector<std::string> &args, const load
       << " | | |\n"
       << "| oracle overhead (bare ÷ all oracles) | " << ov << " | ≤ 2× | "
       << (overhead <= 2 ? std::string("yes") : over) << " |\n";
+    char pairs[128];
+    std::snprintf(pairs, sizeof pairs, "%.2f× (%.2f-%.2f×)", m.pair_median, m.pair_min, m.pair_max);
+    o << "| oracle overhead, median over the " << m.pairs
+      << " pairs of passes (an oracle pass ÷ the bare pass before it; least-greatest) | " << pairs
+      << " | | |\n";
     o << "| mm_diff_fuzzer executions per CPU second, ASan+UBSan, " << fz_seconds
       << " s on the seeds";
     if (fz.exec_per_s >= 0)
@@ -503,7 +537,9 @@ int cmd_bench(const std::vector<std::string> &args) {
     progs.reserve(256);
     for (int i = 0; i < 256; ++i)
         progs.push_back(legal_program(rnd, h, nr_ops, direct, known));
-    const auto [bare, full] = measure(progs, !oracle_only, !bare_only, seconds, passes);
+    const measurement m = measure(progs, !oracle_only, !bare_only, seconds, passes);
+    const throughput &bare = m.bare;
+    const throughput &full = m.full;
     const double overhead = bare.ops_per_s / full.ops_per_s;
     load.sample();
     const std::string fuzzer = find_fuzz_binary("mm_diff_fuzzer", fuzzer_dir);
@@ -517,8 +553,10 @@ int cmd_bench(const std::vector<std::string> &args) {
     if (json) {
         std::printf("{\"granule\": \"%s\", \"ops_per_program\": %zu, \"ops_per_s_oracle\": %.0f, "
                     "\"ops_per_s_bare\": %.0f, \"oracle_overhead\": %.2f, "
-                    "\"fuzzer_exec_per_s\": %s}\n",
-                    gran.c_str(), nr_ops, full.ops_per_s, bare.ops_per_s, overhead,
+                    "\"oracle_overhead_pairs\": {\"n\": %zu, \"median\": %.2f, \"min\": %.2f, "
+                    "\"max\": %.2f}, \"fuzzer_exec_per_s\": %s}\n",
+                    gran.c_str(), nr_ops, full.ops_per_s, bare.ops_per_s, overhead, m.pairs,
+                    m.pair_median, m.pair_min, m.pair_max,
                     fz.exec_per_s >= 0 ? std::to_string(std::lround(fz.exec_per_s)).c_str()
                                        : "null");
     } else {
@@ -528,7 +566,11 @@ int cmd_bench(const std::vector<std::string> &args) {
                     full.programs_per_s);
         std::printf("  bare application  %12.0f ops/s  (%.0f programs/s)\n", bare.ops_per_s,
                     bare.programs_per_s);
-        std::printf("  oracle overhead   %12.2fx\n", overhead);
+        std::printf("  oracle overhead   %12.2fx", overhead);
+        if (m.pairs > 0)
+            std::printf("  (pass pairs: median %.2fx, %.2f-%.2fx over %zu)", m.pair_median,
+                        m.pair_min, m.pair_max, m.pairs);
+        std::printf("\n");
         if (fz.exec_per_s >= 0)
             std::printf("  mm_diff_fuzzer    %12.0f exec/s  (per CPU second; %.0f per wall-clock "
                         "second; %g s on the seeds%s%s)\n",
@@ -541,7 +583,7 @@ int cmd_bench(const std::vector<std::string> &args) {
         return 0;
     return write_markdown(
         markdown, force,
-        throughput_markdown(args, load, nr_ops, gran, direct, full, bare, fz, fuzzer_seconds));
+        throughput_markdown(args, load, nr_ops, gran, direct, m, fz, fuzzer_seconds));
 }
 
 } // namespace mmfuzz::cli
