@@ -61,7 +61,7 @@ std::vector<std::string> libfuzzer_options_flags(const fs::path &options_file) {
         const std::size_t eq = line.find('=');
         if (!section || eq == std::string::npos)
             continue;
-        auto trim = [](std::string s) {
+        auto trim = [](const std::string &s) {
             const std::size_t f = s.find_first_not_of(" \t\r");
             const std::size_t l = s.find_last_not_of(" \t\r");
             return f == std::string::npos ? std::string() : s.substr(f, l - f + 1);
@@ -70,7 +70,8 @@ std::vector<std::string> libfuzzer_options_flags(const fs::path &options_file) {
         std::string value = trim(line.substr(eq + 1));
         if (key == "dict" && fs::path(value).is_relative())
             value = (options_file.parent_path() / value).string();
-        flags.push_back("-" + key + "=" + value);
+        flags.push_back("-" + key);
+        flags.back().append("=").append(value);
     }
     return flags;
 }
@@ -124,11 +125,13 @@ child_result run_child(const child_spec &spec) {
             env_strings.emplace_back(entry);
     }
     std::vector<char *> envp;
+    envp.reserve(env_strings.size() + 1);
     for (std::string &e : env_strings)
         envp.push_back(e.data());
     envp.push_back(nullptr);
     std::vector<std::string> argv_strings = spec.argv;
     std::vector<char *> argv;
+    argv.reserve(argv_strings.size() + 1);
     for (std::string &a : argv_strings)
         argv.push_back(a.data());
     argv.push_back(nullptr);
