@@ -179,10 +179,13 @@ std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &p
         const folio *f = opt_.m.pfn_folio(pte_pfn(head));
         const pte_t norm = pte_normal_form(pte_mknoncont(head));
         const bool aligned = pte_pfn(head) % n == 0;
+        // A special entry has no folio to keep to (foldable() says why); equal normal forms make
+        // every entry of the block special with the head.
+        const bool any_folio = pte_special(head);
         for (std::uint64_t i = 0; i < n; ++i) {
             const pte_t p = run[i];
-            if (pte_valid_cont(p) && aligned && pte_pfn(p) == pte_pfn(head) + i && f != nullptr &&
-                f->contains(pte_pfn(p)) &&
+            if (pte_valid_cont(p) && aligned && pte_pfn(p) == pte_pfn(head) + i &&
+                (any_folio || (f != nullptr && f->contains(pte_pfn(p)))) &&
                 pte_normal_form(pte_mknoncont(p)) == pte_advance_pfn(norm, i))
                 continue;
             std::vector<std::uint64_t> block(n);
@@ -308,9 +311,11 @@ checker::foldability foldable_at(world &ref, entry_cursor &cur, std::uint64_t fi
     const auto head = cur.api(first);
     if (!head || !pte_present(*head) || pte_pfn(*head) % n != 0)
         return {};
-    const folio *f = ref.m.pfn_folio(pte_pfn(*head));
-    if (f == nullptr || !f->contains(pte_pfn(*head) + n - 1))
-        return {};
+    if (!pte_special(*head)) {
+        const folio *f = ref.m.pfn_folio(pte_pfn(*head));
+        if (f == nullptr || !f->contains(pte_pfn(*head) + n - 1))
+            return {};
+    }
     bool valid = pte_valid(*head);
     const pte_t norm = pte_normal_form(*head);
     for (std::uint64_t i = 1; i < n; ++i) {

@@ -88,9 +88,12 @@ class checker {
     /// reference world: present entries mapping one folio contiguously from an aligned PFN
     /// with equal protection. `valid`: all of them valid as well. Special entries count:
     /// contpte_try_fold() skips them, but contpte_set_ptes() sets CONT on any full aligned
-    /// chunk (arch/arm64/mm/contpte.c). `present` alone admits present-invalid (PROT_NONE)
-    /// blocks: contpte_set_ptes() sets PTE_CONT on them, and the batched young/dirty clears
-    /// test pte_cont(), not validity.
+    /// chunk (arch/arm64/mm/contpte.c). For them the folio does not matter: contpte_set_ptes()
+    /// does not look for one, and the CONT block stays when the folio whose frames it maps is
+    /// split, as rmap does not see special entries to unmap them ("there is no associated
+    /// folio", contpte_try_fold() in arch/arm64/include/asm/pgtable.h). `present` alone admits
+    /// present-invalid (PROT_NONE) blocks: contpte_set_ptes() sets PTE_CONT on them, and the
+    /// batched young/dirty clears test pte_cont(), not validity.
     struct foldability {
         bool valid = false;
         bool present = false;

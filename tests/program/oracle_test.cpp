@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <numeric>
+
 namespace mmfuzz {
 namespace {
 
@@ -106,6 +108,37 @@ TEST_F(pair_fixture, ContBlockFiresOnAnIncompleteBlockAndNotOnAWholeOne) {
     f = chk.check_blocks(block);
     ASSERT_TRUE(f);
     EXPECT_EQ(f->invariant, "CONT_BLOCK");
+}
+
+TEST_F(pair_fixture, OnlyBlocksOfNormalEntriesAreHeldToOneFolio) {
+    // The same 16 frames mapped twice: special entries on block 0, normal ones on block 1, each
+    // block with PTE_CONT in world b. Then the folio is split, as split_folio() does when it
+    // finds it through a normal mapping: rmap does not see special entries, which keep their
+    // PTE_CONT over frames of several folios now.
+    const std::uint64_t n = b.geo().cont_ptes();
+    std::vector<std::uint64_t> special_block(n);
+    std::vector<std::uint64_t> normal_block(n);
+    std::iota(special_block.begin(), special_block.end(), 0);
+    std::iota(normal_block.begin(), normal_block.end(), n);
+    for (std::uint64_t i = 0; i < n; ++i) {
+        both_set(i, pte_mkspecial(entry(i)));
+        both_set(n + i, entry(i));
+        raw_write(b, i, pte_mkcont(pte_mkspecial(entry(i))));
+        raw_write(b, n + i, pte_mkcont(entry(i)));
+    }
+    EXPECT_FALSE(chk.check_blocks(special_block));
+    EXPECT_FALSE(chk.check_blocks(normal_block));
+    EXPECT_TRUE(chk.foldable(0).valid);
+    EXPECT_TRUE(chk.foldable(n).valid);
+    for (world *w : {&a, &b})
+        w->m.folio_split(w->folios[0], 0);
+    EXPECT_FALSE(chk.check_blocks(special_block));
+    EXPECT_TRUE(chk.foldable(0).valid);
+    const auto f = chk.check_blocks(normal_block);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->invariant, "CONT_BLOCK");
+    EXPECT_NE(f->detail.find("entry 1 "), std::string::npos) << f->detail;
+    EXPECT_FALSE(chk.foldable(n).present);
 }
 
 TEST_F(pair_fixture, SoftleafRoundtripFiresOnStrayBits) {
