@@ -144,6 +144,7 @@ bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
             remove_migration_pte(w, *src, addr, *ptep, src->pfn, src->pfn, prot);
             return false;
         }
+        dev->device_private = true;
         copy_folio(w, *src, *dev);
         w.folios.push_back(dev);
         const pte_t mig = w.ops->ptep_get(*ptep);

@@ -102,6 +102,9 @@ struct folio {
     bool dirty = false;
     bool referenced = false;
     bool lazyfree = false;
+    /// A device-private page (MEMORY_DEVICE_PRIVATE, include/linux/memremap.h): the CPU cannot
+    /// address it, so only device-private entries name it, never a present one.
+    bool device_private = false;
     [[nodiscard]] std::uint64_t nr_pages() const { return std::uint64_t{1} << order; }
     [[nodiscard]] bool contains(pfn_t p) const { return p >= pfn && p < pfn + nr_pages(); }
 };

@@ -150,6 +150,8 @@ std::optional<op> legalize_set_ptes(op o, world &ref, std::string &why) {
     o[slot::folio] %= ref.folios.size();
     const folio *f = ref.folios[o[slot::folio]];
     o[slot::page] %= f->nr_pages();
+    if (f->device_private)
+        return no_op(why, "a device-private page is not mapped by a present entry");
     const std::uint64_t index = o[slot::addr];
     std::uint64_t nr =
         fold_count(o[slot::nr], std::min(room_in_table(ref, index), f->nr_pages() - o[slot::page]));

@@ -212,6 +212,7 @@ TEST(SwapFlows, DeviceRoundTripKeepsData) {
         const softleaf_t e = softleaf_from_pte(d);
         ASSERT_TRUE(softleaf_is_device_private_write(e));
         EXPECT_EQ(softleaf_to_pfn(e), w->folios.back()->pfn);
+        EXPECT_TRUE(w->folios.back()->device_private);
         EXPECT_EQ(w->m.page(softleaf_to_pfn(e)).content, 0x42U);
         EXPECT_EQ(w->m.mm.rss.anon, 0);
         EXPECT_EQ(w->m.hw_access(base, false).fault, hw_fault::softleaf);
@@ -219,6 +220,7 @@ TEST(SwapFlows, DeviceRoundTripKeepsData) {
         const pte_t p = get(*w, base);
         EXPECT_TRUE(pte_present(p) && pte_write(p) && !pte_young(p) && !pte_dirty(p));
         EXPECT_EQ(pte_pfn(p), w->folios.back()->pfn);
+        EXPECT_FALSE(w->folios.back()->device_private);
         EXPECT_EQ(read(*w, base), 0x42U);
         EXPECT_EQ(w->m.mm.rss.anon, 1);
         expect_clean_run(*w);
