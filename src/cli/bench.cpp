@@ -374,7 +374,7 @@ fuzzer_rate measure_fuzzer(const std::string &fuzzer, double seconds) {
         c.argv.push_back(flag);
     c.argv.push_back((work / "corpus").string());
     c.argv.push_back((src / "corpus" / "seeds").string());
-    c.env = {"MMFUZZ_KNOWN=" + (src / "corpus" / "known-findings.txt").string()};
+    c.env = {"MMFUZZ_KNOWN=" + known_findings_file().string()};
     c.log = work / "log";
     c.limit = seconds + 30;
     const child_result r = run_child(c);
@@ -530,7 +530,7 @@ int cmd_bench(const std::vector<std::string> &args) {
     h.options.gran = g;
     std::vector<program> progs;
     const rand_fn rnd = seeded_rand(12345);
-    const fs::path known_file = source_dir() / "corpus" / "known-findings.txt";
+    const fs::path known_file = known_findings_file();
     const std::vector<std::string> known = fs::exists(known_file)
                                                ? read_known_findings(known_file.string())
                                                : std::vector<std::string>{};

@@ -21,6 +21,11 @@ inline std::filesystem::path source_dir() {
     return MMFUZZ_SOURCE_DIR;
 }
 
+/// The findings campaigns and the benchmark pass over by default.
+inline std::filesystem::path known_findings_file() {
+    return source_dir() / "corpus" / "known-findings.txt";
+}
+
 /// A fresh folder under the temporary directory.
 std::filesystem::path fresh_work_dir();
 

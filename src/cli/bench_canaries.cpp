@@ -89,8 +89,7 @@ struct canary_bench {
         c.argv.push_back((dir / "corpus").string());
         if (seeds && fs::exists(src() / "corpus" / "seeds"))
             c.argv.push_back((src() / "corpus" / "seeds").string());
-        c.env = {"MMFUZZ_INJECT=" + name,
-                 "MMFUZZ_KNOWN=" + (src() / "corpus" / "known-findings.txt").string()};
+        c.env = {"MMFUZZ_INJECT=" + name, "MMFUZZ_KNOWN=" + known_findings_file().string()};
         c.log = dir / "log";
         c.limit = wall_limit(cap) + 30;
         c.cpu_limit = cap;
@@ -142,8 +141,7 @@ struct canary_bench {
         }
         child_spec c;
         c.argv = {rc};
-        c.env = {"MMFUZZ_INJECT=" + name,
-                 "MMFUZZ_KNOWN=" + (src() / "corpus" / "known-findings.txt").string(),
+        c.env = {"MMFUZZ_INJECT=" + name, "MMFUZZ_KNOWN=" + known_findings_file().string(),
                  "RC_PARAMS=seed=" + std::to_string(seed) +
                      " max_success=" + std::to_string(rc_max_success()) + " noshrink=1"};
         c.log = work / (name + "-rc-" + std::to_string(seed) + ".log");
@@ -345,7 +343,7 @@ int bench_canaries(const std::vector<std::string> &args) {
         b.rc = find_rc(b.fuzzer_dir);
     const std::string fuzzer_a = find_fuzz_binary("mm_diff_fuzzer", b.fuzzer_dir);
     const std::string fuzzer_b = find_fuzz_binary("mm_diff_fuzzer_bytes", b.fuzzer_dir);
-    b.known = read_known_findings((b.src() / "corpus" / "known-findings.txt").string());
+    b.known = read_known_findings(known_findings_file().string());
 
     canary_results res;
     res.drivers = drivers;
