@@ -10,8 +10,9 @@
 // known-findings.txt beside the binary is read if there is one (the ClusterFuzzLite/OSS-Fuzz
 // build puts one in $OUT); MMFUZZ_KNOWN= (empty) reports everything. With a canary, only the
 // violations the canary causes count: one the same input also shows at the same op without it
-// is passed over.
+// is passed over. At a violation it prints the CPU time its search took (program/detection.hpp).
 #include "program/codec.hpp"
+#include "program/detection.hpp"
 #include "program/mutate.hpp"
 #include "program/runner.hpp"
 
@@ -28,6 +29,9 @@ namespace {
 
 std::string inject;
 std::vector<std::string> known;
+/// own_cpu_seconds() at the first input (libFuzzer's empty one): what came before is the
+/// process's start-up, libFuzzer's own (about 20 MB of tables to clear) included.
+double search_began = -1;
 /// Longer inputs are cut: a violation needs few ops, and exec/s matters more.
 constexpr std::size_t max_ops = 64;
 
@@ -50,6 +54,8 @@ extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    if (search_began < 0)
+        search_began = mmfuzz::own_cpu_seconds();
     mmfuzz::program p = mmfuzz::decode_any({data, size});
     if (p.ops.size() > max_ops)
         p.ops.resize(max_ops);
@@ -65,6 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
             return 0;
     }
     if (r.violation) {
+        std::fputs(mmfuzz::detection_line(search_began).c_str(), stderr);
         std::fprintf(stderr, "%s\nreproducer (legalized):\n%s", r.violation->report.c_str(),
                      mmfuzz::print_text(r.legalized).c_str());
         std::abort();

@@ -54,3 +54,9 @@ if(NOT kept STREQUAL "precious\n")
   message(FATAL_ERROR "bench overwrote ${WORK}/keep.md")
 endif()
 expect(0 "oracle overhead" bench --passes 1 --direct --ops 128 --fuzzer-seconds 0)
+
+# bench --canaries times driver (c), a process of its own, by the search time it prints at the
+# violation, with its start-up apart; (d) runs in bench's process.
+expect(0 "\"c\": {\"median_seconds\": [0-9.]+, .*\"startup_seconds\": \\[[0-9.]+\\]}.*\"d\": {\"median_seconds\": [0-9.]+.*\"median_startup\": {\"c\": [0-9.]+}"
+       bench --canaries --drivers cd --runs 1 --cap 30 --only ptep_get_leaks_cont --json
+       --work "${WORK}/canaries")

@@ -2,10 +2,12 @@
 // generators of props/gen.hpp, with the canary MMFUZZ_INJECT names enabled in the contpte
 // world. It fails on the first violation the canary causes (one the same program also shows at
 // the same op without the canary is passed over). RC_PARAMS sets seed, max_success and noshrink;
-// MMFUZZ_KNOWN lists known findings. Exit status 1 when the property failed.
+// MMFUZZ_KNOWN lists known findings. Exit status 1 when the property failed; the CPU time the
+// search took is printed at the failure (program/detection.hpp).
 #include "gen.hpp"
 
 #include "arch/canary.hpp"
+#include "program/detection.hpp"
 #include "program/runner.hpp"
 
 #include <cstdlib>
@@ -14,6 +16,7 @@
 
 int main() {
     using namespace mmfuzz;
+    const double search_began = own_cpu_seconds();
     const char *inject = std::getenv("MMFUZZ_INJECT");
     if (inject == nullptr || !canary_from_name(inject)) {
         std::cerr << "rc_canary: MMFUZZ_INJECT must name a canary\n";
@@ -34,6 +37,7 @@ int main() {
         if (w.violation && w.violation->invariant == r.violation->invariant &&
             w.violation->op_index == r.violation->op_index)
             return;
+        std::cerr << detection_line(search_began);
         RC_LOG() << "legalized reproducer:\n" << print_text(r.legalized);
         RC_FAIL(r.violation->invariant + " at op #" + std::to_string(r.violation->op_index));
     });

@@ -58,12 +58,15 @@ second for --fuzzer-seconds S (default 10; 0 skips it), on a fresh corpus plus c
 with the flags of corpus/mm_diff_fuzzer.options: the fuzz build's sanitizers (ASan+UBSan)
 included.
 
---canaries measures, for each canary, the CPU seconds until the first violation the canary
-causes (a violation the same program also shows at the same op without the canary does not
-count), for N seeds (--runs, default 3), capped at S CPU seconds (--cap, default 120; a miss is
-reported as ">S"; a run the machine's load keeps from using S CPU seconds within 10 S + 60
-wall-clock seconds is not measured), each run one single-threaded process (or thread, for d
-and e), --jobs N of them at a time (default 1), with five drivers:
+--canaries measures, for each canary, the CPU seconds of search until the first violation the
+canary causes (a violation the same program also shows at the same op without the canary does
+not count), for N seeds (--runs, default 3), capped at S CPU seconds (--cap, default 120; a
+miss is reported as ">S"; a run the machine's load keeps from using S CPU seconds within
+10 S + 60 wall-clock seconds is not measured), each run one single-threaded process (or
+thread, for d and e), --jobs N of them at a time (default 1). For a, b and c the search runs
+from the fuzz target's first input, or rc_canary's main, to the violation, as each prints it:
+like d and e, they are timed without their process's start-up (its median is reported apart)
+or crash report. Five drivers:
   a  mm_diff_fuzzer: libFuzzer with the structure-aware mutator, on a fresh corpus plus the
      seeds in corpus/seeds (none with --no-seeds), with the flags of corpus/mm_diff_fuzzer.options
      (its dictionary and -max_len)

@@ -6,6 +6,7 @@
 
 #include "arch/canary.hpp"
 #include "program/codec.hpp"
+#include "program/detection.hpp"
 #include "program/generate.hpp"
 #include "program/minimize.hpp"
 
@@ -56,6 +57,19 @@ std::optional<verdict_violation> canary_violation(const program &p, const run_op
     return r.violation;
 }
 
+/// The first detection time a driver process printed to its log.
+std::optional<detection_time> detection_in(const fs::path &log) {
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);)
+        if (auto t = parse_detection_line(line))
+            return t;
+    return std::nullopt;
+}
+
+/// CPU seconds a driver process may use beyond the cap: the cap bounds its search, and its
+/// start-up (about 0.15 s under ASan) comes first.
+constexpr double startup_allowance = 2;
+
 struct canary_bench {
     std::string fuzzer_dir;
     std::string rc;
@@ -92,7 +106,7 @@ struct canary_bench {
         c.env = {"MMFUZZ_INJECT=" + name, "MMFUZZ_KNOWN=" + known_findings_file().string()};
         c.log = dir / "log";
         c.limit = wall_limit(cap) + 30;
-        c.cpu_limit = cap;
+        c.cpu_limit = cap + startup_allowance;
         const child_result r = run_child(c);
         std::optional<fs::path> crash;
         for (const auto &e : fs::directory_iterator(dir))
@@ -104,11 +118,18 @@ struct canary_bench {
                 h.note = "stopped by the wall-clock limit before the CPU cap";
             return h;
         }
-        if (!crash || r.cpu_seconds > cap) {
-            if (!crash && !r.cpu_out)
+        if (!crash) {
+            if (!r.cpu_out)
                 h.note = "fuzzer exit " + std::to_string(r.status) + " without a crash file";
             return h;
         }
+        const std::optional<detection_time> t = detection_in(c.log);
+        if (!t) {
+            h.note = "the fuzzer printed no detection time (a binary older than this mmfuzz?)";
+            return h;
+        }
+        if (t->search > cap)
+            return h;
         std::ifstream in(*crash, std::ios::binary);
         const std::string data((std::istreambuf_iterator<char>(in)), {});
         const program p =
@@ -118,7 +139,8 @@ struct canary_bench {
             h.note = "crash not reproduced with the canary alone: " + crash->string();
             return h;
         }
-        h.seconds = r.cpu_seconds;
+        h.seconds = t->search;
+        h.startup = t->startup;
         h.found = p;
         h.found_file = crash->string();
         h.invariant = v->invariant;
@@ -146,7 +168,7 @@ struct canary_bench {
                      " max_success=" + std::to_string(rc_max_success()) + " noshrink=1"};
         c.log = work / (name + "-rc-" + std::to_string(seed) + ".log");
         c.limit = wall_limit(cap);
-        c.cpu_limit = cap;
+        c.cpu_limit = cap + startup_allowance;
         const child_result r = run_child(c);
         h.wall = r.seconds;
         if (r.cpu_out)
@@ -166,7 +188,15 @@ struct canary_bench {
                 line.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == at)
                 h.invariant = line.substr(0, at);
         }
-        h.seconds = r.cpu_seconds;
+        const std::optional<detection_time> t = detection_in(c.log);
+        if (!t) {
+            h.note = "rc_canary printed no detection time (a binary older than this mmfuzz?)";
+            return h;
+        }
+        if (t->search <= cap) {
+            h.seconds = t->search;
+            h.startup = t->startup;
+        }
         return h;
     }
 
@@ -213,9 +243,9 @@ std::string cap_text(double cap) {
     return buf;
 }
 
-/// One line per finished run: canary, driver, seed, cap, CPU seconds or "miss", wall-clock
-/// seconds, invariant, the file of the input found, note, the load average when it ended;
-/// tab-separated.
+/// One line per finished run: canary, driver, seed, cap, CPU seconds of search or "miss",
+/// wall-clock seconds, invariant, the file of the input found, note, the load average when it
+/// ended, CPU seconds of the process's start-up; tab-separated.
 std::string result_line(const std::string &name, char driver, unsigned seed, double cap,
                         const hunt &h, double load) {
     char secs[32];
@@ -227,13 +257,17 @@ std::string result_line(const std::string &name, char driver, unsigned seed, dou
     std::snprintf(wall, sizeof wall, "%.3f", h.wall);
     char load_text[32];
     std::snprintf(load_text, sizeof load_text, "%.2f", load);
+    char startup[32];
+    std::snprintf(startup, sizeof startup, "%.3f", h.startup);
     return name + "\t" + driver + "\t" + std::to_string(seed) + "\t" + cap_text(cap) + "\t" + secs +
            "\t" + wall + "\t" + h.invariant + "\t" + h.found_file + "\t" + h.note + "\t" +
-           load_text + "\n";
+           load_text + "\t" + startup + "\n";
 }
 
 /// The runs of an earlier invocation with the same cap, by "canary driver seed"; one whose
-/// input cannot be read back is left out (it runs again). Their load averages go to `load`.
+/// input cannot be read back is left out (it runs again), and so is a driver process's run
+/// from before start-up was told apart (its time included it). Their load averages go to
+/// `load`.
 std::map<std::string, hunt> read_results(const fs::path &file, double cap, load_samples &load) {
     std::map<std::string, hunt> out;
     std::ifstream in(file);
@@ -242,10 +276,14 @@ std::map<std::string, hunt> read_results(const fs::path &file, double cap, load_
         std::istringstream fields(line);
         for (std::string x; std::getline(fields, x, '\t');)
             f.push_back(x);
-        f.resize(10);
+        const bool has_startup = f.size() >= 11;
+        f.resize(11);
         if (f[3] != cap_text(cap) || f[1].size() != 1)
             continue;
+        if (!has_startup && f[1] != "d" && f[1] != "e")
+            continue;
         hunt h;
+        h.startup = std::strtod(f[10].c_str(), nullptr);
         h.seconds = f[4] == "miss" ? missed : std::strtod(f[4].c_str(), nullptr);
         h.wall = std::strtod(f[5].c_str(), nullptr);
         h.invariant = f[6];

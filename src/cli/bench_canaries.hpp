@@ -17,11 +17,14 @@ namespace mmfuzz::cli {
 constexpr double missed = std::numeric_limits<double>::infinity();
 
 const char *driver_title(char d);
-/// Seconds with one decimal, ">CAP" for a miss.
+/// Seconds with two decimals under 10, one above, ">CAP" for a miss.
 std::string cell(double s, double cap);
 
 struct hunt {
-    double seconds = missed;      ///< CPU seconds (user + system) of the driver until it found it
+    /// CPU seconds (user + system) of the driver's search until it found the canary: for a
+    /// driver process, from the start of its search (program/detection.hpp) to the violation.
+    double seconds = missed;
+    double startup = 0;           ///< CPU seconds of the driver process before its search began
     double wall = 0;              ///< wall-clock seconds of the run
     std::optional<program> found; ///< the failing input, when the driver leaves one
     std::string invariant;
@@ -50,14 +53,18 @@ struct canary_results {
 
     /// Whether every run of driver d was a measurement (its binary was there, ...).
     [[nodiscard]] bool measured(const canary_row &r, char d) const;
-    /// The median of d's runs on r; a miss counts as longer than any time.
-    [[nodiscard]] static double median_of(const canary_row &r, char d);
+    /// The median of d's runs on r, each with its process's start-up when `with_startup`; a
+    /// miss counts as longer than any time.
+    [[nodiscard]] static double median_of(const canary_row &r, char d, bool with_startup = false);
     /// The median over canaries of each canary's median; misses (and drivers not measured)
     /// count as longer than any time, or as the cap when `at_cap`.
-    [[nodiscard]] double overall(char d, bool at_cap = false) const;
+    [[nodiscard]] double overall(char d, bool at_cap = false, bool with_startup = false) const;
     /// The sum over canaries of each canary's median, a miss counted as the cap: where the
     /// median is set by the canaries every driver finds at once, the total shows the hard ones.
     [[nodiscard]] double total(char d) const;
+    /// The median start-up of d's processes over the runs that found their canary (part of no
+    /// time above); 0 for the in-process drivers.
+    [[nodiscard]] double startup(char d) const;
     [[nodiscard]] bool has(char d) const { return drivers.find(d) != std::string::npos; }
 };
 
