@@ -228,15 +228,24 @@ void session::update_spec(const op &o, page_range range, const op_result &a, con
         clear_young();
         break;
     case op_kind::ptep_clear_flush_young:
-    case op_kind::clear_flush_young_ptes:
+    case op_kind::clear_flush_young_ptes: {
+        // The flush is part of the contract for every entry the call finds young (mm/rmap.c
+        // relies on it so that the next access sets AF again): a page known young has been
+        // flushed by both worlds, whatever their flush logs say. Only that page: the generic
+        // clear_flush_young_ptes() is ptep_clear_flush_young() on each entry, which flushes
+        // an entry only if it was young (mm/pgtable-generic.c), so an entry whose AF an earlier
+        // ptep_test_and_clear_young() cleared keeps its stale translation; flushes beyond that
+        // (contpte's whole range) count when both flush logs show them (note_flushes()).
+        std::vector<std::uint64_t> young;
+        for (std::uint64_t p = first; p < first + nr; ++p)
+            if (s.at(p).must.young)
+                young.push_back(p);
         clear_young();
-        // The flush is part of the contract when the call reports young (mm/rmap.c relies on
-        // it so that the next access sets AF again): a world that returned 1 has flushed its
-        // range, whatever its flush log says.
         if (a.flag && b.flag)
-            for (std::uint64_t p = first; p < first + nr; ++p)
+            for (const std::uint64_t p : young)
                 s.flushed(p);
         break;
+    }
     case op_kind::clear_young_dirty_ptes:
         if ((o[slot::flags] & CYDPF_YOUNG) != 0)
             clear_young();
