@@ -2,15 +2,19 @@
 // abort, so libFuzzer keeps the input. Structure-aware mutation and crossover over the op
 // language unless built with MMFUZZ_BYTE_MUTATION_ONLY.
 //
-// The input is run as it decodes, header included, so a crash file replays the same with
-// 'mmfuzz replay'. The custom mutator keeps each input's granule, so a campaign fuzzes the
-// granule of its seeds (corpus/seeds: 4K).
-// Environment: MMFUZZ_INJECT=NAME enables a canary; MMFUZZ_KNOWN=FILE lists known
-// findings to pass over (corpus/known-findings.txt). When MMFUZZ_KNOWN is unset, a
-// known-findings.txt beside the binary is read if there is one (the ClusterFuzzLite/OSS-Fuzz
-// build puts one in $OUT); MMFUZZ_KNOWN= (empty) reports everything. With a canary, only the
-// violations the canary causes count: one the same input also shows at the same op without it
-// is passed over. At a violation it prints the CPU time its search took (program/detection.hpp).
+// The input is run as it decodes (decode_fuzzer_input), header included, so a crash file
+// replays the same with 'mmfuzz replay': the mutator never leaves damaged text. One of the
+// byte-only build may hold text a mutation damaged, which replay rejects; 'mmfuzz campaign' and
+// 'mmfuzz bench' read crash files as this target does. The custom mutator keeps each input's
+// granule, so a campaign fuzzes the granule of its seeds (corpus/seeds: 4K).
+//
+// Environment: MMFUZZ_INJECT=NAME enables a canary; MMFUZZ_KNOWN=FILE lists known findings to
+// pass over (corpus/known-findings.txt). When MMFUZZ_KNOWN is unset, a known-findings.txt beside
+// the binary is read if there is one (the ClusterFuzzLite/OSS-Fuzz build puts one in $OUT);
+// MMFUZZ_KNOWN= (empty) reports everything. With a canary, only the violations the canary causes
+// count: one the same input also shows at the same op without it is passed over.
+//
+// At a violation it prints the CPU time its search took (program/detection.hpp).
 #include "program/codec.hpp"
 #include "program/detection.hpp"
 #include "program/mutate.hpp"
@@ -32,8 +36,6 @@ std::vector<std::string> known;
 /// own_cpu_seconds() at the first input (libFuzzer's empty one): what came before is the
 /// process's start-up, libFuzzer's own (about 20 MB of tables to clear) included.
 double search_began = -1;
-/// Longer inputs are cut: a violation needs few ops, and exec/s matters more.
-constexpr std::size_t max_ops = 64;
 
 } // namespace
 
@@ -56,9 +58,7 @@ extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     if (search_began < 0)
         search_began = mmfuzz::own_cpu_seconds();
-    mmfuzz::program p = mmfuzz::decode_any({data, size});
-    if (p.ops.size() > max_ops)
-        p.ops.resize(max_ops);
+    const mmfuzz::program p = mmfuzz::decode_fuzzer_input({data, size});
     mmfuzz::run_options o;
     o.inject = inject;
     o.known = known;

@@ -130,11 +130,13 @@ struct canary_bench {
         }
         if (t->search > cap)
             return h;
-        std::ifstream in(*crash, std::ios::binary);
-        const std::string data((std::istreambuf_iterator<char>(in)), {});
-        const program p =
-            decode_any({reinterpret_cast<const std::uint8_t *>(data.data()), data.size()});
-        const auto v = canary_violation(p, opts);
+        std::string error;
+        const std::optional<program> p = load_fuzzer_input(crash->string(), error);
+        if (!p) {
+            h.note = error;
+            return h;
+        }
+        const auto v = canary_violation(*p, opts);
         if (!v) {
             h.note = "crash not reproduced with the canary alone: " + crash->string();
             return h;
@@ -290,8 +292,11 @@ std::map<std::string, hunt> read_results(const fs::path &file, double cap, load_
         h.found_file = f[7];
         h.note = f[8];
         if (!h.found_file.empty()) {
+            // (a) and (b) leave the fuzzer's crash file, which may hold damaged text; (d) and
+            // (e) a text reproducer.
             std::string error;
-            h.found = load_program(h.found_file, error, nullptr);
+            h.found = f[1] == "a" || f[1] == "b" ? load_fuzzer_input(h.found_file, error)
+                                                 : load_program(h.found_file, error, nullptr);
             if (!h.found)
                 continue;
         }

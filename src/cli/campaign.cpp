@@ -188,9 +188,11 @@ int cmd_campaign(const std::vector<std::string> &args) {
     std::size_t crashes = 0;
     for (const auto &e : fs::directory_iterator(dir / "crashes")) {
         std::string error;
-        const auto p = load_program(e.path().string(), error, nullptr);
-        if (!p)
+        const auto p = load_fuzzer_input(e.path().string(), error);
+        if (!p) {
+            std::cerr << "campaign: " << error << "\n";
             continue;
+        }
         const run_result r = run_program(*p, opts);
         if (!r.violation)
             continue;

@@ -20,6 +20,9 @@ repro_meta read_meta(std::string_view text);
 
 /// A text reproducer or a binary input; on failure `error` says file:line:column and why.
 std::optional<program> load_program(const std::string &path, std::string &error, repro_meta *meta);
+/// A fuzzer's crash file as mm_diff_fuzzer ran it (decode_fuzzer_input); on failure `error`
+/// says why the file could not be read.
+std::optional<program> load_fuzzer_input(const std::string &path, std::string &error);
 void write_reproducer(const std::string &path, const program &p, const std::string &invariant,
                       const std::string &inject, const std::string &note);
 bool canary_known(const std::string &name);

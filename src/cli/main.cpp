@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 
 namespace mmfuzz::cli {
@@ -96,6 +97,16 @@ std::optional<program> load_program(const std::string &path, std::string &error,
         error = e.what();
         return std::nullopt;
     }
+}
+
+std::optional<program> load_fuzzer_input(const std::string &path, std::string &error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = path + ": cannot open: " + std::strerror(errno);
+        return std::nullopt;
+    }
+    const std::string data((std::istreambuf_iterator<char>(in)), {});
+    return decode_fuzzer_input({reinterpret_cast<const std::uint8_t *>(data.data()), data.size()});
 }
 
 repro_meta read_meta(std::string_view text) {

@@ -50,4 +50,11 @@ bool looks_like_text(std::span<const std::uint8_t> bytes);
 /// the header line, else binary.
 program decode_any(std::span<const std::uint8_t> bytes);
 
+/// mm_diff_fuzzer runs at most this many ops of an input: a violation needs few, and exec/s
+/// matters more.
+constexpr std::size_t fuzzer_max_ops = 64;
+/// An input as mm_diff_fuzzer runs it: decode_any(), cut to fuzzer_max_ops. A byte-mutated
+/// text seed whose damaged lines load_program() rejects still reads here as the fuzzer ran it.
+program decode_fuzzer_input(std::span<const std::uint8_t> bytes);
+
 } // namespace mmfuzz

@@ -350,4 +350,11 @@ program decode_any(std::span<const std::uint8_t> bytes) {
     return decode_binary(bytes);
 }
 
+program decode_fuzzer_input(std::span<const std::uint8_t> bytes) {
+    program p = decode_any(bytes);
+    if (p.ops.size() > fuzzer_max_ops)
+        p.ops.resize(fuzzer_max_ops);
+    return p;
+}
+
 } // namespace mmfuzz

@@ -104,6 +104,27 @@ TEST(Codec, CutTextDecodesAsTheLinesBeforeTheCut) {
     EXPECT_EQ(q.ops.size(), 4U);
 }
 
+// What the fuzz target runs, and what campaign and bench read its crash files as: decode_any()
+// cut to fuzzer_max_ops, damaged text included.
+TEST(Codec, FuzzerInputIsDecodeAnyCutToTheFuzzersLength) {
+    program p = sample();
+    const op first = p.ops.front();
+    while (p.ops.size() <= fuzzer_max_ops)
+        p.ops.push_back(first);
+    const std::string text = print_text(p);
+    const program q =
+        decode_fuzzer_input({reinterpret_cast<const std::uint8_t *>(text.data()), text.size()});
+    ASSERT_EQ(q.ops.size(), fuzzer_max_ops);
+    EXPECT_TRUE(std::equal(q.ops.begin(), q.ops.end(), p.ops.begin()));
+    std::string damaged = print_text(sample());
+    damaged.insert(damaged.find("clear_young_dirty_ptes"), "bogus ");
+    EXPECT_THROW(parse_text(damaged), parse_error);
+    const program r = decode_fuzzer_input(
+        {reinterpret_cast<const std::uint8_t *>(damaged.data()), damaged.size()});
+    EXPECT_EQ(r.header, sample().header);
+    EXPECT_EQ(r.ops.size(), 4U);
+}
+
 TEST(Codec, TextIsReadable) {
     const std::string t = print_text(sample());
     EXPECT_NE(t.find("mmfuzz v1 granule=16K window=3 bbml2=1 split_ptlocks=0"), std::string::npos);
