@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 
 namespace mmfuzz::cli {
@@ -76,7 +75,10 @@ bool wants_help(const std::vector<std::string> &args) {
     return false;
 }
 
-std::optional<program> load_program(const std::string &path, std::string &error, repro_meta *meta) {
+namespace {
+
+/// The whole file, or nullopt with `error` saying why it cannot be opened.
+std::optional<std::string> read_file(const std::string &path, std::string &error) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         error = path + ": cannot open: " + std::strerror(errno);
@@ -84,7 +86,16 @@ std::optional<program> load_program(const std::string &path, std::string &error,
     }
     std::ostringstream ss;
     ss << in.rdbuf();
-    const std::string data = ss.str();
+    return ss.str();
+}
+
+} // namespace
+
+std::optional<program> load_program(const std::string &path, std::string &error, repro_meta *meta) {
+    const std::optional<std::string> file = read_file(path, error);
+    if (!file)
+        return std::nullopt;
+    const std::string &data = *file;
     const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t *>(data.data()),
                                               data.size());
     if (meta != nullptr)
@@ -100,13 +111,11 @@ std::optional<program> load_program(const std::string &path, std::string &error,
 }
 
 std::optional<program> load_fuzzer_input(const std::string &path, std::string &error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = path + ": cannot open: " + std::strerror(errno);
+    const std::optional<std::string> data = read_file(path, error);
+    if (!data)
         return std::nullopt;
-    }
-    const std::string data((std::istreambuf_iterator<char>(in)), {});
-    return decode_fuzzer_input({reinterpret_cast<const std::uint8_t *>(data.data()), data.size()});
+    return decode_fuzzer_input(
+        {reinterpret_cast<const std::uint8_t *>(data->data()), data->size()});
 }
 
 repro_meta read_meta(std::string_view text) {

@@ -237,13 +237,13 @@ void session::update_spec(const op &o, page_range range, const op_result &a, con
         // ptep_test_and_clear_young() cleared keeps its stale translation; flushes beyond that
         // (contpte's whole range) count when both flush logs show them (note_flushes()).
         std::vector<std::uint64_t> young;
-        for (std::uint64_t p = first; p < first + nr; ++p)
-            if (s.at(p).must.young)
-                young.push_back(p);
-        clear_young();
         if (a.flag && b.flag)
-            for (const std::uint64_t p : young)
-                s.flushed(p);
+            for (std::uint64_t p = first; p < first + nr; ++p)
+                if (s.at(p).must.young)
+                    young.push_back(p);
+        clear_young();
+        for (const std::uint64_t p : young)
+            s.flushed(p);
         break;
     }
     case op_kind::clear_young_dirty_ptes:
