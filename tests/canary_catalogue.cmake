@@ -1,10 +1,10 @@
-# Every canary of 'mmfuzz bench --list-canaries' has corpus/regressions/canary-<name>.ops that
+# Every canary of 'mmfuzz canaries' has corpus/regressions/canary-<name>.ops that
 # injects it, and every canary-*.ops there injects a listed canary.
 # -DMMFUZZ=<mmfuzz> -DSRC=<source dir>
 cmake_minimum_required(VERSION 3.25)
-execute_process(COMMAND ${MMFUZZ} bench --list-canaries RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+execute_process(COMMAND ${MMFUZZ} canaries RESULT_VARIABLE rc OUTPUT_VARIABLE out)
 if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "mmfuzz bench --list-canaries: exit ${rc}")
+  message(FATAL_ERROR "mmfuzz canaries: exit ${rc}")
 endif()
 string(REGEX MATCHALL "(^|\n)[a-z_]+" names "${out}")
 list(TRANSFORM names STRIP)

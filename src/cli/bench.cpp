@@ -32,7 +32,6 @@ namespace mmfuzz::cli {
 const char *const bench_help =
     R"(usage: mmfuzz bench [--seconds S] [--ops N] [--granule 4K|16K|64K] [--direct] [--json]
                      [--fuzzer-seconds S] [--fuzzer-dir DIR] [--markdown FILE [--force]]
-                     [--list-canaries]
        mmfuzz bench --canaries [--cap S] [--runs N] [--jobs N] [--only NAME]... [--drivers abcde]
                      [--no-seeds] [--fuzzer-dir DIR] [--rc PATH] [--work DIR [--resume]]
                      [--json] [--markdown FILE [--force]]
@@ -515,10 +514,6 @@ int cmd_bench(const std::vector<std::string> &args) {
             if (!gg)
                 return usage_error("bench: unknown granule '" + args[i] + "'", bench_help);
             g = *gg;
-        } else if (args[i] == "--list-canaries") {
-            for (const canary_info &c : canaries())
-                std::cout << c.name << "  " << c.bug_class << "\n";
-            return 0;
         } else {
             return usage_error("bench: unexpected argument '" + args[i] + "'", bench_help);
         }

@@ -1,6 +1,7 @@
-// mmfuzz: replay, print, minimize, campaign, invariants, bench.
+// mmfuzz: replay, print, minimize, campaign, bench, invariants, canaries.
 #include "cli/cli.hpp"
 
+#include "arch/canary.hpp"
 #include "oracle/invariants.hpp"
 #include "program/codec.hpp"
 #include "program/minimize.hpp"
@@ -26,6 +27,7 @@ commands:
   campaign --time SECONDS run the libFuzzer differential fuzzer and collect minimized reproducers
   bench                   measure throughput, oracle overhead and time to find each canary
   invariants              list the invariants the oracle checks
+  canaries                list the canary bugs --inject can switch on
 
 'mmfuzz COMMAND --help' describes each command. Exit status: 0 pass, 1 violation, 2 bad input.
 )";
@@ -38,7 +40,7 @@ arm64 contpte world, checking every op. Prints one trace line per op and, on a v
 report with both views, the young/dirty interval and a map of the affected table rows.
   --dump          also print both worlds' final PMD and PTE tables (raw and through the API)
   --quiet         print only the verdict line of each file
-  --inject NAME   enable a canary bug (see 'mmfuzz bench --list-canaries')
+  --inject NAME   enable a canary bug (see 'mmfuzz canaries')
   --known FILE    pass over the known findings listed in FILE (corpus/known-findings.txt)
 Exit status: 0 all passed (or matched their '# expect:' line), 1 a violation, 2 bad input.
 )";
@@ -59,6 +61,13 @@ invariant. Writes a text reproducer with an '# expect:' line. OUT is never overw
 constexpr const char *invariants_help = R"(usage: mmfuzz invariants
 
 Lists the invariant IDs the oracle checks, one line each.
+)";
+
+constexpr const char *canaries_help = R"(usage: mmfuzz canaries
+
+Lists the canary bugs, one line each: the name --inject (MMFUZZ_INJECT for the fuzzer) takes,
+where the bug lives (arch: the arm64 contpte world only; core: a flow both worlds run), and the
+real bug class it stands for.
 )";
 
 } // namespace
@@ -299,6 +308,19 @@ int cmd_invariants(const std::vector<std::string> &args) {
     return 0;
 }
 
+int cmd_canaries(const std::vector<std::string> &args) {
+    if (wants_help(args)) {
+        std::cout << canaries_help;
+        return 0;
+    }
+    if (!args.empty())
+        return usage_error("canaries: unexpected argument '" + args[0] + "'", canaries_help);
+    for (const canary_info &c : canaries())
+        std::printf("%-32s %-4s %.*s\n", std::string(c.name).c_str(), c.in_core ? "core" : "arch",
+                    static_cast<int>(c.bug_class.size()), c.bug_class.data());
+    return 0;
+}
+
 } // namespace
 
 void write_reproducer(const std::string &path, const program &p, const std::string &invariant,
@@ -328,6 +350,8 @@ int run(const std::vector<std::string> &argv) {
         return cmd_minimize(rest);
     if (cmd == "invariants")
         return cmd_invariants(rest);
+    if (cmd == "canaries")
+        return cmd_canaries(rest);
     if (cmd == "campaign")
         return cmd_campaign(rest);
     if (cmd == "bench")
