@@ -33,8 +33,9 @@ constexpr const char *campaign_help =
 Runs the libFuzzer differential target (reference vs arm64 contpte) for SECONDS with N jobs
 (libFuzzer -fork), showing elapsed time, execs/s, coverage, corpus size and violations. At the
 end, crashes are deduplicated by invariant and op, each is minimized into DIR/reproducers/, a
-summary is written to DIR/summary.txt, and the corpus in DIR/corpus is merged. Interrupting with
-Ctrl-C stops fuzzing early and still keeps every crash and the corpus.
+summary is written to DIR/summary.txt, and the corpus in DIR/corpus is merged. Ctrl-C, SIGTERM
+or SIGHUP stops the fuzzer early and still keeps every crash and the corpus, and writes the
+summary (without minimizing or merging).
   --out DIR      campaign folder (default: campaign-out); reused if it exists
   --fuzzer PATH  the mm_diff_fuzzer binary (default: $MMFUZZ_FUZZER, or the one built beside
                  this mmfuzz by the fuzz preset)
@@ -45,14 +46,25 @@ Exit status: 0 no violation, 1 violations found, 2 bad arguments or no fuzzer.
 )";
 
 volatile std::sig_atomic_t interrupted = 0;
-void on_sigint(int) {
+void on_interrupt(int) {
     interrupted = 1;
 }
 
+/// Ctrl-C, kill, timeout(1) or a CI runner's SIGTERM, and a closed terminal all end the fuzzing
+/// the same way: the fuzzer's process group gets SIGTERM (run_child), and what it found is kept.
+void catch_interrupts(bool on) {
+    struct sigaction sa {};
+    sa.sa_handler = on ? on_interrupt : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP})
+        sigaction(sig, &sa, nullptr);
+}
+
 /// Runs the fuzzer with its output logged; prints a progress line as status lines arrive
-/// (none when seconds is 0).
+/// (none when seconds is 0). With `stop`, the fuzzer is stopped once *stop is set.
 int run_fuzzer(const std::vector<std::string> &argv, const std::vector<std::string> &env,
-               const fs::path &log, int seconds, fuzzer_status &last) {
+               const fs::path &log, int seconds, fuzzer_status &last,
+               const volatile std::sig_atomic_t *stop = nullptr) {
     const auto start = std::chrono::steady_clock::now();
     // On a terminal one line is redrawn every second; in a log a line is added every 10 s.
     const bool tty = isatty(STDERR_FILENO) != 0;
@@ -62,6 +74,7 @@ int run_fuzzer(const std::vector<std::string> &argv, const std::vector<std::stri
     spec.env = env;
     spec.log = log;
     spec.append_log = true;
+    spec.stop = stop;
     spec.on_line = [&](const std::string &line) {
         if (seconds <= 0 || line.empty() || line[0] != '#')
             return;
@@ -173,15 +186,15 @@ int cmd_campaign(const std::vector<std::string> &args) {
         opts.known = read_known_findings(known);
     }
 
-    std::signal(SIGINT, on_sigint);
+    catch_interrupts(true);
     std::cerr << "campaign: " << seconds << " s, " << jobs << " job(s), fuzzer " << fuzzer
               << ", output in " << dir.string() << "\n";
     fuzzer_status st;
     const auto t0 = std::chrono::steady_clock::now();
-    run_fuzzer(argv, env, dir / "fuzzer.log", seconds, st);
+    run_fuzzer(argv, env, dir / "fuzzer.log", seconds, st, &interrupted);
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::signal(SIGINT, SIG_DFL);
+    catch_interrupts(false);
 
     // Deduplicate by (invariant, op), minimize one reproducer of each.
     std::map<std::string, std::pair<std::string, std::size_t>> unique; // key -> (repro, count)

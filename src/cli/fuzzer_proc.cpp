@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -141,11 +142,19 @@ child_result run_child(const child_spec &spec) {
     // Close-on-exec, so that no other child spawned meanwhile keeps this pipe open.
     if (pipe2(pipefd, O_CLOEXEC) != 0)
         throw std::runtime_error("pipe failed");
+    const bool own_group = spec.stop != nullptr;
+    const pid_t parent = getpid();
     const auto t0 = std::chrono::steady_clock::now();
     const pid_t pid = fork();
     if (pid < 0)
         throw std::runtime_error("fork failed");
     if (pid == 0) {
+        if (own_group) {
+            setpgid(0, 0);
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != parent)
+                _exit(128 + SIGTERM);
+        }
         dup2(pipefd[1], STDOUT_FILENO);
         dup2(pipefd[1], STDERR_FILENO);
         execve(argv[0], argv.data(), envp.data());
@@ -153,6 +162,10 @@ child_result run_child(const child_spec &spec) {
             write(STDERR_FILENO, exec_failed, sizeof exec_failed - 1);
         _exit(127);
     }
+    if (own_group)
+        setpgid(pid, pid); // as the child does: whichever runs first
+    const pid_t target = own_group ? -pid : pid;
+    bool stopping = false;
     close(pipefd[1]);
     std::ofstream log(spec.log, spec.append_log ? std::ios::app : std::ios::trunc);
     child_result r;
@@ -177,15 +190,19 @@ child_result run_child(const child_spec &spec) {
                 }
             }
         }
+        if (own_group && *spec.stop != 0 && !stopping) {
+            kill(target, SIGTERM);
+            stopping = true;
+        }
         if (spec.limit > 0 && seconds_since(t0) > spec.limit) {
-            kill(pid, SIGKILL);
+            kill(target, SIGKILL);
             r.timed_out = true;
             break;
         }
         if (spec.cpu_limit > 0 && seconds_since(checked) >= 0.05) {
             checked = std::chrono::steady_clock::now();
             if (process_cpu_seconds(pid) >= spec.cpu_limit) {
-                kill(pid, SIGKILL);
+                kill(target, SIGKILL);
                 r.cpu_out = true;
                 break;
             }

@@ -2,6 +2,7 @@
 // campaign' and 'mmfuzz bench' share.
 #pragma once
 
+#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -33,6 +34,12 @@ struct child_spec {
     double cpu_limit = 0;
     /// Told each line of output as it arrives (may be empty).
     std::function<void(const std::string &)> on_line;
+    /// When set, the child runs in a process group of its own, which gets SIGTERM once *stop
+    /// is non-zero (this process's signal handler sets it) or this process dies. libFuzzer's
+    /// -fork parent and its jobs all stop cleanly on SIGTERM; on SIGINT the jobs stop but the
+    /// parent goes on, and a SIGINT sent to this process alone (kill, timeout, a CI runner)
+    /// would not reach the child at all. Limits then kill the whole group.
+    const volatile std::sig_atomic_t *stop = nullptr;
 };
 
 struct child_result {
@@ -43,8 +50,8 @@ struct child_result {
     bool cpu_out = false;   ///< killed at `cpu_limit`
 };
 
-/// Runs the child to its end (or its time limit). It stays in this process group, so a Ctrl-C
-/// at the terminal reaches it too; libFuzzer then stops and keeps what it found.
+/// Runs the child to its end (or its time limit). Without `stop` it stays in this process
+/// group, so a Ctrl-C at the terminal reaches it too.
 child_result run_child(const child_spec &spec);
 
 /// User + system CPU seconds this thread has used.
