@@ -22,6 +22,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -42,15 +43,20 @@ double search_began = -1;
 extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
     if (const char *e = std::getenv("MMFUZZ_INJECT"))
         inject = e;
-    if (const char *k = std::getenv("MMFUZZ_KNOWN")) {
-        if (*k != '\0')
-            known = mmfuzz::read_known_findings(k);
-    } else {
-        std::error_code ec;
-        const auto beside = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() /
-                            "known-findings.txt";
-        if (!ec && std::filesystem::is_regular_file(beside, ec))
-            known = mmfuzz::read_known_findings(beside.string());
+    try {
+        if (const char *k = std::getenv("MMFUZZ_KNOWN")) {
+            if (*k != '\0')
+                known = mmfuzz::read_known_findings(k);
+        } else {
+            std::error_code ec;
+            const auto beside = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() /
+                                "known-findings.txt";
+            if (!ec && std::filesystem::is_regular_file(beside, ec))
+                known = mmfuzz::read_known_findings(beside.string());
+        }
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "mm_diff_fuzzer: %s\n", e.what());
+        std::exit(2);
     }
     return 0;
 }

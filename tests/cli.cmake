@@ -46,6 +46,15 @@ expect(2 "passes: nothing to minimize" minimize "${SRC}/corpus/seeds/fold-and-ac
 expect(2 "unknown canary 'nope'" replay --inject nope "${SRC}/corpus/seeds/fold-and-access.ops")
 expect(2 "--time SECONDS" campaign)
 
+# A folder is replayed file by file (a campaign's crashes/); print and minimize take files only.
+file(MAKE_DIRECTORY "${WORK}/crashes" "${WORK}/none")
+file(COPY "${SRC}/corpus/seeds/fold-and-access.ops" "${SRC}/corpus/seeds/madv-free.ops"
+     DESTINATION "${WORK}/crashes")
+expect(0 "fold-and-access.ops: pass\n[^\n]*madv-free.ops: pass" replay --quiet "${WORK}/crashes")
+expect(2 "none: no files in it" replay --quiet "${WORK}/none")
+expect(2 "crashes: is a directory" print "${WORK}/crashes")
+expect(2 "crashes: is a directory" minimize "${WORK}/crashes" -o "${WORK}/m.ops")
+
 # bench: argument errors, a results file it would overwrite, and a throughput run one of whose
 # random programs reaches a known finding (EQUIV clear_young_dirty_ptes): such a program is
 # replaced, not reported as a violation.

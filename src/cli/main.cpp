@@ -6,6 +6,7 @@
 #include "program/codec.hpp"
 #include "program/minimize.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -21,7 +22,7 @@ namespace {
 constexpr const char *usage_text = R"(usage: mmfuzz COMMAND [ARGS]
 
 commands:
-  replay FILE...          run reproducers (text or binary), print the trace and any violation
+  replay FILE|DIR...      run reproducers (text or binary), print the trace and any violation
   print FILE              print a binary input as its text reproducer
   minimize FILE -o OUT    shrink a failing input to a minimal text reproducer
   campaign --time SECONDS run the libFuzzer differential fuzzer and collect minimized reproducers
@@ -33,10 +34,10 @@ commands:
 )";
 
 constexpr const char *replay_help =
-    R"(usage: mmfuzz replay [--dump] [--quiet] [--inject NAME] FILE...
+    R"(usage: mmfuzz replay [--dump] [--quiet] [--inject NAME] FILE|DIR...
 
-Runs each input (a text reproducer, or a binary libFuzzer input) on the reference and the
-arm64 contpte world, checking every op. Prints one trace line per op and, on a violation, the
+Runs each input (a text reproducer, or a binary libFuzzer input; for a folder, every file in
+it) on the reference and the arm64 contpte world, checking every op. Prints one trace line per op and, on a violation, the
 report with both views, the young/dirty interval and a map of the affected table rows.
   --dump          also print both worlds' final PMD and PTE tables (raw and through the API)
   --quiet         print only the verdict line of each file
@@ -88,6 +89,11 @@ namespace {
 
 /// The whole file, or nullopt with `error` saying why it cannot be opened.
 std::optional<std::string> read_file(const std::string &path, std::string &error) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        error = path + ": is a directory";
+        return std::nullopt;
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         error = path + ": cannot open: " + std::strerror(errno);
@@ -153,6 +159,34 @@ repro_meta read_meta(std::string_view text) {
 
 namespace {
 
+/// Replaces each folder among `paths` by the regular files in it, sorted by name (a campaign's
+/// crashes/, a corpus). False, after saying so, if a folder has none or cannot be read.
+bool expand_folders(std::vector<std::string> &paths) {
+    namespace fs = std::filesystem;
+    std::vector<std::string> out;
+    bool ok = true;
+    for (const std::string &p : paths) {
+        std::error_code ec;
+        if (!fs::is_directory(p, ec)) {
+            out.push_back(p);
+            continue;
+        }
+        std::vector<std::string> inside;
+        for (fs::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec))
+            if (it->is_regular_file(ec))
+                inside.push_back(it->path().string());
+        if (ec || inside.empty()) {
+            std::cerr << p << ": " << (ec ? "cannot read: " + ec.message() : "no files in it")
+                      << "\n";
+            ok = false;
+        }
+        std::sort(inside.begin(), inside.end());
+        out.insert(out.end(), inside.begin(), inside.end());
+    }
+    paths = std::move(out);
+    return ok;
+}
+
 int cmd_replay(const std::vector<std::string> &args) {
     if (wants_help(args)) {
         std::cout << replay_help;
@@ -180,6 +214,8 @@ int cmd_replay(const std::vector<std::string> &args) {
     if (files.empty())
         return usage_error("replay: no input file", replay_help);
     int status = 0;
+    if (!expand_folders(files))
+        status = 2;
     for (const std::string &f : files) {
         std::string error;
         repro_meta meta;

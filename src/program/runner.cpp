@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -495,17 +496,42 @@ run_result session::run() {
 
 std::vector<std::string> read_known_findings(const std::string &path) {
     std::ifstream in(path);
-    if (!in)
+    // A folder opens, and reads as empty: it would pass over nothing, silently.
+    std::error_code ec;
+    if (!in || std::filesystem::is_directory(path, ec))
         throw std::runtime_error("cannot read known findings " + path);
     std::vector<std::string> out;
     std::string line;
-    while (std::getline(in, line)) {
+    for (std::size_t nr = 1; std::getline(in, line); ++nr) {
         line = line.substr(0, line.find('#'));
-        std::istringstream words(line);
-        std::string id;
-        std::string op;
-        if (words >> id >> op)
-            out.push_back(id.append(" ").append(op));
+        // The words of the line and the columns they start at.
+        std::vector<std::pair<std::string, std::size_t>> words;
+        for (std::size_t at = line.find_first_not_of(" \t\r"); at != std::string::npos;) {
+            const std::size_t stop = std::min(line.find_first_of(" \t\r", at), line.size());
+            words.emplace_back(line.substr(at, stop - at), at + 1);
+            at = line.find_first_not_of(" \t\r", stop);
+        }
+        // A line that can match no finding is a mistake; say where it is.
+        const auto bad = [&](std::size_t column, const std::string &what) {
+            std::string where = path;
+            where.append(":").append(std::to_string(nr)).append(":");
+            where.append(std::to_string(column)).append(": ").append(what);
+            return std::runtime_error(where);
+        };
+        if (words.empty())
+            continue;
+        if (!is_invariant(words[0].first))
+            throw bad(words[0].second,
+                      "expected an invariant ID (see 'mmfuzz invariants'), found '" +
+                          words[0].first + "'");
+        if (words.size() < 2)
+            throw bad(line.size() + 1, "expected an op name after '" + words[0].first + "'");
+        if (find_op(words[1].first) == nullptr)
+            throw bad(words[1].second, "expected an op name, found '" + words[1].first + "'");
+        if (words.size() > 2)
+            throw bad(words[2].second, "expected the end of the line ('INVARIANT op'), found '" +
+                                           words[2].first + "'");
+        out.push_back(words[0].first + " " + words[1].first);
     }
     return out;
 }
