@@ -42,9 +42,14 @@ file(READ "${WORK}/keep.ops" kept)
 if(NOT kept STREQUAL "precious\n")
   message(FATAL_ERROR "minimize overwrote ${WORK}/keep.ops")
 endif()
+expect(2 "cannot write ${WORK}/no-dir/m.ops: no folder ${WORK}/no-dir" minimize
+       "${SRC}/corpus/regressions/canary-unfold_drops_dirty.ops" -o "${WORK}/no-dir/m.ops")
 expect(2 "passes: nothing to minimize" minimize "${SRC}/corpus/seeds/fold-and-access.ops" -o "${WORK}/new.ops")
 expect(2 "unknown canary 'nope'" replay --inject nope "${SRC}/corpus/seeds/fold-and-access.ops")
 expect(2 "--time SECONDS" campaign)
+expect(2 "campaign: --time needs a number, found 'abc'" campaign --time abc)
+expect(2 "campaign: --jobs N needs N > 0" campaign --time 5 --jobs 0)
+expect(2 "campaign: --seeds ${WORK}/no-seeds: no such folder" campaign --time 5 --seeds "${WORK}/no-seeds")
 
 # A folder is replayed file by file (a campaign's crashes/); print and minimize take files only.
 file(MAKE_DIRECTORY "${WORK}/crashes" "${WORK}/none")

@@ -117,8 +117,10 @@ int cmd_campaign(const std::vector<std::string> &args) {
     std::string fuzzer_arg;
     std::string seeds = std::string(MMFUZZ_SOURCE_DIR) + "/corpus/seeds";
     std::string known = std::string(MMFUZZ_SOURCE_DIR) + "/corpus/known-findings.txt";
+    bool seeds_given = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const bool has = i + 1 < args.size();
+        const std::string &option = args[i];
         try {
             if (args[i] == "--time" && has)
                 seconds = std::stoi(args[++i]);
@@ -132,19 +134,25 @@ int cmd_campaign(const std::vector<std::string> &args) {
                 inject = args[++i];
             else if (args[i] == "--fuzzer" && has)
                 fuzzer_arg = args[++i];
-            else if (args[i] == "--seeds" && has)
+            else if (args[i] == "--seeds" && has) {
                 seeds = args[++i];
-            else if (args[i] == "--known" && has)
+                seeds_given = true;
+            } else if (args[i] == "--known" && has)
                 known = args[++i];
             else
                 return usage_error("campaign: unexpected argument '" + args[i] + "'",
                                    campaign_help);
         } catch (const std::exception &) {
-            return usage_error("campaign: " + args[i] + " needs a number", campaign_help);
+            return usage_error("campaign: " + option + " needs a number, found '" + args[i] + "'",
+                               campaign_help);
         }
     }
-    if (seconds <= 0 || jobs <= 0)
+    if (seconds <= 0)
         return usage_error("campaign: --time SECONDS (> 0) is required", campaign_help);
+    if (jobs <= 0)
+        return usage_error("campaign: --jobs N needs N > 0", campaign_help);
+    if (seeds_given && !fs::is_directory(seeds))
+        return usage_error("campaign: --seeds " + seeds + ": no such folder", campaign_help);
     if (!inject.empty() && !canary_known(inject))
         return usage_error("campaign: unknown canary '" + inject + "'", campaign_help);
     const std::string fuzzer = fuzzer_arg.empty() ? find_fuzz_binary("mm_diff_fuzzer") : fuzzer_arg;

@@ -305,6 +305,13 @@ int cmd_minimize(const std::vector<std::string> &args) {
                   << " exists; not overwriting it (use --force to replace it)\n";
         return 2;
     }
+    // Said before the minimization, not after it.
+    const std::filesystem::path out_dir = std::filesystem::absolute(out).parent_path();
+    if (std::error_code ec; !std::filesystem::is_directory(out_dir, ec)) {
+        std::cerr << "mmfuzz: minimize: cannot write " << out << ": no folder " << out_dir.string()
+                  << "\n";
+        return 2;
+    }
     std::string error;
     repro_meta meta;
     const auto p = load_program(in, error, &meta);
