@@ -70,6 +70,8 @@ file(READ "${WORK}/keep.md" kept)
 if(NOT kept STREQUAL "precious\n")
   message(FATAL_ERROR "bench overwrote ${WORK}/keep.md")
 endif()
+expect(2 "cannot write ${WORK}/no-dir/b.md: no folder ${WORK}/no-dir" bench --seconds 0.1
+       --fuzzer-seconds 0 --markdown "${WORK}/no-dir/b.md")
 expect(0 "oracle overhead" bench --passes 1 --direct --ops 128 --fuzzer-seconds 0)
 
 # bench --canaries times driver (c), a process of its own, by the search time it prints at the

@@ -187,6 +187,12 @@ std::string markdown_context(const std::vector<std::string> &args, const load_sa
 }
 
 bool markdown_writable(const std::string &path, bool force) {
+    const fs::path dir = fs::absolute(path).parent_path();
+    if (std::error_code ec; !fs::is_directory(dir, ec)) {
+        std::cerr << "mmfuzz: bench: cannot write " << path << ": no folder " << dir.string()
+                  << "\n";
+        return false;
+    }
     if (force || !fs::exists(path))
         return true;
     std::cerr << "mmfuzz: bench: " << path
