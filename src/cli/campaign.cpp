@@ -6,6 +6,7 @@
 #include "program/codec.hpp"
 #include "program/minimize.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <map>
 #include <sstream>
 #include <unistd.h>
+#include <vector>
 
 #ifndef MMFUZZ_SOURCE_DIR
 #define MMFUZZ_SOURCE_DIR "."
@@ -42,7 +44,9 @@ summary (without minimizing or merging).
   --seeds DIR    seed corpus (default: the source tree's corpus/seeds)
   --known FILE   known findings to pass over (default: the source tree's
                  corpus/known-findings.txt; --known none to report everything)
-Exit status: 0 no violation, 1 violations found, 2 bad arguments or no fuzzer.
+Exit status: 0 no violation, 1 violations found (or crash files that replay without one: a
+sanitizer report, a timeout or out of memory, listed in the summary), 2 bad arguments or no
+fuzzer.
 )";
 
 volatile std::sig_atomic_t interrupted = 0;
@@ -207,16 +211,28 @@ int cmd_campaign(const std::vector<std::string> &args) {
     // Deduplicate by (invariant, op), minimize one reproducer of each.
     std::map<std::string, std::pair<std::string, std::size_t>> unique; // key -> (repro, count)
     std::size_t crashes = 0;
-    for (const auto &e : fs::directory_iterator(dir / "crashes")) {
+    // Files the fuzzer kept that show no violation here: a sanitizer report, a timeout or an
+    // out-of-memory in the fuzzer, which the runner does not see. Named in the summary, so
+    // that nothing the fuzzer found goes unmentioned.
+    std::vector<std::string> unexplained;
+    std::vector<fs::path> files;
+    for (const auto &e : fs::directory_iterator(dir / "crashes"))
+        files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const fs::path &file : files) {
         std::string error;
-        const auto p = load_fuzzer_input(e.path().string(), error);
+        const auto p = load_fuzzer_input(file.string(), error);
         if (!p) {
             std::cerr << "campaign: " << error << "\n";
+            unexplained.push_back(file.filename().string());
             continue;
         }
         const run_result r = run_program(*p, opts);
-        if (!r.violation)
+        if (!r.violation) {
+            if (r.known == 0)
+                unexplained.push_back(file.filename().string());
             continue;
+        }
         ++crashes;
         const std::size_t k = r.violation->op_index;
         const std::string opname = k < p->ops.size() && !r.legalized.ops.empty()
@@ -230,7 +246,7 @@ int cmd_campaign(const std::vector<std::string> &args) {
         const minimize_result m = minimize(*p, opts);
         slot.first = unique_path(dir / "reproducers", key);
         write_reproducer(slot.first, m.reproducer, m.invariant, inject,
-                         "found by mmfuzz campaign, minimized from " + e.path().string());
+                         "found by mmfuzz campaign, minimized from " + file.string());
     }
 
     // Merge the corpus: keep only inputs that add coverage.
@@ -266,9 +282,17 @@ int cmd_campaign(const std::vector<std::string> &args) {
     for (const auto &[key, v] : unique)
         sum << "    " << key << " x" << v.second << "  "
             << (v.first.empty() ? "(not minimized)" : v.first) << "\n";
+    if (!unexplained.empty()) {
+        sum << "  unexplained  " << unexplained.size()
+            << " crash file(s) replay without a violation: a sanitizer report, a timeout or\n"
+            << "               out of memory in the fuzzer (its report is in "
+            << (dir / "fuzzer.log").string() << ")\n";
+        for (const std::string &name : unexplained)
+            sum << "    " << (dir / "crashes" / name).string() << "\n";
+    }
     std::ofstream(dir / "summary.txt") << sum.str();
     std::cout << sum.str();
-    return crashes > 0 ? 1 : 0;
+    return crashes > 0 || !unexplained.empty() ? 1 : 0;
 }
 
 } // namespace mmfuzz::cli
