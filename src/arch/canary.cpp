@@ -79,6 +79,18 @@ constexpr std::array catalogue = {
                 "pte_swp_mkuffd_wp(), so swap-in maps a uffd-wp page without write protection "
                 "and an exclusive page read-only",
                 true},
+    canary_info{canary::migration_copies_head_only, "migration_copies_head_only",
+                "folio_copy() of a large folio copies its first page only, so after migration "
+                "the other pages read back other data than was written to them",
+                true},
+    canary_info{canary::zap_rss_per_batch, "zap_rss_per_batch",
+                "zap_present_ptes() takes one page off the RSS counter per folio batch instead "
+                "of nr, so unmapping a large folio leaves the mm counting pages it no longer maps",
+                true},
+    canary_info{canary::referenced_without_ptl, "referenced_without_ptl",
+                "folio_referenced_one() clears young on the folio's entries without the PTL "
+                "page_vma_mapped_walk() takes, racing a fold or unfold of the same block",
+                true},
 };
 } // namespace
 

@@ -27,6 +27,9 @@ enum class canary : std::uint8_t {
     migration_drops_dirty,
     madv_free_beyond_range,
     mprotect_no_flush,
+    migration_copies_head_only,
+    zap_rss_per_batch,
+    referenced_without_ptl,
 };
 
 struct canary_info {

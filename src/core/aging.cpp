@@ -19,6 +19,11 @@ bool folio_referenced(world &w, std::uint64_t addr) {
     }
     bool referenced = false;
     for (const pte_run &r : folio_mapped_runs(w, addr)) {
+        if (w.canaries.on(canary::referenced_without_ptl)) {
+            if (w.ops->clear_flush_young_ptes(&w.vma, r.addr, w.pte_lookup(r.addr).value(), r.nr))
+                referenced = true;
+            continue;
+        }
         const pte_locked pte(w, r.addr);
         if (w.ops->clear_flush_young_ptes(&w.vma, r.addr, *pte, r.nr))
             referenced = true;

@@ -62,7 +62,9 @@ void remove_migration_pte(world &w, const folio &dst, std::uint64_t addr, hw_pte
 
 /// folio_copy() and folio_migrate_flags(): data, dirty and referenced to the new folio.
 void copy_folio(world &w, const folio &src, folio &dst) {
-    for (std::uint64_t i = 0; i < src.nr_pages(); ++i)
+    const std::uint64_t pages =
+        w.canaries.on(canary::migration_copies_head_only) ? 1 : src.nr_pages();
+    for (std::uint64_t i = 0; i < pages; ++i)
         w.m.page(dst.pfn + i).content = w.m.page(src.pfn + i).content;
     dst.dirty = src.dirty;
     dst.referenced = src.referenced;

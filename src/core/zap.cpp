@@ -75,6 +75,8 @@ void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
                     f->referenced |= pte_young(ptent);
                 }
                 w.rmap_remove(pte_pfn(ptent), n);
+                if (w.canaries.on(canary::zap_rss_per_batch))
+                    (f->anon ? w.m.mm.rss.anon : w.m.mm.rss.file) += static_cast<long>(n) - 1;
                 f->refcount -= static_cast<int>(n);
             }
             tlb.remove_tlb_entries(va, n);
