@@ -49,6 +49,7 @@ expect(2 "unknown canary 'nope'" replay --inject nope "${SRC}/corpus/seeds/fold-
 expect(2 "--time SECONDS" campaign)
 expect(2 "campaign: --time needs a number, found 'abc'" campaign --time abc)
 expect(2 "campaign: --jobs N needs N > 0" campaign --time 5 --jobs 0)
+expect(2 "campaign: --granule takes 4K, 16K or 64K, found '8K'" campaign --time 5 --granule 8K)
 expect(2 "campaign: --seeds ${WORK}/no-seeds: no such folder" campaign --time 5 --seeds "${WORK}/no-seeds")
 
 # A folder is replayed file by file (a campaign's crashes/); print and minimize take files only.

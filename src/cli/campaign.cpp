@@ -30,7 +30,7 @@ namespace {
 
 constexpr const char *campaign_help =
     R"(usage: mmfuzz campaign --time SECONDS [--jobs N] [--out DIR] [--seed N]
-                        [--inject NAME] [--fuzzer PATH] [--seeds DIR]
+                        [--inject NAME] [--fuzzer PATH] [--seeds DIR] [--granule G]
 
 Runs the libFuzzer differential target (reference vs arm64 contpte) for SECONDS with N jobs
 (libFuzzer -fork), showing elapsed time, execs/s, coverage, corpus size and violations. At the
@@ -42,6 +42,9 @@ summary (without minimizing or merging).
   --fuzzer PATH  the mm_diff_fuzzer binary (default: $MMFUZZ_FUZZER, or the one built beside
                  this mmfuzz by the fuzz preset)
   --seeds DIR    seed corpus (default: the source tree's corpus/seeds)
+  --granule G    fuzz the 4K, 16K or 64K granule: the seeds are rewritten to it (binary inputs
+                 in DIR/seeds-G); the fuzzer keeps each input's granule, so the seeds' granule
+                 is the campaign's (the window and machine options vary)
   --known FILE   known findings to pass over (default: the source tree's
                  corpus/known-findings.txt; --known none to report everything)
 Exit status: 0 no violation, 1 violations found (or crash files that replay without one: a
@@ -106,6 +109,42 @@ std::string unique_path(const fs::path &dir, const std::string &stem) {
     return p.string();
 }
 
+/// The inputs in `from` as binary inputs on granule g, written to `to` (made afresh): a text
+/// seed's addresses are page indices once read, so a 4K seed becomes the same program on g's
+/// pages. Returns how many it wrote.
+std::size_t seeds_on_granule(const fs::path &from, const fs::path &to, granule g) {
+    fs::remove_all(to);
+    fs::create_directories(to);
+    std::size_t written = 0;
+    for (const auto &e : fs::directory_iterator(from)) {
+        std::string error;
+        std::optional<program> p;
+        if (e.is_regular_file())
+            p = load_fuzzer_input(e.path().string(), error);
+        if (!p)
+            continue;
+        p->header.options.gran = g;
+        const std::vector<std::uint8_t> bytes = encode_binary(*p);
+        std::ofstream(to / e.path().filename(), std::ios::binary)
+            .write(reinterpret_cast<const char *>(bytes.data()),
+                   static_cast<std::streamsize>(bytes.size()));
+        ++written;
+    }
+    return written;
+}
+
+/// The inputs in a corpus folder whose granule is not g.
+std::size_t inputs_off_granule(const fs::path &corpus, granule g) {
+    std::size_t off = 0;
+    for (const auto &e : fs::directory_iterator(corpus)) {
+        std::string error;
+        const auto p = load_fuzzer_input(e.path().string(), error);
+        if (p && p->header.options.gran != g)
+            ++off;
+    }
+    return off;
+}
+
 } // namespace
 
 int cmd_campaign(const std::vector<std::string> &args) {
@@ -122,6 +161,7 @@ int cmd_campaign(const std::vector<std::string> &args) {
     std::string seeds = std::string(MMFUZZ_SOURCE_DIR) + "/corpus/seeds";
     std::string known = std::string(MMFUZZ_SOURCE_DIR) + "/corpus/known-findings.txt";
     bool seeds_given = false;
+    std::optional<granule> gran;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const bool has = i + 1 < args.size();
         const std::string &option = args[i];
@@ -141,9 +181,15 @@ int cmd_campaign(const std::vector<std::string> &args) {
             else if (args[i] == "--seeds" && has) {
                 seeds = args[++i];
                 seeds_given = true;
-            } else if (args[i] == "--known" && has)
+            } else if (args[i] == "--known" && has) {
                 known = args[++i];
-            else
+            } else if (args[i] == "--granule" && has) {
+                gran = granule_from_name(args[++i]);
+                if (!gran)
+                    return usage_error("campaign: --granule takes 4K, 16K or 64K, found '" +
+                                           args[i] + "'",
+                                       campaign_help);
+            } else
                 return usage_error("campaign: unexpected argument '" + args[i] + "'",
                                    campaign_help);
         } catch (const std::exception &) {
@@ -184,6 +230,23 @@ int cmd_campaign(const std::vector<std::string> &args) {
     if (!seed.empty())
         argv.push_back("-seed=" + seed);
     argv.push_back((dir / "corpus").string());
+    if (gran) {
+        // The mutator keeps each input's granule: seeds on g make a campaign on g, and a corpus
+        // of another granule would make a mixed one.
+        if (const std::size_t off = inputs_off_granule(dir / "corpus", *gran); off > 0)
+            return usage_error("campaign: " + std::to_string(off) + " input(s) in " +
+                                   (dir / "corpus").string() + " are not on the " +
+                                   std::string(granule_name(*gran)) +
+                                   " granule; give this campaign its own --out",
+                               campaign_help);
+        if (fs::exists(seeds)) {
+            const fs::path on = dir / ("seeds-" + std::string(granule_name(*gran)));
+            std::cerr << "campaign: " << seeds_on_granule(seeds, on, *gran) << " seeds of " << seeds
+                      << " rewritten to the " << granule_name(*gran) << " granule in "
+                      << on.string() << "\n";
+            seeds = on.string();
+        }
+    }
     if (fs::exists(seeds))
         argv.push_back(seeds);
     std::vector<std::string> env;
@@ -272,6 +335,7 @@ int cmd_campaign(const std::vector<std::string> &args) {
         << "  elapsed      " << static_cast<long long>(elapsed) << " s"
         << (interrupted ? " (interrupted)" : "") << "\n"
         << "  jobs         " << jobs << "\n"
+        << "  seeds        " << seeds << "\n"
         << "  execs        " << st.execs << " (" << st.rate << "/s at the end)\n"
         << "  coverage     " << st.cov << "\n"
         << "  corpus       " << corpus_size << " inputs in " << (dir / "corpus").string() << "\n"

@@ -1,0 +1,22 @@
+#!/bin/bash
+# campaign --granule 16K fuzzes the 16K granule: the seeds are rewritten to it, every input the
+# campaign keeps is on it, and the same --out then refuses another granule.
+# usage: campaign_granule.sh MMFUZZ FUZZER WORK
+set -u
+mmfuzz=$1 fuzzer=$2 work=$3
+rm -rf "$work"
+mkdir -p "$work"
+fail() { echo "$1"; cat "$work/log" 2>/dev/null; exit 1; }
+"$mmfuzz" campaign --time 3 --granule 16K --out "$work/out" --seed 1 --fuzzer "$fuzzer" \
+    >"$work/log" 2>&1 || fail "16K campaign: exit $?"
+# Binary header: byte 0 the codec version (1), byte 1 the granule (0 4K, 1 16K, 2 64K).
+granules() { for f in "$1"/*; do head -c 2 "$f" | od -An -tx1 | tr -d ' \n'; echo; done | sort | uniq -c; }
+seeds=$(granules "$work/out/seeds-16K")
+corpus=$(granules "$work/out/corpus")
+[ "$(echo "$seeds" | wc -l)" = 1 ] && [[ "$seeds" == *" 0101" ]] || fail "seeds not all 16K: $seeds"
+[ "$(echo "$corpus" | wc -l)" = 1 ] && [[ "$corpus" == *" 0101" ]] || fail "corpus not all 16K: $corpus"
+grep -q "seeds        $work/out/seeds-16K" "$work/out/summary.txt" || fail "summary names no 16K seeds"
+"$mmfuzz" campaign --time 3 --granule 64K --out "$work/out" --fuzzer "$fuzzer" >"$work/log" 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "are not on the 64K granule" "$work/log" || fail "64K on a 16K corpus: exit $rc"
+echo "16K campaign: seeds and corpus on 16K ($corpus); 64K refused on its corpus"
