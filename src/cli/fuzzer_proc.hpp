@@ -36,9 +36,10 @@ struct child_spec {
     std::function<void(const std::string &)> on_line;
     /// When set, the child runs in a process group of its own, which gets SIGTERM once *stop
     /// is non-zero (this process's signal handler sets it) or this process dies. libFuzzer's
-    /// -fork parent and its jobs all stop cleanly on SIGTERM; on SIGINT the jobs stop but the
-    /// parent goes on, and a SIGINT sent to this process alone (kill, timeout, a CI runner)
-    /// would not reach the child at all. Limits then kill the whole group.
+    /// -fork parent and its jobs all stop cleanly on SIGTERM; on SIGINT the parent does not
+    /// (sent alone it carries on, with its jobs it dies of a broken pipe), and a signal sent to
+    /// this process alone (kill, timeout, a CI runner) would not reach the child at all. Limits
+    /// then kill the whole group.
     const volatile std::sig_atomic_t *stop = nullptr;
 };
 
