@@ -186,20 +186,6 @@ std::string markdown_context(const std::vector<std::string> &args, const load_sa
     return o.str();
 }
 
-bool markdown_writable(const std::string &path, bool force) {
-    const fs::path dir = fs::absolute(path).parent_path();
-    if (std::error_code ec; !fs::is_directory(dir, ec)) {
-        std::cerr << "mmfuzz: bench: cannot write " << path << ": no folder " << dir.string()
-                  << "\n";
-        return false;
-    }
-    if (force || !fs::exists(path))
-        return true;
-    std::cerr << "mmfuzz: bench: " << path
-              << " exists; not overwriting it (use --force to replace it)\n";
-    return false;
-}
-
 int write_markdown(const std::string &path, bool force, const std::string &text) {
     const int fd = open(path.c_str(), O_WRONLY | O_CREAT | (force ? O_TRUNC : O_EXCL), 0644);
     if (fd < 0) {
@@ -526,7 +512,7 @@ int cmd_bench(const std::vector<std::string> &args) {
     }
     if (!markdown.empty() && (bare_only || oracle_only || passes > 0))
         return usage_error("bench: --markdown reports both measurements in a time box", bench_help);
-    if (!markdown.empty() && !markdown_writable(markdown, force))
+    if (!markdown.empty() && !output_writable("bench", markdown, force))
         return 2;
     load_samples load;
     load.sample();

@@ -47,8 +47,6 @@ class load_samples {
 /// load average and the exact command.
 std::string markdown_context(const std::vector<std::string> &args, const load_samples &load);
 
-/// Whether --markdown FILE may be written; prints why not (exit status 2) otherwise.
-bool markdown_writable(const std::string &path, bool force);
 /// Writes the file (never replacing one that appeared meanwhile unless force; then the text
 /// goes to stdout). Returns the exit status.
 int write_markdown(const std::string &path, bool force, const std::string &text);

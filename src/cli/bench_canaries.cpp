@@ -378,7 +378,7 @@ int bench_canaries(const std::vector<std::string> &args) {
     if (resume && work.empty())
         return usage_error("bench: --resume needs the --work folder of the earlier run",
                            bench_help);
-    if (!markdown_file.empty() && !markdown_writable(markdown_file, force))
+    if (!markdown_file.empty() && !output_writable("bench", markdown_file, force))
         return 2;
     b.work = work.empty() ? fresh_work_dir() : fs::path(work);
     fs::create_directories(b.work);

@@ -28,6 +28,9 @@ void write_reproducer(const std::string &path, const program &p, const std::stri
 bool canary_known(const std::string &name);
 
 int usage_error(const std::string &message, const char *help);
+/// Whether `command` may write its result to path, checked before the work: the folder exists,
+/// and the file does not unless `force`. Says why not on stderr.
+bool output_writable(const std::string &command, const std::string &path, bool force);
 bool wants_help(const std::vector<std::string> &args);
 
 int cmd_campaign(const std::vector<std::string> &args);

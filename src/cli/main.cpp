@@ -37,8 +37,9 @@ constexpr const char *replay_help =
     R"(usage: mmfuzz replay [--dump] [--quiet] [--inject NAME] FILE|DIR...
 
 Runs each input (a text reproducer, or a binary libFuzzer input; for a folder, every file in
-it) on the reference and the arm64 contpte world, checking every op. Prints one trace line per op and, on a violation, the
-report with both views, the young/dirty interval and a map of the affected table rows.
+it) on the reference and the arm64 contpte world, checking every op. Prints one trace line per
+op and, on a violation, the report with both views, the young/dirty interval and a map of the
+affected table rows.
   --dump          also print both worlds' final PMD and PTE tables (raw and through the API)
   --quiet         print only the verdict line of each file
   --inject NAME   enable a canary bug (see 'mmfuzz canaries')
@@ -72,6 +73,20 @@ real bug class it stands for.
 )";
 
 } // namespace
+
+bool output_writable(const std::string &command, const std::string &path, bool force) {
+    const std::filesystem::path dir = std::filesystem::absolute(path).parent_path();
+    if (std::error_code ec; !std::filesystem::is_directory(dir, ec)) {
+        std::cerr << "mmfuzz: " << command << ": cannot write " << path << ": no folder "
+                  << dir.string() << "\n";
+        return false;
+    }
+    if (force || !std::filesystem::exists(path))
+        return true;
+    std::cerr << "mmfuzz: " << command << ": " << path
+              << " exists; not overwriting it (use --force to replace it)\n";
+    return false;
+}
 
 int usage_error(const std::string &message, const char *help) {
     std::cerr << "mmfuzz: " << message << "\n" << (help != nullptr ? help : usage_text);
@@ -300,18 +315,8 @@ int cmd_minimize(const std::vector<std::string> &args) {
     }
     if (in.empty() || out.empty())
         return usage_error("minimize: needs FILE and -o OUT", minimize_help);
-    if (std::filesystem::exists(out) && !force) {
-        std::cerr << "mmfuzz: minimize: " << out
-                  << " exists; not overwriting it (use --force to replace it)\n";
+    if (!output_writable("minimize", out, force))
         return 2;
-    }
-    // Said before the minimization, not after it.
-    const std::filesystem::path out_dir = std::filesystem::absolute(out).parent_path();
-    if (std::error_code ec; !std::filesystem::is_directory(out_dir, ec)) {
-        std::cerr << "mmfuzz: minimize: cannot write " << out << ": no folder " << out_dir.string()
-                  << "\n";
-        return 2;
-    }
     std::string error;
     repro_meta meta;
     const auto p = load_program(in, error, &meta);

@@ -2,6 +2,8 @@
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
 
+#include <optional>
+
 namespace mmfuzz {
 
 /// folio_referenced_one(): for a PMD-mapped THP pmdp_clear_flush_young_notify(); for PTEs,
@@ -19,13 +21,11 @@ bool folio_referenced(world &w, std::uint64_t addr) {
     }
     bool referenced = false;
     for (const pte_run &r : folio_mapped_runs(w, addr)) {
-        if (w.canaries.on(canary::referenced_without_ptl)) {
-            if (w.ops->clear_flush_young_ptes(&w.vma, r.addr, w.pte_lookup(r.addr).value(), r.nr))
-                referenced = true;
-            continue;
-        }
-        const pte_locked pte(w, r.addr);
-        if (w.ops->clear_flush_young_ptes(&w.vma, r.addr, *pte, r.nr))
+        std::optional<pte_locked> pte;
+        if (!w.canaries.on(canary::referenced_without_ptl))
+            pte.emplace(w, r.addr);
+        const hw_ptep ptep = pte ? **pte : w.pte_lookup(r.addr).value();
+        if (w.ops->clear_flush_young_ptes(&w.vma, r.addr, ptep, r.nr))
             referenced = true;
     }
     return referenced;

@@ -513,10 +513,8 @@ std::vector<std::string> read_known_findings(const std::string &path) {
         }
         // A line that can match no finding is a mistake; say where it is.
         const auto bad = [&](std::size_t column, const std::string &what) {
-            std::string where = path;
-            where.append(":").append(std::to_string(nr)).append(":");
-            where.append(std::to_string(column)).append(": ").append(what);
-            return std::runtime_error(where);
+            return parse_error(path, static_cast<unsigned>(nr), static_cast<unsigned>(column),
+                               what);
         };
         if (words.empty())
             continue;
