@@ -91,6 +91,11 @@ constexpr std::array catalogue = {
                 "folio_referenced_one() clears young on the folio's entries without the PTL "
                 "page_vma_mapped_walk() takes, racing a fold or unfold of the same block",
                 true},
+    canary_info{canary::mprotect_ignores_uffd_wp, "mprotect_ignores_uffd_wp",
+                "can_change_pte_writable() does not ask whether the entry is uffd-wp, so "
+                "mprotect(PROT_WRITE) makes a write-protected page writable and the monitor "
+                "never hears of the writes it was tracking",
+                true},
 };
 } // namespace
 

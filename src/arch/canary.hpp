@@ -30,6 +30,7 @@ enum class canary : std::uint8_t {
     migration_copies_head_only,
     zap_rss_per_batch,
     referenced_without_ptl,
+    mprotect_ignores_uffd_wp,
 };
 
 struct canary_info {

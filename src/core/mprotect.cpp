@@ -11,7 +11,8 @@ namespace {
 /// can_change_pte_writable() for a private mapping: an exclusive anon page, not uffd-wp, not
 /// PROT_NONE. One mapping per page makes a mapped anon page exclusive.
 bool can_change_pte_writable(world &w, pte_t pte) {
-    if (pte_protnone(pte) || pte_uffd_wp(pte) || pte_special(pte))
+    const bool uffd_wp = pte_uffd_wp(pte) && !w.canaries.on(canary::mprotect_ignores_uffd_wp);
+    if (pte_protnone(pte) || uffd_wp || pte_special(pte))
         return false;
     const folio *f = w.m.pfn_folio(pte_pfn(pte));
     return f != nullptr && f->anon && w.mapcount(pte_pfn(pte)) <= 1;
