@@ -29,6 +29,11 @@ constexpr std::array catalogue = {
                 "__contpte_try_fold() does not check that one folio covers the whole block, so "
                 "two folios share one CONT block and its young/dirty",
                 false},
+    canary_info{canary::fold_ignores_prot, "fold_ignores_prot",
+                "__contpte_try_fold() checks that the block's PFNs are consecutive but not that "
+                "its entries have the same protection, so the fold gives every page the "
+                "permissions of the entry just written (a read-only page becomes writable)",
+                false},
     canary_info{canary::convert_skips_flush, "convert_skips_flush",
                 "contpte_convert() rewrites the block without the TLB flush between clear and "
                 "set that break-before-make needs without FEAT_BBML2_NOABORT",

@@ -15,6 +15,7 @@ enum class canary : std::uint8_t {
     ptep_get_no_gather,
     fold_ignores_pfn_contiguity,
     fold_ignores_folio,
+    fold_ignores_prot,
     convert_skips_flush,
     clear_flush_young_skips_flush,
     wrprotect_partial_no_unfold,

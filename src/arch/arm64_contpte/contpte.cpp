@@ -105,12 +105,16 @@ void arm64_contpte_pgtable::__contpte_try_fold(mm_struct *mm, std::uint64_t addr
     const pfn_t pfn = pte_pfn(pte) & ~pfn_t{cont_ptes() - 1};
     pte_t expected = pfn_pte(pfn, pte_pgprot(pte_mkold(pte_mkclean(pte))));
     const P first = block_start(ptep, addr);
-    // Canary: a fold that checks the block's protection but not that its PFNs are consecutive.
+    // Canaries: a fold that checks the block's protection but not that its PFNs are
+    // consecutive, or its PFNs but not that every entry has the same protection.
     const bool check_pfn = !canaries.on(canary::fold_ignores_pfn_contiguity);
+    const bool check_prot = !canaries.on(canary::fold_ignores_prot);
     for (std::size_t i = 0; i < cont_ptes(); ++i) {
         pte_t subpte = pte_mkold(pte_mkclean(__ptep_get(entry_add(first, i))));
         if (!check_pfn && pte_present(subpte))
             subpte = pfn_pte(pte_pfn(expected), pte_pgprot(subpte));
+        if (!check_prot && pte_valid(subpte))
+            subpte = pfn_pte(pte_pfn(subpte), pte_pgprot(expected));
         if (!pte_same(subpte, expected))
             return;
         expected = pte_advance_pfn(expected, 1);
