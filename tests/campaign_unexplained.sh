@@ -12,8 +12,9 @@ rc=$?
 if [ $rc -ne 1 ]; then
     echo "exit $rc, expected 1"; cat "$work/log"; exit 1
 fi
-if ! grep -q "unexplained  1 crash file(s) replay without a violation" "$work/out/summary.txt" ||
-   ! grep -qx "    $work/out/crashes/timeout-passing-seed" "$work/out/summary.txt"; then
+if ! grep -q "unexplained  1 crash file(s) without a violation here" "$work/out/summary.txt" ||
+   ! grep -qxF "    $work/out/crashes/timeout-passing-seed  (replays without a violation)" \
+        "$work/out/summary.txt"; then
     echo "the summary does not name timeout-passing-seed:"; cat "$work/out/summary.txt"; exit 1
 fi
 echo "campaign named the unexplained crash file and exited 1"

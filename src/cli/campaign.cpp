@@ -2,6 +2,7 @@
 // deduplication by invariant and op, minimization, reproducers and a summary.
 #include "cli/cli.hpp"
 #include "cli/fuzzer_proc.hpp"
+#include "cli/isolated.hpp"
 
 #include "program/codec.hpp"
 #include "program/minimize.hpp"
@@ -15,6 +16,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <unistd.h>
 #include <vector>
 
@@ -47,10 +49,18 @@ summary (without minimizing or merging).
                  is the campaign's (the window and machine options vary)
   --known FILE   known findings to pass over (default: the source tree's
                  corpus/known-findings.txt; --known none to report everything)
-Exit status: 0 no violation, 1 violations found (or crash files that replay without one: a
-sanitizer report, a timeout or out of memory, listed in the summary), 2 bad arguments or no
-fuzzer.
+Each crash file is replayed, and minimized, in a child process of its own, so that one whose
+replay crashes or hangs (over 30 CPU seconds; 600 to minimize) is reported, not fatal.
+Exit status: 0 no violation, 1 violations found (or crash files without one here: a sanitizer
+report, a timeout or out of memory in the fuzzer, or a replay that crashes or hangs, listed in
+the summary with the reason), 2 bad arguments or no fuzzer.
 )";
+
+/// CPU seconds a crash file's replay may take in its child process: a fuzzer input runs at most
+/// 64 ops, milliseconds even under the sanitizers, so only a hang reaches it.
+constexpr unsigned replay_cpu_limit = 30;
+/// And its minimization: some thousand replays of a shorter program.
+constexpr unsigned minimize_cpu_limit = 600;
 
 volatile std::sig_atomic_t interrupted = 0;
 void on_interrupt(int) {
@@ -271,45 +281,73 @@ int cmd_campaign(const std::vector<std::string> &args) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     catch_interrupts(false);
 
-    // Deduplicate by (invariant, op), minimize one reproducer of each.
+    // Deduplicate by (invariant, op), minimize one reproducer of each. Each file is replayed,
+    // and minimized, in a child process: what the fuzzer kept may crash or hang the models.
     std::map<std::string, std::pair<std::string, std::size_t>> unique; // key -> (repro, count)
     std::size_t crashes = 0;
     // Files the fuzzer kept that show no violation here: a sanitizer report, a timeout or an
-    // out-of-memory in the fuzzer, which the runner does not see. Named in the summary, so
-    // that nothing the fuzzer found goes unmentioned.
-    std::vector<std::string> unexplained;
+    // out-of-memory in the fuzzer, which the runner does not see, or a replay that fails. Named
+    // in the summary with the reason, so that nothing the fuzzer found goes unmentioned.
+    std::vector<std::pair<std::string, std::string>> unexplained; // file name, reason
     std::vector<fs::path> files;
     for (const auto &e : fs::directory_iterator(dir / "crashes"))
         files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (const fs::path &file : files) {
-        std::string error;
-        const auto p = load_fuzzer_input(file.string(), error);
-        if (!p) {
-            std::cerr << "campaign: " << error << "\n";
-            unexplained.push_back(file.filename().string());
+        const std::string name = file.filename().string();
+        // The child answers "V<invariant>-<op>", "P<known findings met>" or "U<load error>".
+        const isolated_result replay = run_isolated(
+            [&]() -> std::string {
+                std::string error;
+                const auto p = load_fuzzer_input(file.string(), error);
+                if (!p)
+                    return "U" + error;
+                const run_result r = run_program(*p, opts);
+                if (!r.violation)
+                    return "P" + std::to_string(r.known);
+                const bool at_op =
+                    r.violation->op_index < p->ops.size() && !r.legalized.ops.empty();
+                return "V" + r.violation->invariant + "-" +
+                       (at_op ? std::string(desc_of(r.legalized.ops.back().kind).name) : "audit");
+            },
+            replay_cpu_limit);
+        if (!replay.ok) {
+            unexplained.emplace_back(name, "its replay " + replay.failure);
             continue;
         }
-        const run_result r = run_program(*p, opts);
-        if (!r.violation) {
-            if (r.known == 0)
-                unexplained.push_back(file.filename().string());
+        const std::string answer = replay.output.substr(1);
+        if (replay.output[0] == 'U') {
+            std::cerr << "campaign: " << answer << "\n";
+            unexplained.emplace_back(name, "unreadable");
+            continue;
+        }
+        if (replay.output[0] == 'P') {
+            if (answer == "0")
+                unexplained.emplace_back(name, "replays without a violation");
             continue;
         }
         ++crashes;
-        const std::size_t k = r.violation->op_index;
-        const std::string opname = k < p->ops.size() && !r.legalized.ops.empty()
-                                       ? std::string(desc_of(r.legalized.ops.back().kind).name)
-                                       : "audit";
-        const std::string key = r.violation->invariant + "-" + opname;
-        auto &slot = unique[key];
+        auto &slot = unique[answer];
         ++slot.second;
         if (!slot.first.empty() || interrupted)
             continue;
-        const minimize_result m = minimize(*p, opts);
-        slot.first = unique_path(dir / "reproducers", key);
-        write_reproducer(slot.first, m.reproducer, m.invariant, inject,
-                         "found by mmfuzz campaign, minimized from " + file.string());
+        const std::string out_path = unique_path(dir / "reproducers", answer);
+        const isolated_result min = run_isolated(
+            [&]() -> std::string {
+                std::string error;
+                const auto p = load_fuzzer_input(file.string(), error);
+                if (!p)
+                    throw std::runtime_error(error);
+                const minimize_result m = minimize(*p, opts);
+                write_reproducer(out_path, m.reproducer, m.invariant, inject,
+                                 "found by mmfuzz campaign, minimized from " + file.string());
+                return {};
+            },
+            minimize_cpu_limit);
+        if (min.ok)
+            slot.first = out_path;
+        else
+            std::cerr << "campaign: minimizing " << file.string() << ": " << min.failure << "\n";
     }
 
     // Merge the corpus: keep only inputs that add coverage.
@@ -348,11 +386,11 @@ int cmd_campaign(const std::vector<std::string> &args) {
             << (v.first.empty() ? "(not minimized)" : v.first) << "\n";
     if (!unexplained.empty()) {
         sum << "  unexplained  " << unexplained.size()
-            << " crash file(s) replay without a violation: a sanitizer report, a timeout or\n"
+            << " crash file(s) without a violation here: a sanitizer report, a timeout or\n"
             << "               out of memory in the fuzzer (its report is in "
             << (dir / "fuzzer.log").string() << ")\n";
-        for (const std::string &name : unexplained)
-            sum << "    " << (dir / "crashes" / name).string() << "\n";
+        for (const auto &[name, why] : unexplained)
+            sum << "    " << (dir / "crashes" / name).string() << "  (" << why << ")\n";
     }
     std::ofstream(dir / "summary.txt") << sum.str();
     std::cout << sum.str();
