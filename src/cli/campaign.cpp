@@ -50,7 +50,8 @@ summary (without minimizing or merging).
   --known FILE   known findings to pass over (default: the source tree's
                  corpus/known-findings.txt; --known none to report everything)
 Each crash file is replayed, and minimized, in a child process of its own, so that one whose
-replay crashes or hangs (over 30 CPU seconds; 600 to minimize) is reported, not fatal.
+replay crashes or hangs (over 10 CPU seconds; 600 to minimize) is reported, not fatal; what
+such a child printed is in DIR/replay.log.
 Exit status: 0 no violation, 1 violations found (or crash files without one here: a sanitizer
 report, a timeout or out of memory in the fuzzer, or a replay that crashes or hangs, listed in
 the summary with the reason), 2 bad arguments or no fuzzer.
@@ -58,7 +59,7 @@ the summary with the reason), 2 bad arguments or no fuzzer.
 
 /// CPU seconds a crash file's replay may take in its child process: a fuzzer input runs at most
 /// 64 ops, milliseconds even under the sanitizers, so only a hang reaches it.
-constexpr unsigned replay_cpu_limit = 30;
+constexpr unsigned replay_cpu_limit = 10;
 /// And its minimization: some thousand replays of a shorter program.
 constexpr unsigned minimize_cpu_limit = 600;
 
@@ -289,6 +290,9 @@ int cmd_campaign(const std::vector<std::string> &args) {
     // out-of-memory in the fuzzer, which the runner does not see, or a replay that fails. Named
     // in the summary with the reason, so that nothing the fuzzer found goes unmentioned.
     std::vector<std::pair<std::string, std::string>> unexplained; // file name, reason
+    // What the children print (a sanitizer's report on a replay that crashes) goes here.
+    const fs::path replay_log = dir / "replay.log";
+    fs::remove(replay_log);
     std::vector<fs::path> files;
     for (const auto &e : fs::directory_iterator(dir / "crashes"))
         files.push_back(e.path());
@@ -310,7 +314,7 @@ int cmd_campaign(const std::vector<std::string> &args) {
                 return "V" + r.violation->invariant + "-" +
                        (at_op ? std::string(desc_of(r.legalized.ops.back().kind).name) : "audit");
             },
-            replay_cpu_limit);
+            replay_cpu_limit, replay_log.string());
         if (!replay.ok) {
             unexplained.emplace_back(name, "its replay " + replay.failure);
             continue;
@@ -343,7 +347,7 @@ int cmd_campaign(const std::vector<std::string> &args) {
                                  "found by mmfuzz campaign, minimized from " + file.string());
                 return {};
             },
-            minimize_cpu_limit);
+            minimize_cpu_limit, replay_log.string());
         if (min.ok)
             slot.first = out_path;
         else
@@ -388,7 +392,9 @@ int cmd_campaign(const std::vector<std::string> &args) {
         sum << "  unexplained  " << unexplained.size()
             << " crash file(s) without a violation here: a sanitizer report, a timeout or\n"
             << "               out of memory in the fuzzer (its report is in "
-            << (dir / "fuzzer.log").string() << ")\n";
+            << (dir / "fuzzer.log").string() << "),\n"
+            << "               or a replay that failed (what it printed is in "
+            << replay_log.string() << ")\n";
         for (const auto &[name, why] : unexplained)
             sum << "    " << (dir / "crashes" / name).string() << "  (" << why << ")\n";
     }

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstring>
 #include <exception>
+#include <fcntl.h>
 #include <stdexcept>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -31,7 +32,8 @@ void answer(int fd, char tag, const std::string &text) {
 
 } // namespace
 
-isolated_result run_isolated(const std::function<std::string()> &fn, unsigned cpu_seconds) {
+isolated_result run_isolated(const std::function<std::string()> &fn, unsigned cpu_seconds,
+                             const std::string &log) {
     int pipefd[2];
     if (pipe(pipefd) != 0)
         throw std::runtime_error("pipe failed");
@@ -40,6 +42,14 @@ isolated_result run_isolated(const std::function<std::string()> &fn, unsigned cp
         throw std::runtime_error("fork failed");
     if (pid == 0) {
         close(pipefd[0]);
+        if (!log.empty()) {
+            const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+            }
+        }
         // SIGXCPU at the soft limit; SIGKILL a second later if it is caught or ignored.
         const rlimit cpu{cpu_seconds, cpu_seconds + 1};
         setrlimit(RLIMIT_CPU, &cpu);

@@ -16,7 +16,9 @@ struct isolated_result {
 
 /// Runs fn in a forked child limited to cpu_seconds of CPU time and returns what it returned.
 /// The child shares nothing with this process after the fork (files it writes stay written).
+/// Its stdout and stderr (a sanitizer's report, say) are appended to `log` when one is given.
 /// For a single-threaded process only: the child runs fn, not just async-signal-safe calls.
-isolated_result run_isolated(const std::function<std::string()> &fn, unsigned cpu_seconds);
+isolated_result run_isolated(const std::function<std::string()> &fn, unsigned cpu_seconds,
+                             const std::string &log = "");
 
 } // namespace mmfuzz::cli

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -56,4 +58,21 @@ TEST(RunIsolated, AnEndlessLoopIsStoppedAtTheCpuLimit) {
         1);
     EXPECT_FALSE(r.ok);
     EXPECT_EQ(r.failure, "ran past its limit of 1 CPU seconds");
+}
+
+TEST(RunIsolated, WhatTheChildPrintsGoesToTheLog) {
+    const std::string log = ::testing::TempDir() + "run_isolated_test.log";
+    std::remove(log.c_str());
+    const auto r = run_isolated(
+        []() -> std::string {
+            std::fputs("report of the child\n", stderr);
+            std::fflush(stderr);
+            std::abort();
+        },
+        10, log);
+    EXPECT_FALSE(r.ok);
+    std::ifstream in(log);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, "report of the child");
 }
