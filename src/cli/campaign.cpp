@@ -348,10 +348,8 @@ int cmd_campaign(const std::vector<std::string> &args) {
                 return {};
             },
             minimize_cpu_limit, replay_log.string());
-        if (min.ok)
-            slot.first = out_path;
-        else
-            std::cerr << "campaign: minimizing " << file.string() << ": " << min.failure << "\n";
+        // A minimization that failed is not tried again on the next file of the same key.
+        slot.first = min.ok ? out_path : "(not minimized: " + min.failure + ")";
     }
 
     // Merge the corpus: keep only inputs that add coverage.
