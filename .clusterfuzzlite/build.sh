@@ -37,9 +37,12 @@ mkdir -p "$obj/lib" "$OUT"
 read -r -a cxx <<<"$CXX"
 read -r -a cxxflags <<<"$CXXFLAGS"
 flags=("${cxxflags[@]}" -std=c++20 -I"$root/src")
-# libFuzzer builds leave the oracle uninstrumented, as the CMake fuzz preset does.
+# libFuzzer builds leave the oracle uninstrumented and the models' compares untraced, as the
+# CMake fuzz preset does.
+model_flags=()
 if [[ " ${cxxflags[*]} " == *fuzzer-no-link* ]]; then
   flags+=(-fsanitize-coverage-ignorelist="$root/fuzz/coverage-ignorelist.txt")
+  model_flags=(-fno-sanitize-coverage=trace-cmp)
 fi
 
 # The model: every layer below the drivers, one object per source.
@@ -50,7 +53,9 @@ if [ ${#sources[@]} -eq 0 ]; then
 fi
 compile() {
   echo "  CXX $1"
-  "${cxx[@]}" "${flags[@]}" -c "$root/$1" -o "$obj/lib/${1//\//_}.o"
+  local extra=()
+  case "$1" in src/machine/* | src/arch/* | src/core/*) extra=("${model_flags[@]}") ;; esac
+  "${cxx[@]}" "${flags[@]}" "${extra[@]}" -c "$root/$1" -o "$obj/lib/${1//\//_}.o"
 }
 for s in "${sources[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
