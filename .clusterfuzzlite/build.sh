@@ -65,6 +65,8 @@ for p in $(jobs -p); do wait "$p"; done
 ar rcs "$obj/libmmfuzz.a" "$obj"/lib/*.o
 
 read -r -a engine <<<"$LIB_FUZZING_ENGINE"
+# ASan's defaults of the fuzz targets (fuzz/sanitizer_defaults.cpp), linked into each.
+"${cxx[@]}" "${flags[@]}" -c "$root/fuzz/sanitizer_defaults.cpp" -o "$obj/sanitizer_defaults.o"
 # target, source, extra defines
 targets=(
   "mm_diff_fuzzer fuzz/mm_diff_fuzzer.cpp"
@@ -76,7 +78,8 @@ for t in "${targets[@]}"; do
   name="${spec[0]}"
   echo "  LINK $name"
   "${cxx[@]}" "${flags[@]}" "${spec[@]:2}" -c "$root/${spec[1]}" -o "$obj/$name.o"
-  "${cxx[@]}" "${cxxflags[@]}" "$obj/$name.o" -o "$OUT/$name" "${engine[@]}" "$obj/libmmfuzz.a"
+  "${cxx[@]}" "${cxxflags[@]}" "$obj/$name.o" "$obj/sanitizer_defaults.o" -o "$OUT/$name" \
+    "${engine[@]}" "$obj/libmmfuzz.a"
 done
 
 # Seed corpus: the text programs of corpus/seeds (the targets read text and binary inputs), each
