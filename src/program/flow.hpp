@@ -29,7 +29,7 @@ struct flow_op {
     op_kind kind;
     /// The legal form of o against the reference world (addr already reduced into the window),
     /// or nullopt with the reason in why. Legalizing a legal op returns it unchanged.
-    std::optional<op> (*legalize)(const op &o, world &ref, std::string &why);
+    std::optional<op> (*legalize)(const op &o, world &ref, const char *&why);
     /// The pages the op names: first page index and count.
     std::pair<std::uint64_t, std::uint64_t> (*range)(const op &o);
     /// Runs the flow in one world (locks taken and released inside, as the kernel does).

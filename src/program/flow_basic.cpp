@@ -40,7 +40,7 @@ std::uint64_t page_of(const world &w, std::uint64_t va) {
 /// The order do_anonymous_page() will map: the highest up to the requested one whose aligned
 /// range lies in the faulting VMA and is all none (alloc_anon_folio(),
 /// thp_vma_suitable_orders()); PMD order needs a none PMD.
-std::optional<op> legalize_anon(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_anon(const op &in, world &ref, const char *&why) {
     op o = in;
     const unsigned pmd_order = ref.geo().pmd_order();
     auto order = static_cast<unsigned>(o[slot::arg] % (pmd_order + 1));
@@ -95,7 +95,7 @@ void update_anon(flow_context &c, const op &o, const op_result &a, const op_resu
 
 // ---- handle_mm_fault ----------------------------------------------------------------------
 
-std::optional<op> legalize_touch(const op &in, world &ref, std::string &) {
+std::optional<op> legalize_touch(const op &in, world &ref, const char *&) {
     op o = in;
     o[slot::folio] %= ref.geo().cont_ptes();
     return o;
@@ -185,7 +185,7 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
 
 // ---- folio_referenced ---------------------------------------------------------------------
 
-std::optional<op> legalize_referenced(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_referenced(const op &in, world &ref, const char *&why) {
     if (pmd_is_leaf(ref, in[slot::addr]) || folio_at(ref, ref.page_va(in[slot::addr])) != nullptr)
         return in;
     return no_op(why, "no folio mapped there");
@@ -259,7 +259,7 @@ constexpr std::array<vm_flags_t, 5> prot_flags = {
 /// A range inside one table, not over a PMD leaf, and cut before the first valid entry whose
 /// execute permission the new protection would change (a live UXN change needs
 /// break-before-make, which change_pte_range() does not do).
-std::optional<op> legalize_mprotect(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_mprotect(const op &in, world &ref, const char *&why) {
     op o = in;
     const std::uint64_t page = o[slot::addr];
     if (pmd_is_leaf(ref, page))
@@ -309,7 +309,7 @@ void update_mprotect(flow_context &c, const op &o, const op_result &, const op_r
 // ---- zap_pte_range ------------------------------------------------------------------------
 
 /// A range inside one table; a PMD leaf is zapped whole.
-std::optional<op> legalize_zap(const op &in, world &ref, std::string &) {
+std::optional<op> legalize_zap(const op &in, world &ref, const char *&) {
     op o = in;
     const std::uint64_t page = o[slot::addr];
     if (pmd_is_leaf(ref, page)) {
@@ -339,7 +339,7 @@ void update_zap(flow_context &c, const op &o, const op_result &, const op_result
 
 // ---- madvise_free -------------------------------------------------------------------------
 
-std::optional<op> legalize_free(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_free(const op &in, world &ref, const char *&why) {
     op o = in;
     const std::uint64_t page = o[slot::addr];
     if (pmd_is_leaf(ref, page))

@@ -22,7 +22,7 @@ op_result flag_result(bool ok) {
 // ---- split_huge_pmd --------------------------------------------------------------------------
 
 /// A PMD leaf, or a migration / device-private PMD, at addr; addr becomes the PMD's first page.
-std::optional<op> legalize_split_pmd(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_split_pmd(const op &in, world &ref, const char *&why) {
     op o = in;
     o[slot::addr] &= ~(std::uint64_t{ref.geo().ptrs_per_pte()} - 1);
     const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(o[slot::addr])));
@@ -59,7 +59,7 @@ void update_split_pmd(flow_context &c, const op &o, const op_result &a, const op
 
 /// A PTE-mapped, anonymous large folio at addr, and a smaller order; the order is raised until
 /// the new folios still fit the program's folio table.
-std::optional<op> legalize_split_folio(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_split_folio(const op &in, world &ref, const char *&why) {
     op o = in;
     const auto pte = entry_at(ref, o[slot::addr]);
     if (!pte)
@@ -92,7 +92,7 @@ void update_split_folio(flow_context &, const op &, const op_result &, const op_
 /// An order from 1 to the PMD order, addr aligned down to it, inside one accessible VMA; a table
 /// there whose entries in the range are none or map normal pages of anonymous folios (not
 /// uffd-wp), at least one present.
-std::optional<op> legalize_collapse(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_collapse(const op &in, world &ref, const char *&why) {
     op o = in;
     const unsigned pmd_order = ref.geo().pmd_order();
     const std::uint64_t order = fold_count(o[slot::arg], pmd_order);

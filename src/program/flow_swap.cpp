@@ -15,7 +15,7 @@ namespace {
 using range_t = std::pair<std::uint64_t, std::uint64_t>;
 
 /// The folio mapped at the op's page, as the flows' rmap walk finds it.
-std::optional<unmap::folio_walk> mapped_folio(world &ref, const op &o, std::string &why) {
+std::optional<unmap::folio_walk> mapped_folio(world &ref, const op &o, const char *&why) {
     if (!ref.pte_lookup(ref.page_va(o[slot::addr]))) {
         why = "no page table there (none, or a PMD mapping)";
         return std::nullopt;
@@ -59,7 +59,7 @@ op_result boolean(bool flag) {
 
 // ---- shrink_folio ---------------------------------------------------------------------------
 
-std::optional<op> legalize_shrink(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_shrink(const op &in, world &ref, const char *&why) {
     const auto fw = mapped_folio(ref, in, why);
     if (!fw)
         return std::nullopt;
@@ -121,7 +121,7 @@ void update_shrink(flow_context &c, const op &, const op_result &a, const op_res
 
 // ---- do_swap_page ---------------------------------------------------------------------------
 
-std::optional<op> legalize_swapin(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_swapin(const op &in, world &ref, const char *&why) {
     op o = in;
     o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
     const auto e = entry_at(ref, o[slot::addr]);
@@ -157,7 +157,7 @@ void update_swapin(flow_context &c, const op &o, const op_result &a, const op_re
 
 // ---- migrate_folio, memory_failure, migrate_device ------------------------------------------
 
-std::optional<op> legalize_migrate(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_migrate(const op &in, world &ref, const char *&why) {
     if (!mapped_folio(ref, in, why))
         return std::nullopt;
     return in;
@@ -175,7 +175,7 @@ void update_migrate(flow_context &c, const op &, const op_result &a, const op_re
         c.chk.spec.keep_flags(p);
 }
 
-std::optional<op> legalize_order0_anon(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_order0_anon(const op &in, world &ref, const char *&why) {
     const auto fw = mapped_folio(ref, in, why);
     if (!fw)
         return std::nullopt;
@@ -195,7 +195,7 @@ void update_memory_failure(flow_context &c, const op &o, const op_result &a, con
     c.content.dropped(o[slot::addr]);
 }
 
-std::optional<op> legalize_device(const op &raw, world &ref, std::string &why) {
+std::optional<op> legalize_device(const op &raw, world &ref, const char *&why) {
     op in = raw;
     in[slot::flags] = in[slot::flags] != 0 ? 1 : 0;
     if (in[slot::flags] == 0)
@@ -233,7 +233,7 @@ void update_device(flow_context &c, const op &o, const op_result &a, const op_re
 
 // ---- madvise_guard, uffd_writeprotect -------------------------------------------------------
 
-std::optional<op> legalize_guard(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_guard(const op &in, world &ref, const char *&why) {
     op o = in;
     o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
     const std::uint64_t index = o[slot::addr];
@@ -276,7 +276,7 @@ void update_guard(flow_context &c, const op &o, const op_result &, const op_resu
     }
 }
 
-std::optional<op> legalize_uffd(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize_uffd(const op &in, world &ref, const char *&why) {
     op o = in;
     o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
     const std::uint64_t index = o[slot::addr];

@@ -58,7 +58,7 @@ std::optional<pte_t> entry_at(world &w, std::uint64_t index) {
     return w.ops->ptep_get(*p);
 }
 
-std::optional<op> no_op(std::string &why, const char *reason) {
+std::optional<op> no_op(const char *&why, const char *reason) {
     why = reason;
     return std::nullopt;
 }
@@ -144,7 +144,7 @@ pte_t softleaf_entry(const world &w, const op &o) {
 
 namespace {
 
-std::optional<op> legalize_set_ptes(op o, world &ref, std::string &why) {
+std::optional<op> legalize_set_ptes(op o, world &ref, const char *&why) {
     if (ref.folios.empty())
         return no_op(why, "no folio to map");
     o[slot::folio] %= ref.folios.size();
@@ -194,7 +194,7 @@ std::optional<op> legalize_set_ptes(op o, world &ref, std::string &why) {
     return o;
 }
 
-std::optional<op> legalize_softleaf(op o, world &ref, std::string &why) {
+std::optional<op> legalize_softleaf(op o, world &ref, const char *&why) {
     const auto old = entry_at(ref, o[slot::addr]);
     if (old && pte_present(*old))
         return no_op(why, "a software leaf replaces only a non-present entry");
@@ -236,7 +236,7 @@ std::optional<op> legalize_softleaf(op o, world &ref, std::string &why) {
 }
 
 /// A batch of one folio from addr: nr is cut to the batch; none if the first entry is absent.
-std::optional<op> legalize_batch(op o, world &ref, std::string &why) {
+std::optional<op> legalize_batch(op o, world &ref, const char *&why) {
     const unsigned limit =
         static_cast<unsigned>(fold_count(o[slot::nr], room_in_table(ref, o[slot::addr])));
     const unsigned n = folio_batch(ref, o[slot::addr], limit);
@@ -246,7 +246,7 @@ std::optional<op> legalize_batch(op o, world &ref, std::string &why) {
     return o;
 }
 
-std::optional<op> legalize_cydp(op o, world &ref, std::string &why) {
+std::optional<op> legalize_cydp(op o, world &ref, const char *&why) {
     if (o[slot::flags] == 0)
         o[slot::flags] = CYDPF_YOUNG;
     if ((o[slot::flags] & CYDPF_DIRTY) == 0)
@@ -272,7 +272,7 @@ std::optional<op> legalize_cydp(op o, world &ref, std::string &why) {
     return o;
 }
 
-std::optional<op> legalize_modify_prot(op o, world &ref, std::string &why) {
+std::optional<op> legalize_modify_prot(op o, world &ref, const char *&why) {
     auto b = legalize_batch(o, ref, why);
     if (!b)
         return b;
@@ -288,7 +288,7 @@ std::optional<op> legalize_modify_prot(op o, world &ref, std::string &why) {
 
 } // namespace
 
-std::optional<op> legalize(const op &in, world &ref, std::string &why) {
+std::optional<op> legalize(const op &in, world &ref, const char *&why) {
     op o = in;
     o[slot::addr] %= ref.nr_pages();
     switch (o.kind) {

@@ -13,7 +13,7 @@ namespace mmfuzz {
 
 /// The legal form of `o` against the reference world's current state, or nullopt with the
 /// reason in `why`. Legalizing a legal op returns it unchanged.
-std::optional<op> legalize(const op &o, world &ref, std::string &why);
+std::optional<op> legalize(const op &o, world &ref, const char *&why);
 
 // Helpers the legalizers of the direct ops and of the flows share (indices are window pages).
 /// 1..limit from a raw count, covering the whole range as the raw value varies (0 if limit is 0).
@@ -23,7 +23,7 @@ std::uint64_t room_in_table(const world &w, std::uint64_t index);
 /// The entry of page `index` through the API, if its PMD points to a table.
 std::optional<pte_t> entry_at(world &w, std::uint64_t index);
 /// A counted no-op: nullopt, with the reason in why.
-std::optional<op> no_op(std::string &why, const char *reason);
+std::optional<op> no_op(const char *&why, const char *reason);
 /// Entries from `index` (at most `limit`) that are present and map consecutive pages of one
 /// folio with equal protection, as folio_pte_batch() groups them. 0 if the first is not present.
 unsigned folio_batch(world &w, std::uint64_t index, unsigned limit);

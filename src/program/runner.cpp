@@ -438,7 +438,7 @@ run_result session::run() {
     const std::size_t limit = std::min(prog_.ops.size(), opts_.max_ops.value_or(prog_.ops.size()));
     for (std::size_t i = 0; i < limit; ++i) {
         const op &raw = prog_.ops[i];
-        std::string why;
+        const char *why = "";
         const auto o = legalize(raw, ref_, why);
         if (!o) {
             ++res.noops;
