@@ -24,6 +24,7 @@ std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr) {
     long mappings = 0;
     bool same_prot = true;
     pte_t norm{};
+    fw.pages.reserve(f->nr_pages());
     for (std::uint64_t i = 0; i < f->nr_pages(); ++i) {
         mappings += w.mapcount(f->pfn + i);
         const hw_ptep p = hw_pte_add(fw.first, static_cast<std::ptrdiff_t>(i));

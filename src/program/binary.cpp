@@ -1,5 +1,7 @@
 #include "program/codec.hpp"
 
+#include <algorithm>
+
 namespace mmfuzz {
 
 std::uint64_t normalize_field(const op_desc &d, const field_desc &f, std::uint64_t v) {
@@ -80,6 +82,8 @@ program decode_binary(std::span<const std::uint8_t> bytes) {
     p.header.options.bbml2_noabort = (at(3) & 1) != 0;
     p.header.options.split_ptlocks = (at(3) & 2) == 0;
     std::size_t pos = binary_header_size;
+    // An op takes at least a byte; most inputs are fuzzer inputs, cut to fuzzer_max_ops.
+    p.ops.reserve(std::min(bytes.size() - std::min(bytes.size(), pos), fuzzer_max_ops));
     op o;
     while (pos < bytes.size() && decode_op(bytes, pos, o))
         p.ops.push_back(o);
