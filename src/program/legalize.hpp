@@ -7,7 +7,6 @@
 #include "program/op.hpp"
 
 #include <optional>
-#include <string>
 
 namespace mmfuzz {
 
