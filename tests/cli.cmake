@@ -75,8 +75,18 @@ expect(2 "cannot write ${WORK}/no-dir/b.md: no folder ${WORK}/no-dir" bench --se
        --fuzzer-seconds 0 --markdown "${WORK}/no-dir/b.md")
 expect(0 "oracle overhead" bench --passes 1 --direct --ops 128 --fuzzer-seconds 0)
 
-# bench --canaries times driver (c), a process of its own, by the search time it prints at the
-# violation, with its start-up apart; (d) runs in bench's process.
-expect(0 "\"c\": {\"median_seconds\": [0-9.]+, .*\"startup_seconds\": \\[[0-9.]+\\]}.*\"d\": {\"median_seconds\": [0-9.]+.*\"median_startup\": {\"c\": [0-9.]+}"
+# bench --canaries times drivers (c) and (d), each a process of its own, by the search time it
+# prints at the violation, with its start-up (never zero for a process) apart.
+expect(0 "\"c\": {\"median_seconds\": [0-9.]+, .*\"startup_seconds\": \\[[0-9.]+\\]}.*\"d\": {\"median_seconds\": [0-9.]+.*\"median_startup\": {\"c\": [0-9.]+, \"d\": 0\\.[0-9]*[1-9]"
        bench --canaries --drivers cd --runs 1 --cap 30 --only ptep_get_leaks_cont --json
        --work "${WORK}/canaries")
+# One run of (d) alone: the program it found is kept and replays as a violation with the canary.
+expect(1 "violation after [0-9.]+ CPU seconds of search.*CONT_LEAK at op #[0-9]+: .*reproducer: "
+       bench --hunt d --inject ptep_get_leaks_cont --seed 2 --cap 30 --out "${WORK}/hunt.ops")
+expect(1 "CONT_LEAK" replay --quiet --inject ptep_get_leaks_cont "${WORK}/hunt.ops")
+expect(2 "hunt.ops exists; not overwriting" bench --hunt e --inject ptep_get_leaks_cont
+       --out "${WORK}/hunt.ops")
+expect(2 "--hunt takes driver d or e, not 'a'" bench --hunt a --inject ptep_get_leaks_cont
+       --out "${WORK}/other.ops")
+expect(2 "--hunt needs d or e, a canary" bench --hunt d --inject no_such_canary
+       --out "${WORK}/other.ops")

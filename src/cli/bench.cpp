@@ -35,6 +35,7 @@ const char *const bench_help =
        mmfuzz bench --canaries [--cap S] [--runs N] [--jobs N] [--only NAME]... [--drivers abcde]
                      [--no-seeds] [--fuzzer-dir DIR] [--rc PATH] [--work DIR [--resume]]
                      [--json] [--markdown FILE [--force]]
+       mmfuzz bench --hunt d|e --inject NAME [--seed N] [--cap S] [--ops N] --out FILE
 
 Every time is CPU time (user + system) of the process doing the work, so that the figures
 hold on a machine other jobs share; the wall-clock time is reported beside it.
@@ -61,21 +62,24 @@ included.
 canary causes (a violation the same program also shows at the same op without the canary does
 not count), for N seeds (--runs, default 3), capped at S CPU seconds (--cap, default 120; a
 miss is reported as ">S"; a run the machine's load keeps from using S CPU seconds within
-10 S + 60 wall-clock seconds is not measured), each run one single-threaded process (or
-thread, for d and e), --jobs N of them at a time (default 1). For a, b and c the search runs
-from the fuzz target's first input, or rc_canary's main, to the violation, as each prints it:
-like d and e, they are timed without their process's start-up (its median is reported apart)
-or crash report. Five drivers:
+10 S + 60 wall-clock seconds is not measured), each run one single-threaded process, --jobs N
+of them at a time (default 1). The search runs from the fuzz target's first input, rc_canary's
+main, or the first random program of d and e, to the violation, as each process prints it: the
+process's start-up (its median is reported apart) and crash report are not counted, and every
+driver pays the first-touch costs of a fresh process alike. Five drivers:
   a  mm_diff_fuzzer: libFuzzer with the structure-aware mutator, on a fresh corpus plus the
      seeds in corpus/seeds (none with --no-seeds), with the flags of corpus/mm_diff_fuzzer.options
      (its dictionary and -max_len)
   b  mm_diff_fuzzer_bytes: the same with libFuzzer's byte mutation only
   c  rc_canary: RapidCheck's differential property (props/gen.hpp), shrinking off
   d  uniform random programs of --ops ops on the 4K granule: every op kind equally likely,
-     every field uniform over its encoding (program/generate.hpp uniform_program), in this
-     process; the blind baseline
+     every field uniform over its encoding (program/generate.hpp uniform_program); the blind
+     baseline
   e  biased random programs of --ops ops on the 4K granule: the generator the mutator and the
-     RapidCheck property use (nearby pages, small folios, short batches), in this process
+     RapidCheck property use (nearby pages, small folios, short batches)
+d and e run as 'mmfuzz bench --hunt d|e --inject NAME [--seed N] [--cap S] [--ops N] --out
+FILE', which can be run alone: it writes the first program the canary fails (never over an
+existing FILE) and exits 1, or exits 0 at the cap.
 It then minimizes the first input driver a (else e, else d) found, and reports the op count and
 the time minimization took. The fuzzers are looked up in --fuzzer-dir (default: $MMFUZZ_FUZZER's
 folder, else beside this mmfuzz, as 'campaign' does), rc_canary in --rc or the build's tests/
@@ -465,6 +469,8 @@ int cmd_bench(const std::vector<std::string> &args) {
     }
     if (std::find(args.begin(), args.end(), "--canaries") != args.end())
         return bench_canaries(args);
+    if (std::find(args.begin(), args.end(), "--hunt") != args.end())
+        return bench_hunt(args);
     double seconds = 3;
     std::size_t passes = 0;
     bool bare_only = false;

@@ -15,6 +15,8 @@ namespace mmfuzz::cli {
 extern const char *const bench_help;
 
 int bench_canaries(const std::vector<std::string> &args);
+/// One run of driver (d) or (e) of bench --canaries, as its own process (bench_hunt.cpp).
+int bench_hunt(const std::vector<std::string> &args);
 
 /// The source tree (corpus/seeds, the dictionary, the known findings).
 inline std::filesystem::path source_dir() {

@@ -7,13 +7,11 @@
 #include "arch/canary.hpp"
 #include "program/codec.hpp"
 #include "program/detection.hpp"
-#include "program/generate.hpp"
 #include "program/minimize.hpp"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -32,29 +30,10 @@ namespace {
 
 constexpr std::array<char, 5> all_drivers = {'a', 'b', 'c', 'd', 'e'};
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 /// A run that has not used `cap` CPU seconds after this long is stopped as not measured: the
 /// machine is too loaded.
 double wall_limit(double cap) {
     return 10 * cap + 60;
-}
-
-/// Whether the canary causes p's first violation: it fails with the canary, and without it
-/// passes or fails elsewhere.
-std::optional<verdict_violation> canary_violation(const program &p, const run_options &with) {
-    const run_result r = run_program(p, with);
-    if (!r.violation)
-        return std::nullopt;
-    run_options without = with;
-    without.inject.clear();
-    const run_result w = run_program(p, without);
-    if (w.violation && w.violation->invariant == r.violation->invariant &&
-        w.violation->op_index == r.violation->op_index)
-        return std::nullopt;
-    return r.violation;
 }
 
 /// The first detection time a driver process printed to its log.
@@ -64,6 +43,12 @@ std::optional<detection_time> detection_in(const fs::path &log) {
         if (auto t = parse_detection_line(line))
             return t;
     return std::nullopt;
+}
+
+std::string cap_text(double cap) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", cap);
+    return buf;
 }
 
 /// CPU seconds a driver process may use beyond the cap: the cap bounds its search, and its
@@ -203,47 +188,72 @@ struct canary_bench {
     }
 
     /// Driver (d), uniform programs, or (e), the biased generator the mutator also uses: fresh
-    /// programs of nr_ops ops on the 4K granule, in this thread, until one shows the canary.
+    /// programs of nr_ops ops on the 4K granule until one shows the canary, in a process of its
+    /// own ('mmfuzz bench --hunt', bench_hunt.cpp), timed from its first program as a fuzzer is
+    /// from its first input. In a thread of this process, which earlier runs have warmed, a
+    /// search would skip the first-touch costs a fresh process pays (about 8 ms of page faults
+    /// on the benchmark's machine), and the comparison with (a) would not be even.
     hunt random_programs(const std::string &name, unsigned seed, const run_options &opts,
                          bool biased) const {
         hunt h;
-        program_header hd;
-        hd.options.gran = granule::k4;
-        const rand_fn rnd = seeded_rand(seed);
-        const auto t0 = std::chrono::steady_clock::now();
-        const double cpu0 = thread_cpu_seconds();
-        while (thread_cpu_seconds() - cpu0 < cap) {
-            h.wall = seconds_since(t0);
-            if (h.wall > wall_limit(cap)) {
-                h.note = "stopped by the wall-clock limit before the CPU cap";
-                return h;
-            }
-            // random_program starts with three allocations: the same length in all.
-            const program p = biased ? random_program(rnd, hd, nr_ops > 3 ? nr_ops - 3 : 1)
-                                     : uniform_program(rnd, hd, nr_ops);
-            if (const auto v = canary_violation(p, opts)) {
-                h.seconds = thread_cpu_seconds() - cpu0;
-                h.wall = seconds_since(t0);
-                h.found = p;
-                h.invariant = v->invariant;
-                h.found_file = (work / (name + (biased ? "-biased-" : "-uniform-") +
-                                        std::to_string(seed) + ".ops"))
-                                   .string();
-                std::ofstream(h.found_file) << print_text(p);
-                return h;
-            }
+        const std::string stem = name + (biased ? "-biased-" : "-uniform-") + std::to_string(seed);
+        const fs::path out = work / (stem + ".ops");
+        fs::remove(out);
+        child_spec c;
+        c.argv = {fs::read_symlink("/proc/self/exe").string(),
+                  "bench",
+                  "--hunt",
+                  biased ? "e" : "d",
+                  "--inject",
+                  name,
+                  "--seed",
+                  std::to_string(seed),
+                  "--cap",
+                  cap_text(cap),
+                  "--ops",
+                  std::to_string(nr_ops),
+                  "--out",
+                  out.string()};
+        c.log = work / (stem + ".log");
+        c.limit = wall_limit(cap) + 30;
+        c.cpu_limit = cap + startup_allowance;
+        const child_result r = run_child(c);
+        h.wall = r.seconds;
+        if (r.status == 0 || r.cpu_out)
+            return h;
+        if (r.timed_out) {
+            h.note = "stopped by the wall-clock limit before the CPU cap";
+            return h;
         }
+        const std::optional<detection_time> t = detection_in(c.log);
+        if (r.status != 1 || !t) {
+            h.note =
+                "mmfuzz bench --hunt exit " + std::to_string(r.status) + ", see " + c.log.string();
+            return h;
+        }
+        std::string error;
+        const std::optional<program> p = load_program(out.string(), error, nullptr);
+        if (!p) {
+            h.note = error;
+            return h;
+        }
+        const auto v = canary_violation(*p, opts);
+        if (!v) {
+            h.note = "not reproduced with the canary alone: " + out.string();
+            return h;
+        }
+        if (t->search > cap)
+            return h;
+        h.seconds = t->search;
+        h.startup = t->startup;
+        h.found = p;
+        h.found_file = out.string();
+        h.invariant = v->invariant;
         return h;
     }
 };
 
 // ---- the results file of a work folder, so that an interrupted run can be resumed ----------
-
-std::string cap_text(double cap) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", cap);
-    return buf;
-}
 
 /// One line per finished run: canary, driver, seed, cap, CPU seconds of search or "miss",
 /// wall-clock seconds, invariant, the file of the input found, note, the load average when it
@@ -267,9 +277,9 @@ std::string result_line(const std::string &name, char driver, unsigned seed, dou
 }
 
 /// The runs of an earlier invocation with the same cap, by "canary driver seed"; one whose
-/// input cannot be read back is left out (it runs again), and so is a driver process's run
-/// from before start-up was told apart (its time included it). Their load averages go to
-/// `load`.
+/// input cannot be read back is left out (it runs again), and so is a run from before start-up
+/// was told apart (its time included it) or, for (d) and (e), from before they ran as
+/// processes. Their load averages go to `load`.
 std::map<std::string, hunt> read_results(const fs::path &file, double cap, load_samples &load) {
     std::map<std::string, hunt> out;
     std::ifstream in(file);
@@ -282,10 +292,13 @@ std::map<std::string, hunt> read_results(const fs::path &file, double cap, load_
         f.resize(11);
         if (f[3] != cap_text(cap) || f[1].size() != 1)
             continue;
-        if (!has_startup && f[1] != "d" && f[1] != "e")
+        if (!has_startup)
             continue;
         hunt h;
         h.startup = std::strtod(f[10].c_str(), nullptr);
+        // (d) and (e) ran in bench's own process, without start-up, before they had processes.
+        if ((f[1] == "d" || f[1] == "e") && f[4] != "miss" && h.startup == 0)
+            continue;
         h.seconds = f[4] == "miss" ? missed : std::strtod(f[4].c_str(), nullptr);
         h.wall = std::strtod(f[5].c_str(), nullptr);
         h.invariant = f[6];
@@ -396,8 +409,8 @@ int bench_canaries(const std::vector<std::string> &args) {
     res.work = b.work;
     load_samples load;
     load.sample();
-    // One row per canary; each (canary, driver, seed) is a unit of work, run by --jobs workers
-    // (each unit one process or, for (d) and (e), one thread).
+    // One row per canary; each (canary, driver, seed) is a unit of work, one process, run by
+    // --jobs workers.
     std::vector<run_options> opts;
     for (const canary_info &c : canaries()) {
         const std::string name(c.name);

@@ -109,19 +109,6 @@ double canary_results::startup(char d) const {
     return v.empty() ? 0 : median(v);
 }
 
-namespace {
-
-/// The drivers that run as processes of their own, whose start-up is left out of the times.
-std::string process_drivers(const canary_results &res) {
-    std::string out;
-    for (const char d : res.drivers)
-        if (d == 'a' || d == 'b' || d == 'c')
-            out += d;
-    return out;
-}
-
-} // namespace
-
 std::string canary_json(const canary_results &res) {
     std::ostringstream o;
     o << "{\"cap_seconds\": " << res.cap << ", \"runs\": " << res.runs
@@ -162,7 +149,7 @@ std::string canary_json(const canary_results &res) {
     }
     o << "}, \"median_startup\": {";
     first = true;
-    for (const char d : process_drivers(res)) {
+    for (const char d : res.drivers) {
         o << (first ? "" : ", ") << "\"" << d << "\": " << json_seconds(res.startup(d));
         first = false;
     }
@@ -196,12 +183,10 @@ void print_canary_table(const canary_results &res) {
     for (const char d : res.drivers)
         std::printf(" %21s", cell(res.overall(d), res.cap).c_str());
     std::printf("\n");
-    if (const std::string procs = process_drivers(res); !procs.empty()) {
-        std::printf("process start-up, not counted above (median):");
-        for (const char d : procs)
-            std::printf(" (%c) %.2f s", d, res.startup(d));
-        std::printf("\n");
-    }
+    std::printf("process start-up, not counted above (median):");
+    for (const char d : res.drivers)
+        std::printf(" (%c) %.2f s", d, res.startup(d));
+    std::printf("\n");
     std::printf("logs and crashes: %s\n", res.work.c_str());
 }
 
@@ -215,12 +200,12 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
     o << "### Time to detect each canary\n\n"
       << markdown_context(args, load) << "\n"
       << "CPU seconds (user + system) of the driver's search until the first violation the "
-         "canary causes: for (a), (b) and (c) from the moment their search begins "
-         "(the fuzz target's first input, rc_canary's main) to the violation, so that, as for the "
-         "in-process (d) and (e), neither the process's start-up nor its crash report is "
-         "counted (the median start-up is in the figures below); median of "
-      << res.runs << " seeds (1.." << res.runs
-      << "), each run one single-threaded process (a thread for (d) and (e)), " << res.jobs
+         "canary causes, from the moment its search begins (the fuzz target's first input, "
+         "rc_canary's main, the first random program of (d) and (e)) to the violation, so "
+         "that neither the process's start-up nor its crash report is counted (the median "
+         "start-up is in the figures below); median of "
+      << res.runs << " seeds (1.." << res.runs << "), each run one single-threaded process, "
+      << res.jobs
       << " at a time, capped at " << cap << " CPU seconds: \">" << cap
       << "\" is a miss in the median run, \"n/m\" a driver not measured. Drivers: ";
     for (std::size_t i = 0; i < res.drivers.size(); ++i)
@@ -317,7 +302,7 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
     for (const char d : res.drivers)
         o << "| median over canaries, (" << d << ") | " << cell(res.overall(d), cap)
           << " s | | |\n";
-    for (const char d : process_drivers(res)) {
+    for (const char d : res.drivers) {
         char buf[32];
         std::snprintf(buf, sizeof buf, "%.2f", res.startup(d));
         o << "| process start-up of (" << d << "), not counted, median over runs | " << buf

@@ -539,4 +539,17 @@ run_result run_program(const program &p, const run_options &opts) {
     return s.run();
 }
 
+std::optional<verdict_violation> canary_violation(const program &p, const run_options &with) {
+    const run_result r = run_program(p, with);
+    if (!r.violation)
+        return std::nullopt;
+    run_options without = with;
+    without.inject.clear();
+    const run_result w = run_program(p, without);
+    if (w.violation && w.violation->invariant == r.violation->invariant &&
+        w.violation->op_index == r.violation->op_index)
+        return std::nullopt;
+    return r.violation;
+}
+
 } // namespace mmfuzz

@@ -56,6 +56,10 @@ struct run_result {
 
 run_result run_program(const program &p, const run_options &opts = {});
 
+/// The violation the canary of `with` (run_options::inject) causes in p: p fails with it, and
+/// without it passes or fails elsewhere (another invariant, or another op).
+std::optional<verdict_violation> canary_violation(const program &p, const run_options &with);
+
 /// Reads a known-findings file: one "INVARIANT op" per line, '#' comments.
 std::vector<std::string> read_known_findings(const std::string &path);
 
