@@ -205,8 +205,7 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
          "that neither the process's start-up nor its crash report is counted (the median "
          "start-up is in the figures below); median of "
       << res.runs << " seeds (1.." << res.runs << "), each run one single-threaded process, "
-      << res.jobs
-      << " at a time, capped at " << cap << " CPU seconds: \">" << cap
+      << res.jobs << " at a time, capped at " << cap << " CPU seconds: \">" << cap
       << "\" is a miss in the median run, \"n/m\" a driver not measured. Drivers: ";
     for (std::size_t i = 0; i < res.drivers.size(); ++i)
         o << (i ? ", " : "") << "(" << res.drivers[i] << ") " << driver_title(res.drivers[i]);
@@ -330,8 +329,9 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
           << " s) | " << (b == 'd' ? "≥ 3×" : "(no target)") << " | " << (b == 'd' ? met : "-")
           << " |\n";
         const double a_all = res.overall('a', true, true);
-        o << "| " << by << " ÷ (a), the same with (a)'s process start-up counted | "
-          << short_number(d / std::max(a_all, 0.01)) << "× (" << short_number(d) << " s ÷ "
+        const double d_all = res.overall(b, true, true);
+        o << "| " << by << " ÷ (a), the same with each process's start-up counted | "
+          << short_number(d_all / std::max(a_all, 0.01)) << "× (" << short_number(d_all) << " s ÷ "
           << short_number(a_all) << " s) | | |\n";
     }
     std::size_t largest = 0;
