@@ -26,14 +26,17 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t *data, std::size_t size, std::size_t max);
 
 namespace {
 
-std::string inject;
-std::vector<std::string> known;
+/// The run options of every input, with the canary and without it, built once: each copy of
+/// the known findings would cost an allocation per line on every execution.
+mmfuzz::run_options with_canary;
+mmfuzz::run_options without_canary;
 /// own_cpu_seconds() at the first input (libFuzzer's empty one): what came before is the
 /// process's start-up, libFuzzer's own (about 20 MB of tables to clear) included.
 double search_began = -1;
@@ -41,8 +44,7 @@ double search_began = -1;
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
-    if (const char *e = std::getenv("MMFUZZ_INJECT"))
-        inject = e;
+    std::vector<std::string> known;
     try {
         if (const char *k = std::getenv("MMFUZZ_KNOWN")) {
             if (*k != '\0')
@@ -58,6 +60,10 @@ extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
         std::fprintf(stderr, "mm_diff_fuzzer: %s\n", e.what());
         std::exit(2);
     }
+    without_canary.known = known;
+    with_canary.known = std::move(known);
+    if (const char *e = std::getenv("MMFUZZ_INJECT"))
+        with_canary.inject = e;
     return 0;
 }
 
@@ -65,13 +71,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     if (search_began < 0)
         search_began = mmfuzz::own_cpu_seconds();
     const mmfuzz::program p = mmfuzz::decode_fuzzer_input({data, size});
-    mmfuzz::run_options o;
-    o.inject = inject;
-    o.known = known;
-    const mmfuzz::run_result r = mmfuzz::run_program(p, o);
-    if (r.violation && !inject.empty()) {
-        o.inject.clear();
-        const mmfuzz::run_result without = mmfuzz::run_program(p, o);
+    const mmfuzz::run_result r = mmfuzz::run_program(p, with_canary);
+    if (r.violation && !with_canary.inject.empty()) {
+        const mmfuzz::run_result without = mmfuzz::run_program(p, without_canary);
         if (without.violation && without.violation->invariant == r.violation->invariant &&
             without.violation->op_index == r.violation->op_index)
             return 0;
