@@ -191,8 +191,9 @@ struct canary_bench {
     /// programs of nr_ops ops on the 4K granule until one shows the canary, in a process of its
     /// own ('mmfuzz bench --hunt', bench_hunt.cpp), timed from its first program as a fuzzer is
     /// from its first input. In a thread of this process, which earlier runs have warmed, a
-    /// search would skip the first-touch costs a fresh process pays (about 8 ms of page faults
-    /// on the benchmark's machine), and the comparison with (a) would not be even.
+    /// search would skip the first-touch costs a fresh process pays (its first execution took
+    /// 5-8 ms on the benchmark's machine, later ones of the same input 0.03 ms), and two at a
+    /// time would share one allocator (BENCHMARKS.md: long searches ran 2-3x slower).
     hunt random_programs(const std::string &name, unsigned seed, const run_options &opts,
                          bool biased) const {
         hunt h;
