@@ -26,16 +26,12 @@ int main() {
     opts.inject = inject;
     if (const char *k = std::getenv("MMFUZZ_KNOWN"))
         opts.known = read_known_findings(k);
+    run_options without = opts;
+    without.inject.clear();
     const bool ok = rc::check("the contpte world with " + opts.inject + " agrees", [&] {
         const program p = *props::gen_program(granule::k4);
         const run_result r = run_program(p, opts);
-        if (!r.violation)
-            return;
-        run_options without = opts;
-        without.inject.clear();
-        const run_result w = run_program(p, without);
-        if (w.violation && w.violation->invariant == r.violation->invariant &&
-            w.violation->op_index == r.violation->op_index)
+        if (!r.violation || !caused_by_canary(p, *r.violation, without))
             return;
         std::cerr << detection_line(search_began);
         RC_LOG() << "legalized reproducer:\n" << print_text(r.legalized);

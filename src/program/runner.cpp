@@ -17,6 +17,7 @@
 #include <memory>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace mmfuzz {
 
@@ -539,17 +540,21 @@ run_result run_program(const program &p, const run_options &opts) {
     return s.run();
 }
 
+bool caused_by_canary(const program &p, const verdict_violation &v, const run_options &without) {
+    const run_result w = run_program(p, without);
+    return !w.violation || w.violation->invariant != v.invariant ||
+           w.violation->op_index != v.op_index;
+}
+
 std::optional<verdict_violation> canary_violation(const program &p, const run_options &with) {
-    const run_result r = run_program(p, with);
+    run_result r = run_program(p, with);
     if (!r.violation)
         return std::nullopt;
     run_options without = with;
     without.inject.clear();
-    const run_result w = run_program(p, without);
-    if (w.violation && w.violation->invariant == r.violation->invariant &&
-        w.violation->op_index == r.violation->op_index)
+    if (!caused_by_canary(p, *r.violation, without))
         return std::nullopt;
-    return r.violation;
+    return std::move(r.violation);
 }
 
 } // namespace mmfuzz

@@ -56,8 +56,11 @@ struct run_result {
 
 run_result run_program(const program &p, const run_options &opts = {});
 
-/// The violation the canary of `with` (run_options::inject) causes in p: p fails with it, and
-/// without it passes or fails elsewhere (another invariant, or another op).
+/// Whether `v`, a violation of p with a canary enabled, is the canary's: run with `without`
+/// (the same options, no canary), p passes or fails elsewhere (another invariant, or op).
+bool caused_by_canary(const program &p, const verdict_violation &v, const run_options &without);
+
+/// The violation the canary of `with` (run_options::inject) causes in p, if any.
 std::optional<verdict_violation> canary_violation(const program &p, const run_options &with);
 
 /// Reads a known-findings file: one "INVARIANT op" per line, '#' comments.
