@@ -5,7 +5,7 @@
 namespace mmfuzz {
 
 namespace {
-constexpr std::array<invariant_info, 15> catalogue = {{
+constexpr std::array<invariant_info, 16> catalogue = {{
     {"EQUIV", "both worlds show core code the same entries: exact on all fields but young/dirty, "
               "young/dirty inside the spec interval; op results likewise"},
     {"DIRTY_LOSS", "an entry or op result shows clean where the page is known dirty"},
@@ -29,6 +29,9 @@ constexpr std::array<invariant_info, 15> catalogue = {{
     {"LIVENESS", "a live handle used on an unreachable table, or a staged handle on a live one"},
     {"CONTENT", "a read returned other than the last value written (zero only where the kernel "
                 "may discard)"},
+    {"API", "a page-table API call broke its documented preconditions (a batch over entries "
+            "that are not consecutive pages of one folio, set_ptes over present entries); the "
+            "legalizer makes direct calls legal, so the caller is a core flow or the arch code"},
 }};
 } // namespace
 

@@ -448,8 +448,22 @@ run_result session::run() {
                              print_op(prog_.header, raw) + "\n";
             continue;
         }
-        const op_result a = apply_op(ref_, *o);
-        const op_result b = apply_op(opt_, *o);
+        op_result a;
+        op_result b;
+        std::optional<finding> misuse;
+        for (const auto &[w, r] : {std::pair{&ref_, &a}, std::pair{&opt_, &b}}) {
+            try {
+                *r = apply_op(*w, *o);
+            } catch (const api_misuse &e) {
+                // The legalizer makes every direct call legal, so the caller that broke the
+                // API's documented preconditions is a flow of core code, or the arch code.
+                if (!opts_.oracle)
+                    throw;
+                misuse = finding{
+                    "API", std::string(w->ops->name()) + ": " + e.what(), {op_range(*o).first}};
+                break;
+            }
+        }
         ++res.applied;
         res.legalized.ops.push_back(*o);
         if (opts_.trace) {
@@ -459,7 +473,7 @@ run_result session::run() {
             res.trace += "\n";
         }
         if (opts_.oracle) {
-            if (auto f = step(*o, a, b)) {
+            if (auto f = misuse ? std::move(misuse) : step(*o, a, b)) {
                 const std::string key = f->invariant + " " + std::string(desc_of(o->kind).name);
                 if (std::find(opts_.known.begin(), opts_.known.end(), key) != opts_.known.end()) {
                     // What follows a finding may be its consequence (the worlds can differ

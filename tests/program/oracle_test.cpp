@@ -273,7 +273,7 @@ TEST(AdSpec, ForgetsOnlyFlagsTheOpDidNotSetAcrossManyOps) {
 TEST(Invariants, CatalogueHasTheDesignIdsWithDocs) {
     for (const char *id : {"EQUIV", "DIRTY_LOSS", "CONT_LEAK", "CONT_BLOCK", "BBM", "TLB_STALE",
                            "SOFTLEAF_ROUNDTRIP", "SOFTLEAF_NOT_VALID", "PMD_WELLFORMED", "MAPCOUNT",
-                           "RSS", "LOCK", "UPDATE_MMU_WALK", "LIVENESS", "CONTENT"})
+                           "RSS", "LOCK", "UPDATE_MMU_WALK", "LIVENESS", "CONTENT", "API"})
         EXPECT_TRUE(is_invariant(id)) << id;
     for (const auto &i : invariants())
         EXPECT_FALSE(i.doc.empty());
