@@ -101,6 +101,16 @@ constexpr std::array catalogue = {
                 "mprotect(PROT_WRITE) makes a write-protected page writable and the monitor "
                 "never hears of the writes it was tracking",
                 true},
+    canary_info{canary::set_access_flags_no_unfold, "set_access_flags_no_unfold",
+                "contpte_ptep_set_access_flags() gives one entry of a CONT block the write bit "
+                "(a write fault's wp_page_reuse()) without unfolding the block first, so the "
+                "block is left CONT with mixed permissions",
+                false},
+    canary_info{canary::pte_batch_crosses_folio, "pte_batch_crosses_folio",
+                "folio_pte_batch() does not stop at the end of the folio, so a batch runs on "
+                "into the next folio when its first page follows in PFN order, and zap, mprotect "
+                "and reclaim account two folios as one",
+                true},
 };
 } // namespace
 

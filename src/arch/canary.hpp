@@ -32,6 +32,8 @@ enum class canary : std::uint8_t {
     zap_rss_per_batch,
     referenced_without_ptl,
     mprotect_ignores_uffd_wp,
+    set_access_flags_no_unfold,
+    pte_batch_crosses_folio,
 };
 
 struct canary_info {

@@ -9,10 +9,11 @@ unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max) {
     if (f == nullptr)
         return 1;
     const pte_t norm = pte_normal_form(first);
+    const bool to_folio_end = !w.canaries.on(canary::pte_batch_crosses_folio);
     unsigned n = 1;
     for (; n < max; ++n) {
         const pte_t p = w.ops->ptep_get(hw_pte_add(ptep, static_cast<std::ptrdiff_t>(n)));
-        if (!pte_present(p) || !f->contains(pte_pfn(first) + n) ||
+        if (!pte_present(p) || (to_folio_end && !f->contains(pte_pfn(first) + n)) ||
             pte_normal_form(p) != pte_advance_pfn(norm, n))
             break;
     }

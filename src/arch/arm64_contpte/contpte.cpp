@@ -363,7 +363,8 @@ int arm64_contpte_pgtable::contpte_ptep_set_access_flags(vm_area_struct *vma, st
         if (dirty != 0)
             __flush_tlb_range(start_addr, start_addr + cont_pte_size(), g.page_size(), true);
     } else {
-        __contpte_try_unfold(vma->vm_mm, addr, ptep, orig_pte);
+        if (!canaries.on(canary::set_access_flags_no_unfold))
+            __contpte_try_unfold(vma->vm_mm, addr, ptep, orig_pte);
         __ptep_set_access_flags(vma, addr, ptep, entry, dirty);
     }
     return 1;
