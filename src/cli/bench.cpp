@@ -62,7 +62,8 @@ included.
 canary causes (a violation the same program also shows at the same op without the canary does
 not count), for N seeds (--runs, default 3), capped at S CPU seconds (--cap, default 120; a
 miss is reported as ">S"; a run the machine's load keeps from using S CPU seconds within
-10 S + 60 wall-clock seconds is not measured), each run one single-threaded process, --jobs N
+10 S + 60 wall-clock seconds is not measured), each run one single-threaded process without
+address-space randomization (so that a seed takes the same path from run to run), --jobs N
 of them at a time (default 1). The search runs from the fuzz target's first input, rc_canary's
 main, or the first random program of d and e, to the violation, as each process prints it: the
 process's start-up (its median is reported apart) and crash report are not counted, and every

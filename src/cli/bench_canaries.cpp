@@ -92,6 +92,7 @@ struct canary_bench {
         c.log = dir / "log";
         c.limit = wall_limit(cap) + 30;
         c.cpu_limit = cap + startup_allowance;
+        c.fixed_layout = true;
         const child_result r = run_child(c);
         std::optional<fs::path> crash;
         for (const auto &e : fs::directory_iterator(dir))
@@ -156,6 +157,7 @@ struct canary_bench {
         c.log = work / (name + "-rc-" + std::to_string(seed) + ".log");
         c.limit = wall_limit(cap);
         c.cpu_limit = cap + startup_allowance;
+        c.fixed_layout = true;
         const child_result r = run_child(c);
         h.wall = r.seconds;
         if (r.cpu_out)
@@ -218,6 +220,7 @@ struct canary_bench {
         c.log = work / (stem + ".log");
         c.limit = wall_limit(cap) + 30;
         c.cpu_limit = cap + startup_allowance;
+        c.fixed_layout = true;
         const child_result r = run_child(c);
         h.wall = r.seconds;
         if (r.status == 0 || r.cpu_out)

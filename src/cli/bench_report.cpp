@@ -204,8 +204,9 @@ std::string canary_markdown(const canary_results &res, const std::vector<std::st
          "rc_canary's main, the first random program of (d) and (e)) to the violation, so "
          "that neither the process's start-up nor its crash report is counted (the median "
          "start-up is in the figures below); median of "
-      << res.runs << " seeds (1.." << res.runs << "), each run one single-threaded process, "
-      << res.jobs << " at a time, capped at " << cap << " CPU seconds: \">" << cap
+      << res.runs << " seeds (1.." << res.runs
+      << "), each run one single-threaded process without address-space randomization, " << res.jobs
+      << " at a time, capped at " << cap << " CPU seconds: \">" << cap
       << "\" is a miss in the median run, \"n/m\" a driver not measured. Drivers: ";
     for (std::size_t i = 0; i < res.drivers.size(); ++i)
         o << (i ? ", " : "") << "(" << res.drivers[i] << ") " << driver_title(res.drivers[i]);

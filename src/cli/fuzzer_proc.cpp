@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -143,6 +144,7 @@ child_result run_child(const child_spec &spec) {
     if (pipe2(pipefd, O_CLOEXEC) != 0)
         throw std::runtime_error("pipe failed");
     const bool own_group = spec.stop != nullptr;
+    const bool fixed_layout = spec.fixed_layout;
     const pid_t parent = getpid();
     const auto t0 = std::chrono::steady_clock::now();
     const pid_t pid = fork();
@@ -154,6 +156,11 @@ child_result run_child(const child_spec &spec) {
             prctl(PR_SET_PDEATHSIG, SIGTERM);
             if (getppid() != parent)
                 _exit(128 + SIGTERM);
+        }
+        if (fixed_layout) {
+            const int persona = personality(0xffffffff);
+            if (persona != -1)
+                personality(static_cast<unsigned long>(persona) | ADDR_NO_RANDOMIZE);
         }
         dup2(pipefd[1], STDOUT_FILENO);
         dup2(pipefd[1], STDERR_FILENO);

@@ -41,6 +41,10 @@ struct child_spec {
     /// this process alone (kill, timeout, a CI runner) would not reach the child at all. Limits
     /// then kill the whole group.
     const volatile std::sig_atomic_t *stop = nullptr;
+    /// Without address-space layout randomization (personality ADDR_NO_RANDOMIZE), so that a
+    /// libFuzzer seed takes the same path from run to run: some compares the fuzz target
+    /// traces are of addresses, and libFuzzer's CMP mutation copies their values into inputs.
+    bool fixed_layout = false;
 };
 
 struct child_result {
