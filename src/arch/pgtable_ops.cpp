@@ -100,13 +100,16 @@ void pgtable_ops::pgtable_trans_huge_deposit(mm_struct * /*mm*/, hw_pmdp pmdp, p
     m_.pmd_huge_pte(pmdp).push_back(table);
 }
 
+/// pgtable_trans_huge_withdraw() (mm/pgtable-generic.c): the list head, which is the table
+/// deposited last (deposit makes the new table the head; the "FIFO" comments there
+/// notwithstanding).
 pgtable_t pgtable_ops::pgtable_trans_huge_withdraw(mm_struct * /*mm*/, hw_pmdp pmdp) {
     m_.assert_pmd_lock_held("pgtable_trans_huge_withdraw");
     auto &list = m_.pmd_huge_pte(pmdp);
     if (list.empty())
         throw api_misuse("pgtable_trans_huge_withdraw: nothing deposited");
-    const pgtable_t t = list.front();
-    list.erase(list.begin());
+    const pgtable_t t = list.back();
+    list.pop_back();
     return t;
 }
 
@@ -114,13 +117,14 @@ void pgtable_ops::pmdp_set_wrprotect(mm_struct *mm, std::uint64_t addr, hw_pmdp 
     set_pmd_at(mm, addr, pmdp, pmd_wrprotect(m_.read(pmdp)));
 }
 
+/// pmdp_set_access_flags() (mm/pgtable-generic.c): a changed entry goes in through set_pmd_at()
+/// and the PMD range is flushed, whether or not the caller asked for dirty.
 int pgtable_ops::pmdp_set_access_flags(vm_area_struct *vma, std::uint64_t addr, hw_pmdp pmdp,
-                                       pmd_t entry, int dirty) {
+                                       pmd_t entry, int /*dirty*/) {
     const bool changed = !pmd_same(m_.read(pmdp), entry);
     if (changed) {
-        m_.write(pmdp, entry);
-        if (dirty)
-            vma->vm_mm->mach->flush_pmd_tlb_range(addr, addr + m_.geo().pmd_size());
+        set_pmd_at(vma->vm_mm, addr, pmdp, entry);
+        vma->vm_mm->mach->flush_pmd_tlb_range(addr, addr + m_.geo().pmd_size());
     }
     return changed ? 1 : 0;
 }

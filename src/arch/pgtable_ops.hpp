@@ -3,7 +3,7 @@
 // Two implementations sit behind it: generic (the reference, include/linux/pgtable.h and
 // mm/pgtable-generic.c) and arm64 contpte (arch/arm64/include/asm/pgtable.h, arch/arm64/mm/
 // contpte.c). Signatures follow the kernel's, with hw_ptep/hw_pmdp in place of pte_t*/pmd_t*.
-// The PMD family defaults to the generic behaviour, which arm64 shares.
+// The PMD family defaults to the generic behaviour; arm64 overrides pmdp_set_access_flags().
 #pragma once
 
 #include "arch/canary.hpp"

@@ -208,7 +208,7 @@ class machine {
             return std::nullopt;
         return pmd_pgtable(pmd);
     }
-    /// The deposited page tables of a PMD (pmd_huge_pte), FIFO.
+    /// The deposited page tables of a PMD (pmd_huge_pte); withdraw takes the last deposited.
     std::vector<pgtable_t> &pmd_huge_pte(hw_pmdp pmdp);
 
     // ---- logs ------------------------------------------------------------------------------

@@ -334,6 +334,30 @@ TEST_P(ContpteFold, StagedFillMakesEveryBlockCont) {
     EXPECT_TRUE(pte_dirty(w.ops->ptep_get(*live)));
 }
 
+TEST_P(ContpteFold, PmdSetAccessFlagsOnlyMakesTheEntryMorePermissive) {
+    const std::uint64_t base = w.m.window_start() + w.geo().pmd_size();
+    const hw_pmdp pmdp = w.m.pmd_off(base);
+    folio *f = w.alloc(w.geo().pmd_order());
+    const pmd_t huge = pmd_mkdirty(pmd_mkyoung(mk_huge_pmd(f->pfn, PAGE_SHARED)));
+    w.ops->set_pmd_at(&w.m.mm, base, pmdp, huge);
+    w.m.clear_logs();
+    // An old, clean, read-only entry changes nothing: the flags are only ever added.
+    const pmd_t weaker = pmd_mkold(pmd_mkclean(pmd_wrprotect(huge)));
+    EXPECT_EQ(w.ops->pmdp_set_access_flags(&w.vma, base, pmdp, weaker, 0), 1);
+    EXPECT_EQ(w.ops->pmdp_get(pmdp), huge);
+    EXPECT_TRUE(w.m.flush_log().empty()); // not dirty: no flush
+
+    const pmd_t ro = pmd_mkold(pmd_mkclean(pmd_wrprotect(mk_huge_pmd(f->pfn, PAGE_SHARED))));
+    w.ops->set_pmd_at(&w.m.mm, base, pmdp, ro);
+    w.m.clear_logs();
+    const pmd_t want = pmd_mkwrite_novma(pmd_mkdirty(pmd_mkyoung(ro)));
+    EXPECT_EQ(w.ops->pmdp_set_access_flags(&w.vma, base, pmdp, want, 1), 1);
+    const pmd_t got = w.ops->pmdp_get(pmdp);
+    EXPECT_TRUE(pmd_write(got) && pmd_dirty(got) && pmd_young(got));
+    ASSERT_EQ(flushes().size(), 1U);
+    EXPECT_EQ(flushes()[0].kind, flush_kind::pmd_range);
+}
+
 TEST_P(ContpteFold, StagedFillForAKernelMmHasNoCont) {
     mm_struct kmm = kernel_mm();
     folio *f = w.alloc(w.geo().pmd_order());

@@ -68,8 +68,8 @@ TEST_P(ContpteOps, PtepGetLocklessGathersOverAConsistentBlock) {
     EXPECT_TRUE(w.m.violations().empty());
 }
 
-TEST_P(ContpteOps, PtepGetLocklessValidatesTheWholeBlock) {
-    old_block_with_hot_entry(2);
+TEST_P(ContpteOps, PtepGetLocklessValidatesTheEntriesItReads) {
+    old_block_with_hot_entry(C() - 2);
     const pte_t stray = w.raw(5);
     write_raw(5, pte_advance_pfn(stray, 1)); // a PFN out of sequence, still CONT
     ASSERT_FALSE(w.m.violations().empty());  // which the BBM monitor sees as it happens
@@ -78,12 +78,25 @@ TEST_P(ContpteOps, PtepGetLocklessValidatesTheWholeBlock) {
     EXPECT_TRUE(pte_dirty(locked)); // the PTL reader trusts the block
     EXPECT_TRUE(w.m.violations().empty());
 
+    // The scan meets entry 5 before any young or dirty entry.
     const pte_t lockless = w.ops->ptep_get_lockless(w.ptep(1));
     EXPECT_FALSE(pte_dirty(lockless)); // nothing gathered from an inconsistent block
     EXPECT_FALSE(pte_cont(lockless));
     ASSERT_EQ(w.m.violations().size(), 1U);
     EXPECT_EQ(w.m.violations()[0].id, "CONT_BLOCK");
     w.m.clear_violations();
+}
+
+TEST_P(ContpteOps, PtepGetLocklessStopsOnceItHasSeenYoungAndDirty) {
+    old_block_with_hot_entry(2);
+    write_raw(5, pte_advance_pfn(w.raw(5), 1));
+    w.m.clear_violations(); // the BBM monitor's
+    // Upstream's scan ends at entry 2, young and dirty: entry 5 is never read.
+    const pte_t lockless = w.ops->ptep_get_lockless(w.ptep(1));
+    EXPECT_TRUE(pte_young(lockless));
+    EXPECT_TRUE(pte_dirty(lockless));
+    EXPECT_FALSE(pte_cont(lockless));
+    EXPECT_TRUE(w.m.violations().empty());
 }
 
 TEST_P(ContpteOps, PteClearUnfoldsThenClears) {

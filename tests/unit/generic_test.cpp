@@ -323,15 +323,36 @@ TEST_P(Generic, PmdCollapseFlushFlushesTheWholeRangeAtPteLevel) {
     EXPECT_TRUE(pte_present(w.raw(0)));
 }
 
-TEST_P(Generic, DepositWithdrawIsFifoUnderThePmdLock) {
+TEST_P(Generic, PmdSetAccessFlagsWritesAnyChangeAndFlushes) {
+    const std::uint64_t base = w.m.window_start() + w.geo().pmd_size();
+    const hw_pmdp pmdp = w.m.pmd_off(base);
+    folio *f = w.alloc(w.geo().pmd_order());
+    const pmd_t huge = pmd_mkold(mk_huge_pmd(f->pfn, PAGE_SHARED));
+    w.ops->set_pmd_at(&w.m.mm, base, pmdp, huge);
+    w.m.clear_logs();
+    EXPECT_EQ(w.ops->pmdp_set_access_flags(&w.vma, base, pmdp, huge, 0), 0);
+    EXPECT_TRUE(w.m.flush_log().empty());
+    // Not dirty, and still flushed: mm/pgtable-generic.c flushes every change.
+    EXPECT_EQ(w.ops->pmdp_set_access_flags(&w.vma, base, pmdp, pmd_mkyoung(huge), 0), 1);
+    EXPECT_EQ(w.ops->pmdp_get(pmdp), pmd_mkyoung(huge));
+    ASSERT_EQ(w.m.flush_log().size(), 1U);
+    EXPECT_EQ(w.m.flush_log()[0].kind, flush_kind::pmd_range);
+    // The whole entry is written, a less permissive one included.
+    const pmd_t ro = pmd_wrprotect(pmd_mkyoung(huge));
+    EXPECT_EQ(w.ops->pmdp_set_access_flags(&w.vma, base, pmdp, ro, 0), 1);
+    EXPECT_EQ(w.ops->pmdp_get(pmdp), ro);
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST_P(Generic, WithdrawTakesTheLastDepositUnderThePmdLock) {
     const hw_pmdp pmdp = w.m.pmd_off(w.m.window_start() + w.geo().pmd_size());
     const pgtable_t a = w.m.pte_alloc_one();
     const pgtable_t b = w.m.pte_alloc_one();
     w.m.spin_lock(w.m.pmd_lockptr());
     w.ops->pgtable_trans_huge_deposit(&w.m.mm, pmdp, a);
     w.ops->pgtable_trans_huge_deposit(&w.m.mm, pmdp, b);
-    EXPECT_EQ(w.ops->pgtable_trans_huge_withdraw(&w.m.mm, pmdp), a);
     EXPECT_EQ(w.ops->pgtable_trans_huge_withdraw(&w.m.mm, pmdp), b);
+    EXPECT_EQ(w.ops->pgtable_trans_huge_withdraw(&w.m.mm, pmdp), a);
     EXPECT_THROW(w.ops->pgtable_trans_huge_withdraw(&w.m.mm, pmdp), api_misuse);
     w.m.spin_unlock(w.m.pmd_lockptr());
     EXPECT_TRUE(w.m.violations().empty());

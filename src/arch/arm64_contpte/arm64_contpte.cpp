@@ -196,6 +196,23 @@ void arm64_contpte_pgtable::set_ptes(mm_struct *mm, std::uint64_t addr, staged_p
     arch_set_ptes(mm, addr, ptep, pte, nr);
 }
 
+/// pmdp_set_access_flags() (asm/pgtable.h): __ptep_set_access_flags() on the PMD as a pte, so
+/// only more permissive AF, DIRTY, WRITE and RDONLY and no page_table_check hook, unlike the
+/// generic set_pmd_at() of any change; the flush, of the block's range, only when dirty
+/// (__ptep_set_access_flags_anysz() at PMD_SIZE, arch/arm64/mm/fault.c).
+int arm64_contpte_pgtable::pmdp_set_access_flags(vm_area_struct *vma, std::uint64_t addr,
+                                                 hw_pmdp pmdp, pmd_t entry, int dirty) {
+    const pmd_t pmd = m_.read(pmdp);
+    if (pmd_same(pmd, entry))
+        return 0;
+    const pmd_t merged = pte_pmd(access_flags_merged(pmd_pte(pmd), pmd_pte(entry)));
+    if (merged != pmd)
+        m_.write(pmdp, merged);
+    if (dirty != 0)
+        vma->vm_mm->mach->flush_pmd_tlb_range(addr, addr + m_.geo().pmd_size());
+    return 1;
+}
+
 pte_t arm64_contpte_pgtable::ptep_get(staged_ptep ptep) {
     const pte_t pte = __ptep_get(ptep);
     if (!pte_valid_cont(pte))

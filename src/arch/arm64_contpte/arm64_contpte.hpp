@@ -60,6 +60,8 @@ class arm64_contpte_pgtable final : public pgtable_ops {
     void set_ptes(mm_struct *mm, std::uint64_t addr, staged_ptep ptep, pte_t pte,
                   unsigned nr) override;
     pte_t ptep_get(staged_ptep ptep) override;
+    int pmdp_set_access_flags(vm_area_struct *vma, std::uint64_t addr, hw_pmdp pmdp, pmd_t entry,
+                              int dirty) override;
 
     /// test_and_clear_young_ptes(): the batched young clear that ptep_test_and_clear_young()
     /// wraps with nr = 1.
@@ -136,6 +138,9 @@ class arm64_contpte_pgtable final : public pgtable_ops {
                                   unsigned nr, cydp_t flags);
     int __ptep_set_access_flags(vm_area_struct *vma, std::uint64_t addr, hw_ptep ptep, pte_t entry,
                                 int dirty);
+    /// old with the AF, DIRTY and WRITE of entry ORed in and RDONLY = old AND entry: the value
+    /// __ptep_set_access_flags() stores.
+    [[nodiscard]] static pte_t access_flags_merged(pte_t old, pte_t entry);
     void __clear_full_ptes(mm_struct *mm, std::uint64_t addr, hw_ptep ptep, unsigned nr, int full);
     pte_t __get_and_clear_full_ptes(mm_struct *mm, std::uint64_t addr, hw_ptep ptep, unsigned nr,
                                     int full);

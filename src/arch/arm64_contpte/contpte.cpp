@@ -226,10 +226,11 @@ pte_t arm64_contpte_pgtable::contpte_ptep_get(staged_ptep ptep, std::uint64_t ad
 }
 
 /// contpte_ptep_get_lockless() (contpte.c): without the PTL the block may be refolded under the
-/// reader, so the whole block must be valid+CONT with the expected PFNs and one protection
-/// (ignoring young/dirty) or the read starts again. Nothing runs concurrently in the machine,
-/// so a second inconsistent pass means the kernel would spin forever: that is reported as a
-/// CONT_BLOCK violation and the entry is returned on its own.
+/// reader, so each entry read must be valid+CONT with the expected PFN and one protection
+/// (ignoring young/dirty) or the read starts again. The scan stops once it has seen both a
+/// young and a dirty entry, so entries after that go unchecked, as upstream. Nothing runs
+/// concurrently in the machine, so a second inconsistent pass means the kernel would spin
+/// forever: that is reported as a CONT_BLOCK violation and the entry is returned on its own.
 pte_t arm64_contpte_pgtable::contpte_ptep_get_lockless(hw_ptep orig_ptep) {
     for (int pass = 0;; ++pass) {
         pte_t orig_pte = __ptep_get(orig_ptep);
@@ -240,18 +241,22 @@ pte_t arm64_contpte_pgtable::contpte_ptep_get_lockless(hw_ptep orig_ptep) {
         const hw_ptep first = contpte_align_down(orig_ptep);
         const pfn_t pfn = pte_pfn(orig_pte) - static_cast<pfn_t>(hw_pte_distance(first, orig_ptep));
         std::size_t bad = cont_ptes();
-        for (std::size_t i = 0; i < cont_ptes() && bad == cont_ptes(); ++i) {
+        bool young = false;
+        bool dirty = false;
+        for (std::size_t i = 0; i < cont_ptes() && !(young && dirty); ++i) {
             const pte_t pte = __ptep_get(entry_add(first, i));
             const pgprot_t prot = pte_pgprot(pte_mkold(pte_mkclean(pte)));
             if (!pte_valid_cont(pte) || pte_pfn(pte) != pfn + i || prot != orig_prot) {
                 bad = i;
-                continue;
+                break;
             }
-            if (pte_dirty(pte))
-                orig_pte = pte_mkdirty(orig_pte);
-            if (pte_young(pte))
-                orig_pte = pte_mkyoung(orig_pte);
+            dirty = dirty || pte_dirty(pte);
+            young = young || pte_young(pte);
         }
+        if (dirty)
+            orig_pte = pte_mkdirty(orig_pte);
+        if (young)
+            orig_pte = pte_mkyoung(orig_pte);
         if (bad == cont_ptes())
             return orig_pte;
         if (pass > 0) {

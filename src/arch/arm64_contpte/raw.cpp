@@ -153,6 +153,12 @@ void arm64_contpte_pgtable::__clear_young_dirty_ptes(vm_area_struct *vma, std::u
     }
 }
 
+pte_t arm64_contpte_pgtable::access_flags_merged(pte_t old, pte_t entry) {
+    constexpr pteval_t flags = PTE_RDONLY | PTE_AF | PTE_WRITE | PTE_DIRTY;
+    const pteval_t want = (pte_val(entry) & flags) ^ PTE_RDONLY;
+    return pte_t{((pte_val(old) ^ PTE_RDONLY) | want) ^ PTE_RDONLY};
+}
+
 /// __ptep_set_access_flags() (arch/arm64/mm/fault.c): only AF, DIRTY, WRITE and RDONLY of entry
 /// are used, and only to make the entry more permissive (RDONLY becomes old AND new); returns 1
 /// whenever the entry was not already pte_same() as entry, and flushes the page if dirty.
@@ -161,13 +167,10 @@ int arm64_contpte_pgtable::__ptep_set_access_flags(vm_area_struct * /*vma*/, std
     pte_t pte = __ptep_get(ptep);
     if (pte_same(pte, entry))
         return 0;
-    constexpr pteval_t flags = PTE_RDONLY | PTE_AF | PTE_WRITE | PTE_DIRTY;
-    const pteval_t want = (pte_val(entry) & flags) ^ PTE_RDONLY;
     pte_t old_pte;
     do {
         old_pte = pte;
-        const pte_t merged{((pte_val(old_pte) ^ PTE_RDONLY) | want) ^ PTE_RDONLY};
-        pte = ptep_cmpxchg_relaxed(ptep, old_pte, merged);
+        pte = ptep_cmpxchg_relaxed(ptep, old_pte, access_flags_merged(old_pte, entry));
     } while (pte != old_pte);
     if (dirty != 0)
         m_.flush_tlb_page(addr);
