@@ -69,7 +69,8 @@ void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t n
                 ++i;
                 continue;
             }
-            const unsigned n = folio_pte_batch(w, ptep, old, static_cast<unsigned>(room - i));
+            const unsigned n =
+                folio_pte_batch(w, ptep, old, static_cast<unsigned>(room - i), FPB_RESPECT_WRITE);
             const pte_t oldpte = w.ops->modify_prot_start_ptes(&w.vma, va, ptep, n);
             pte_t ptent = pte_modify(oldpte, w.vm_page_prot(va));
             if (try_writable && !pte_write(ptent) && can_change_pte_writable(w, ptent))

@@ -2,19 +2,28 @@
 
 namespace mmfuzz {
 
-unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max) {
+namespace {
+
+pte_t batch_clear_ignored(pte_t p, fpb_t flags) {
+    p = pte_normal_form(p);
+    return (flags & FPB_RESPECT_WRITE) != 0 ? p : pte_wrprotect(p);
+}
+
+} // namespace
+
+unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max, fpb_t flags) {
     if (!pte_present(first) || pte_special(first))
         return 1;
     const folio *f = w.m.pfn_folio(pte_pfn(first));
     if (f == nullptr)
         return 1;
-    const pte_t norm = pte_normal_form(first);
+    const pte_t norm = batch_clear_ignored(first, flags);
     const bool to_folio_end = !w.canaries.on(canary::pte_batch_crosses_folio);
     unsigned n = 1;
     for (; n < max; ++n) {
         const pte_t p = w.ops->ptep_get(hw_pte_add(ptep, static_cast<std::ptrdiff_t>(n)));
         if (!pte_present(p) || (to_folio_end && !f->contains(pte_pfn(first) + n)) ||
-            pte_normal_form(p) != pte_advance_pfn(norm, n))
+            batch_clear_ignored(p, flags) != pte_advance_pfn(norm, n))
             break;
     }
     return n;

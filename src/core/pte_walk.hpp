@@ -29,10 +29,16 @@ class pte_locked {
     spinlock_t lock_;
 };
 
-/// mm/internal.h folio_pte_batch(): how many entries from ptep (at most max, first == its value)
-/// map consecutive pages of one folio with the same protection, young and dirty ignored.
-/// 1 for an entry that maps no folio.
-unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max);
+/// folio_pte_batch_flags() flags (mm/internal.h) this model needs: what a batch must not ignore.
+using fpb_t = unsigned;
+/// Stop at a change of the write bit (mprotect's and try_to_unmap()'s batches).
+constexpr fpb_t FPB_RESPECT_WRITE = 1U << 2;
+
+/// mm/internal.h folio_pte_batch_flags(): how many entries from ptep (at most max, first == its
+/// value) map consecutive pages of one folio with the same protection, young, dirty and, unless
+/// FPB_RESPECT_WRITE, the write bit ignored (__pte_batch_clear_ignored()). 1 for an entry that
+/// maps no folio. Flags 0 is folio_pte_batch(), as zap, MADV_FREE and the rmap walk batch.
+unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max, fpb_t flags = 0);
 
 /// Entries left in the table of addr from addr on.
 std::uint64_t table_room(const world &w, std::uint64_t addr);

@@ -1,6 +1,7 @@
 // Markers and the uffd-wp bit: mm/madvise.c MADV_GUARD_INSTALL / MADV_GUARD_REMOVE and
 // mm/userfaultfd.c mwriteprotect_range() -> mm/mprotect.c change_pte_range().
 #include "core/flows.hpp"
+#include "core/pte_walk.hpp"
 #include "core/unmap.hpp"
 
 namespace mmfuzz {
@@ -9,22 +10,6 @@ namespace {
 
 hw_ptep at(hw_ptep first, std::uint64_t i) {
     return hw_pte_add(first, static_cast<std::ptrdiff_t>(i));
-}
-
-/// Entries from i (below end) mapping consecutive pages of one folio with equal protection.
-unsigned zap_batch(world &w, hw_ptep first, std::uint64_t i, std::uint64_t end, pte_t pte) {
-    const folio *f = w.m.pfn_folio(pte_pfn(pte));
-    if (f == nullptr)
-        return 1;
-    const pte_t norm = pte_normal_form(pte);
-    unsigned n = 1;
-    for (; i + n < end; ++n) {
-        const pte_t p = w.ops->ptep_get(at(first, i + n));
-        if (!pte_present(p) || pte_pfn(p) != pte_pfn(pte) + n || !f->contains(pte_pfn(p)) ||
-            pte_normal_form(p) != pte_advance_pfn(norm, n))
-            break;
-    }
-    return n;
 }
 
 /// zap_page_range_single() as madvise_guard_install() calls it (mm/memory.c zap_pte_range()):
@@ -40,7 +25,7 @@ void zap_for_guard(world &w, std::uint64_t addr, std::uint64_t nr, hw_ptep first
             const hw_ptep p = at(first, i);
             const pte_t pte = w.ops->ptep_get(p);
             if (pte_present(pte)) {
-                const unsigned n = zap_batch(w, first, i, nr, pte);
+                const unsigned n = folio_pte_batch(w, p, pte, static_cast<unsigned>(nr - i));
                 const pte_t old = n == 1
                                       ? w.ops->ptep_get_and_clear(mm, addr + i * psz, p)
                                       : w.ops->get_and_clear_full_ptes(mm, addr + i * psz, p, n, 0);

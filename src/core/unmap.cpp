@@ -22,28 +22,19 @@ std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr) {
     fw.start = addr - (back << w.geo().page_shift);
     fw.first = hw_pte_add(*ptep, -static_cast<std::ptrdiff_t>(back));
     long mappings = 0;
-    bool same_prot = true;
-    pte_t norm{};
     fw.pages.reserve(f->nr_pages());
     for (std::uint64_t i = 0; i < f->nr_pages(); ++i) {
         mappings += w.mapcount(f->pfn + i);
         const hw_ptep p = hw_pte_add(fw.first, static_cast<std::ptrdiff_t>(i));
         const pte_t pte = w.ops->ptep_get(p);
-        if (!pte_present(pte) || pte_pfn(pte) != f->pfn + i) {
-            same_prot = false;
+        if (!pte_present(pte) || pte_pfn(pte) != f->pfn + i)
             continue;
-        }
         if (pte_special(pte))
             return std::nullopt;
-        if (i == 0)
-            norm = pte_normal_form(pte);
-        else if (pte_normal_form(pte) != pte_advance_pfn(norm, i))
-            same_prot = false;
         fw.pages.push_back({fw.start + (i << w.geo().page_shift), p, i});
     }
     if (mappings != static_cast<long>(fw.pages.size()))
         return std::nullopt;
-    fw.whole_batch = same_prot && f->order > 0;
     return fw;
 }
 

@@ -39,9 +39,6 @@ struct folio_walk {
     std::uint64_t start = 0; ///< linear address of page 0
     hw_ptep first{};         ///< the entry of page 0
     std::vector<mapped_page> pages;
-    /// Whether the entries map the whole folio with equal protection (folio_pte_batch() over
-    /// the folio covers it), so one batched call can unmap it.
-    bool whole_batch = false;
 };
 
 /// The walk of the folio that the entry at addr maps, or nullopt when the kernel's rmap walk

@@ -1,5 +1,6 @@
 // Reclaim of one folio: mm/vmscan.c shrink_folio_list() with mm/rmap.c try_to_unmap_one().
 #include "core/flows.hpp"
+#include "core/pte_walk.hpp"
 #include "core/unmap.hpp"
 
 namespace mmfuzz {
@@ -8,42 +9,37 @@ namespace {
 
 using unmap::folio_walk;
 
-/// try_to_unmap_one() for a lazy-free (MADV_FREE, !swapbacked) folio. A folio mapped whole
-/// with equal protection is unmapped in one batch (folio_unmap_pte_batch():
-/// get_and_clear_full_ptes() and a range flush); otherwise page by page with
-/// ptep_clear_flush(). Dirt found in an entry goes to the folio (folio_mark_dirty()); a clean
-/// folio is discarded (its entries stay none, its data is gone by design), a redirtied one is
-/// mapped again with the values read (set_ptes()) and becomes swap-backed again
-/// (folio_set_swapbacked()), so reclaim keeps it. Pages discarded before a redirtied one stay
-/// discarded, as the kernel's walk_abort leaves them.
+/// try_to_unmap_one() for a lazy-free (MADV_FREE, !swapbacked) folio, in address order, a batch
+/// at a time: folio_unmap_pte_batch() is a folio_pte_batch() that respects the write bit, inside
+/// the table and the VMA; get_and_clear_ptes() clears it and the range is flushed (mm/rmap.c).
+/// Dirt found in a batch goes to the folio (folio_mark_dirty()). While the folio is clean its
+/// pages are discarded (their entries stay none, their data is gone by design); once it is
+/// redirtied, the batch just cleared is mapped again with the value read (set_ptes()), the
+/// folio becomes swap-backed again (folio_set_swapbacked()) so reclaim keeps it, and the walk
+/// stops (walk_abort): batches discarded before stay discarded, the ones after stay mapped.
 reclaim_result reclaim_lazyfree(world &w, folio_walk &fw) {
     mm_struct *mm = &w.m.mm;
     folio &f = *fw.f;
     const std::uint64_t psz = w.geo().page_size();
-    if (fw.whole_batch) {
-        const auto nr = static_cast<unsigned>(f.nr_pages());
-        const pte_t pteval = w.ops->get_and_clear_full_ptes(mm, fw.start, fw.first, nr, 0);
-        w.m.flush_tlb_range(fw.start, fw.start + nr * psz);
+    for (std::size_t k = 0; k < fw.pages.size();) {
+        const unmap::mapped_page &p = fw.pages[k];
+        const vm_flags_t flags = w.vm_flags_at(p.addr);
+        unsigned max = 1;
+        while (k + max < fw.pages.size() && fw.pages[k + max].index == p.index + max &&
+               w.vm_flags_at(fw.pages[k + max].addr) == flags)
+            ++max;
+        const unsigned nr =
+            folio_pte_batch(w, p.ptep, w.ops->ptep_get(p.ptep), max, FPB_RESPECT_WRITE);
+        const pte_t pteval = w.ops->get_and_clear_full_ptes(mm, p.addr, p.ptep, nr, 0);
+        w.m.flush_tlb_range(p.addr, p.addr + nr * psz);
         if (pte_dirty(pteval))
             f.dirty = true;
         if (!f.dirty) {
-            w.rmap_remove(f.pfn, nr);
-            return reclaim_result::discarded;
-        }
-        w.ops->set_ptes(mm, fw.start, fw.first, pteval, nr);
-        f.lazyfree = false;
-        return reclaim_result::kept;
-    }
-    for (const unmap::mapped_page &p : fw.pages) {
-        const pte_t pteval = w.ops->ptep_get_and_clear(mm, p.addr, p.ptep);
-        w.m.flush_tlb_page(p.addr);
-        if (pte_dirty(pteval))
-            f.dirty = true;
-        if (!f.dirty) {
-            w.rmap_remove(f.pfn + p.index, 1);
+            w.rmap_remove(f.pfn + p.index, nr);
+            k += nr;
             continue;
         }
-        w.ops->set_pte_at(mm, p.addr, p.ptep, pteval);
+        w.ops->set_ptes(mm, p.addr, p.ptep, pteval, nr);
         f.lazyfree = false;
         return reclaim_result::kept;
     }

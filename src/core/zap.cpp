@@ -108,13 +108,14 @@ void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr) {
                 continue;
             }
             if (!pte_present(old)) {
-                // A swapped-out page is dropped; hwpoison entries too; markers stay.
+                // A swapped-out page is dropped; hwpoison entries and poison markers too; the
+                // other markers (guard, uffd-wp) stay.
                 const softleaf_t e = softleaf_from_pte(old);
                 if (softleaf_is_swap(e)) {
                     --w.m.mm.rss.swap;
                     free_swap(w, e);
                     w.ops->pte_clear(&w.m.mm, va, ptep);
-                } else if (softleaf_is_hwpoison(e)) {
+                } else if (softleaf_is_hwpoison(e) || softleaf_is_poison_marker(e)) {
                     w.ops->pte_clear(&w.m.mm, va, ptep);
                 }
                 ++i;

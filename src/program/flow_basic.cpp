@@ -297,7 +297,9 @@ void update_mprotect(flow_context &c, const op &o, const op_result &, const op_r
         const hw_ptep ptep = hw_pte_add(*base, static_cast<std::ptrdiff_t>(p - first));
         const pte_t e = c.ref.ops->ptep_get(ptep);
         const unsigned n =
-            pte_present(e) ? folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p)) : 1;
+            pte_present(e)
+                ? folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p), FPB_RESPECT_WRITE)
+                : 1;
         if (n > 1)
             c.chk.spec.spread(p, n);
         for (std::uint64_t q = p; q < p + n; ++q)

@@ -51,7 +51,7 @@ TEST_P(BasicFlows, AnonymousMthpFaultMapsOneFolioWithOneSetPtes) {
     ASSERT_NE(f, nullptr);
     EXPECT_EQ(f->order, 4U);
     EXPECT_EQ(pte_pfn(first), f->pfn);
-    for (unsigned i = 0; i < 16; ++i) {
+    for (std::uint64_t i = 0; i < 16; ++i) {
         const pte_t p = entry(w, base + i * 0x1000);
         EXPECT_EQ(pte_pfn(p), f->pfn + i);
         EXPECT_TRUE(pte_write(p) && pte_dirty(p) && pte_young(p));
@@ -154,7 +154,7 @@ TEST_P(BasicFlows, AgingClearsAndReportsYoungOverTheFolio) {
     world w(GetParam(), opts());
     ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
     EXPECT_TRUE(folio_referenced(w, base + 0x7000));
-    for (unsigned i = 0; i < 16; ++i)
+    for (std::uint64_t i = 0; i < 16; ++i)
         EXPECT_FALSE(pte_young(entry(w, base + i * 0x1000)));
     EXPECT_FALSE(folio_referenced(w, base));
     ASSERT_TRUE(touch(w, base + 0x9000, false, 0, 0).access.ok());
@@ -174,7 +174,7 @@ TEST_P(BasicFlows, ZapUnmapsAndKeepsGuardMarkers) {
                           softleaf_to_pte(make_pte_marker_entry(PTE_MARKER_GUARD)));
     }
     zap_pte_range(w, base + 0x4000, 32);
-    for (unsigned i = 0; i < 16; ++i)
+    for (std::uint64_t i = 0; i < 16; ++i)
         EXPECT_EQ(pte_none(entry(w, base + i * 0x1000)), i >= 4) << i;
     EXPECT_FALSE(pte_none(entry(w, base + 0x20000)));
     EXPECT_EQ(w.m.mm.rss.anon, 4);
@@ -199,8 +199,43 @@ TEST_P(BasicFlows, MadvFreeCleansWholeFoliosOnly) {
     EXPECT_FALSE(pte_young(entry(w, base + 0x10000)));
     madvise_free(w, base, 16);
     EXPECT_TRUE(large->lazyfree);
-    for (unsigned i = 0; i < 16; ++i)
+    for (std::uint64_t i = 0; i < 16; ++i)
         EXPECT_FALSE(pte_dirty(entry(w, base + i * 0x1000)));
+}
+
+TEST_P(BasicFlows, MadvFreeDropsPoisonMarkersAndKeepsGuardMarkers) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+    {
+        const pte_locked pte(w, base);
+        w.ops->set_pte_at(&w.m.mm, base + 0x1000, hw_pte_add(*pte, 1),
+                          softleaf_to_pte(make_pte_marker_entry(PTE_MARKER_POISONED)));
+        w.ops->set_pte_at(&w.m.mm, base + 0x2000, hw_pte_add(*pte, 2),
+                          softleaf_to_pte(make_pte_marker_entry(PTE_MARKER_GUARD)));
+    }
+    madvise_free(w, base, 3);
+    EXPECT_TRUE(pte_none(entry(w, base + 0x1000)));
+    EXPECT_TRUE(softleaf_is_guard_marker(softleaf_from_pte(entry(w, base + 0x2000))));
+}
+
+TEST_P(BasicFlows, MadvFreeBatchesAFolioAcrossTheWriteBit) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    {
+        const pte_locked pte(w, base);
+        w.ops->wrprotect_ptes(&w.m.mm, base + 0x5000, hw_pte_add(*pte, 5), 1);
+    }
+    w.m.flush_tlb_page(base + 0x5000);
+    ASSERT_FALSE(pte_write(entry(w, base + 0x5000)));
+    // folio_pte_batch() ignores the write bit: the folio is one batch, cleaned whole.
+    madvise_free(w, base, 16);
+    EXPECT_TRUE(w.m.pfn_folio(pte_pfn(entry(w, base)))->lazyfree);
+    for (std::uint64_t i = 0; i < 16; ++i)
+        EXPECT_FALSE(pte_dirty(entry(w, base + i * 0x1000))) << i;
+    // mprotect's batches stop there (FPB_RESPECT_WRITE).
+    const pte_t first = entry(w, base);
+    EXPECT_EQ(folio_pte_batch(w, *w.pte_lookup(base), first, 16), 16U);
+    EXPECT_EQ(folio_pte_batch(w, *w.pte_lookup(base), first, 16, FPB_RESPECT_WRITE), 5U);
 }
 
 INSTANTIATE_TEST_SUITE_P(Impls, BasicFlows, ::testing::ValuesIn(pgtable_ops_names()),

@@ -163,6 +163,35 @@ TEST(SwapFlows, LazyFreeCleanIsDiscardedRedirtiedIsKept) {
     }
 }
 
+TEST(SwapFlows, LazyFreeUnmapsInBatchesAndStopsAtTheRedirtiedOne) {
+    // Page 4 write-protected splits the folio into three batches: [0, 4), [4] and [5, 16).
+    const std::string text = "folio_alloc order=4 anon=1\n"
+                             "set_ptes addr=0x40000000000 nr=16 folio=0 page=0 prot=rw "
+                             "flags=young\n"
+                             "wrprotect_ptes addr=0x40000004000 nr=1\n"
+                             "hw_access addr=0x40000009000 write=1 slot=0 value=0x99\n";
+    for (const char *impl : impls) {
+        SCOPED_TRACE(impl);
+        auto w = setup(impl, text);
+        folio *f = w->folios[0];
+        f->lazyfree = true;
+        EXPECT_EQ(shrink_folio(*w, base + 5 * pg), reclaim_result::kept);
+        // The clean batches before it are gone; the redirtied batch is mapped again whole,
+        // with the dirty bit it gathered.
+        for (int i = 0; i < 5; ++i)
+            EXPECT_TRUE(pte_none(get(*w, base + i * pg))) << i;
+        for (int i = 5; i < 16; ++i) {
+            const pte_t p = get(*w, base + i * pg);
+            EXPECT_TRUE(pte_present(p) && pte_pfn(p) == f->pfn + i && pte_dirty(p)) << i;
+        }
+        EXPECT_EQ(read(*w, base + 9 * pg), 0x99U);
+        EXPECT_EQ(w->m.mm.rss.anon, 11);
+        EXPECT_EQ(w->mapcount(f->pfn + 4), 0);
+        EXPECT_EQ(w->mapcount(f->pfn + 5), 1);
+        expect_clean_run(*w);
+    }
+}
+
 TEST(SwapFlows, MigrationOfAContBlockKeepsDirtyAndDataAndRefolds) {
     for (const char *impl : impls) {
         SCOPED_TRACE(impl);
@@ -347,6 +376,21 @@ TEST(SwapFlows, LazyFreeDiscardReadsZero) {
                                   "shrink_folio addr=0x40000002000\n"
                                   "ptep_get addr=0x40000002000\n");
     EXPECT_TRUE(r.passed()) << r.violation->report;
+}
+
+TEST(SwapFlows, LazyFreeBatchesKeepTheRedirtiedDataAndDropTheRest) {
+    const run_result r = run_text("folio_alloc order=4 anon=1\n"
+                                  "set_ptes addr=0x40000000000 nr=16 folio=0 page=0 prot=rw "
+                                  "flags=young\n"
+                                  "hw_access addr=0x40000002000 write=1 slot=2 value=0x2\n"
+                                  "wrprotect_ptes addr=0x40000004000 nr=1\n"
+                                  "madvise_free addr=0x40000000000 nr=16\n"
+                                  "hw_access addr=0x40000009000 write=1 slot=9 value=0x9\n"
+                                  "shrink_folio addr=0x40000002000\n"
+                                  "hw_access addr=0x40000009000 write=0 slot=9 value=0x0\n"
+                                  "handle_mm_fault addr=0x40000002000 write=0 slot=0 value=0x0\n");
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 9U);
 }
 
 TEST(SwapFlows, MigrationDropsDirtyCanaryIsCaught) {
