@@ -35,7 +35,9 @@ bool collapsible(world &w, pte_t pte) {
 /// mTHP order (seed 003): under the PMD lock and, when it is a different lock, the PTE lock
 /// taken nested, FIRST pmd_populate() reinstalls the table, THEN set_ptes() maps the new folio,
 /// THEN update_mmu_cache_range(): an arch may walk the live hierarchy there (MIPS), so the table
-/// must be reachable and its PTE lock held. The source A/D bits are discarded.
+/// must be reachable and its PTE lock held. The entry is map_anon_folio_pte_nopf()'s
+/// (mm/memory.c): young, and dirty and writable only where the VMA is writable. The source A/D
+/// bits are discarded.
 bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
     const geometry &g = w.geo();
     if (order == 0 || order > g.pmd_order())
@@ -111,8 +113,9 @@ bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
         w.ops->set_pmd_at(mm, haddr, pmdp, entry);
         w.ops->update_mmu_cache_pmd(&w.vma, haddr, pmdp);
     } else {
-        const pte_t entry =
-            w.maybe_mkwrite(pte_mkdirty(pfn_pte(nf->pfn, w.vm_page_prot(start))), start);
+        pte_t entry = pfn_pte(nf->pfn, w.vm_page_prot(start));
+        if ((w.vm_flags_at(start) & VM_WRITE) != 0)
+            entry = pte_mkwrite_novma(pte_mkdirty(entry));
         if (pte_ptl != pmd_ptl)
             w.m.spin_lock_nested(pte_ptl, 1); // SINGLE_DEPTH_NESTING
         if (w.canaries.on(canary::collapse_mmu_update_early)) {

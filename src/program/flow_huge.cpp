@@ -132,13 +132,16 @@ op_result apply_collapse(world &w, const op &o) {
         collapse_huge_page(w, w.page_va(o[slot::addr]), static_cast<unsigned>(o[slot::arg])));
 }
 
-/// The new mapping is young and dirty; the source A/D bits are gone, the data is not.
+/// The new mapping is young; a PMD is always dirty, an mTHP only in a writable VMA. The source
+/// A/D bits are gone, the data is not.
 void update_collapse(flow_context &c, const op &o, const op_result &a, const op_result &) {
     if (!a.flag)
         return;
     const auto [first, nr] = range_collapse(o);
+    const bool dirty = o[slot::arg] == c.ref.geo().pmd_order() ||
+                       (c.ref.vm_flags_at(c.ref.page_va(first)) & VM_WRITE) != 0;
     for (std::uint64_t p = first; p < first + nr; ++p)
-        c.chk.spec.set_exact(p, true, true);
+        c.chk.spec.set_exact(p, true, dirty);
 }
 
 const std::array flows = {

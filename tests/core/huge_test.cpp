@@ -382,6 +382,33 @@ TEST(CollapseHugePage, PmdOrderDepositsTheOldTable) {
     }
 }
 
+TEST(CollapseHugePage, MthpOrderInAReadOnlyVmaIsMappedClean) {
+    // map_anon_folio_pte_nopf(): dirty and writable only where the VMA is writable.
+    const run_result r =
+        run_text(sixteen_small_pages() + "mprotect addr=0x40000000000 nr=16 prot=ro\n"
+                                         "collapse_huge_page addr=0x40000000000 order=4\n"
+                                         "hw_access addr=0x40000003000 write=0 slot=0 value=0\n");
+    EXPECT_TRUE(r.passed()) << verdict(r);
+    EXPECT_NE(r.trace.find("collapse_huge_page addr=0x40000000000 order=4  => 1"),
+              std::string::npos)
+        << r.trace;
+    for (const char *impl : impls) {
+        world w(impl, opts4k());
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+        ASSERT_EQ(do_anonymous_page(w, base + 5 * ps, 0, true), vm_fault::done);
+        mprotect_fixup(w, base, 16, VM_READ);
+        ASSERT_TRUE(collapse_huge_page(w, base, 4)) << impl;
+        for (std::uint64_t i = 0; i < 16; ++i) {
+            const pte_t pte = get(w, base + i * ps);
+            EXPECT_TRUE(pte_young(pte)) << impl << " " << i;
+            EXPECT_FALSE(pte_dirty(pte) || pte_write(pte)) << impl << " " << i;
+        }
+        expect_no_violations(w);
+    }
+}
+
 TEST(CollapseHugePage, NestsThePteLockOnlyWhenItIsDistinct) {
     // Without split ptlocks the PTE lock is the PMD lock: taking it again would deadlock.
     for (const char *split : {"0", "1"}) {
