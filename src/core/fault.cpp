@@ -59,17 +59,65 @@ vm_fault wp_page_copy(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
     return vm_fault::done;
 }
 
-/// mm/memory.c do_numa_page() and numa_rebuild_single_mapping(): a PROT_NONE entry in an
-/// accessible VMA is a NUMA hinting entry; restore the VMA's protection through
-/// modify_prot_start/commit.
-vm_fault do_numa_page(world &w, std::uint64_t addr, hw_ptep ptep) {
+/// do_numa_page()'s write decision for an entry already given the VMA's protection: writable
+/// as it is, or upgraded where the VMA wants manual upgrades (a private writable one) and
+/// can_change_pte_writable() allows it.
+bool numa_writable(world &w, std::uint64_t addr, pte_t pte) {
+    return pte_write(pte) ||
+           ((w.vm_flags_at(addr) & VM_WRITE) != 0 && !pte_uffd_wp(pte) && exclusive_anon(w, pte));
+}
+
+/// mm/memory.c numa_rebuild_single_mapping(): the VMA's protection back through
+/// modify_prot_start/commit of the one entry, young, writable if so decided.
+void numa_rebuild_single_mapping(world &w, std::uint64_t addr, hw_ptep ptep, bool writable) {
     const pte_t old = w.ops->modify_prot_start_ptes(&w.vma, addr, ptep, 1);
     pte_t pte = pte_mkyoung(pte_modify(old, w.vm_page_prot(addr)));
-    if (!pte_write(pte) && (w.vm_flags_at(addr) & VM_WRITE) != 0 && !pte_uffd_wp(pte) &&
-        exclusive_anon(w, pte))
+    if (writable)
         pte = pte_mkwrite_novma(pte);
     w.ops->modify_prot_commit_ptes(&w.vma, addr, ptep, old, pte, 1);
     w.ops->update_mmu_cache_range(&w.vma, addr, ptep, 1);
+}
+
+/// mm/memory.c numa_rebuild_large_mapping(): every PROT_NONE entry that maps a page of the
+/// folio, within the VMA (the run of pages with addr's flags) and the page table, is rebuilt
+/// one by one in address order.
+void numa_rebuild_large_mapping(world &w, std::uint64_t addr, hw_ptep ptep, const folio &f,
+                                pte_t fault_pte) {
+    const std::uint64_t ps = w.geo().page_size();
+    const std::uint64_t below = (pte_pfn(fault_pte) - f.pfn) * ps;
+    const std::uint64_t pt_start = addr & ~(w.geo().pmd_size() - 1);
+    const std::uint64_t lo = std::max(addr - std::min(below, addr - pt_start), pt_start);
+    const std::uint64_t hi =
+        std::min(addr - below + f.nr_pages() * ps, pt_start + w.geo().pmd_size());
+    const vm_flags_t flags = w.vm_flags_at(addr);
+    std::uint64_t start = addr;
+    while (start > lo && w.vm_flags_at(start - ps) == flags)
+        start -= ps;
+    std::uint64_t end = addr + ps;
+    while (end < hi && w.vm_flags_at(end) == flags)
+        end += ps;
+    for (std::uint64_t a = start; a < end; a += ps) {
+        const hw_ptep p = hw_pte_add(ptep, static_cast<std::ptrdiff_t>(a / ps) -
+                                               static_cast<std::ptrdiff_t>(addr / ps));
+        const pte_t ptent = w.ops->ptep_get(p);
+        if (!pte_present(ptent) || !pte_protnone(ptent) || w.m.pfn_folio(pte_pfn(ptent)) != &f)
+            continue;
+        numa_rebuild_single_mapping(w, a, p,
+                                    numa_writable(w, a, pte_modify(ptent, w.vm_page_prot(a))));
+    }
+}
+
+/// mm/memory.c do_numa_page(): a PROT_NONE entry in an accessible VMA is a NUMA hinting entry.
+/// Nothing is migrated here, so it goes straight to out_map: the protection is restored on the
+/// entry, or on every hinting entry of a large folio.
+vm_fault do_numa_page(world &w, std::uint64_t addr, hw_ptep ptep) {
+    const pte_t orig = w.ops->ptep_get(ptep);
+    const folio *f = pte_special(orig) ? nullptr : w.m.pfn_folio(pte_pfn(orig));
+    if (f != nullptr && f->order > 0)
+        numa_rebuild_large_mapping(w, addr, ptep, *f, orig);
+    else
+        numa_rebuild_single_mapping(w, addr, ptep,
+                                    numa_writable(w, addr, pte_modify(orig, w.vm_page_prot(addr))));
     return vm_fault::done;
 }
 

@@ -161,9 +161,21 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
         case fault_path::numa:
             // The protection is restored, young set; a write retried on a page that stays
             // read-only faults again (the access below), dirty comes only from that access.
+            // For a large folio every other PROT_NONE entry of it in the table is restored too
+            // (numa_rebuild_large_mapping()): the pages the reference rewrote from PROT_NONE.
             iv.must.young = iv.may.young = true;
             s.set(page, iv);
             s.keep_flags(page);
+            for_each_write(
+                c.ref, [](const pgtable_write &) {},
+                [&](const pgtable_write &wr, std::uint64_t p) {
+                    if (p == page || !pte_protnone(pte_t{wr.old_val}))
+                        return;
+                    ad_interval r = s.at(p);
+                    r.must.young = r.may.young = true;
+                    s.set(p, r);
+                    s.keep_flags(p);
+                });
             break;
         case fault_path::access:
             iv.must.young = iv.may.young = true;

@@ -150,6 +150,34 @@ TEST_P(BasicFlows, ProtNoneInAnAccessibleVmaIsANumaHint) {
     EXPECT_TRUE(pte_write(entry(w, base)));
 }
 
+TEST_P(BasicFlows, NumaHintOnALargeFolioRestoresEveryHintingEntryOfIt) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    ASSERT_EQ(do_anonymous_page(w, base + 0x10000, 0, true), vm_fault::done);
+    {
+        const pte_locked pte(w, base);
+        const pte_t old = w.ops->modify_prot_start_ptes(&w.vma, base, *pte, 16);
+        w.ops->modify_prot_commit_ptes(&w.vma, base, *pte, old,
+                                       pte_mkold(pte_modify(old, PAGE_NONE)), 16);
+        const hw_ptep small = hw_pte_add(*pte, 16);
+        const pte_t sold = w.ops->modify_prot_start_ptes(&w.vma, base + 0x10000, small, 1);
+        w.ops->modify_prot_commit_ptes(&w.vma, base + 0x10000, small, sold,
+                                       pte_modify(sold, PAGE_NONE), 1);
+    }
+    w.m.flush_tlb_range(base, base + 0x11000);
+    const touch_result t = touch(w, base + 0x5000, false, 0, 0);
+    EXPECT_TRUE(t.access.ok());
+    EXPECT_EQ(t.path, fault_path::numa);
+    // numa_rebuild_large_mapping(): the whole folio, young and writable again (exclusive anon).
+    for (std::uint64_t i = 0; i < 16; ++i) {
+        const pte_t p = entry(w, base + i * 0x1000);
+        EXPECT_FALSE(pte_protnone(p)) << i;
+        EXPECT_TRUE(pte_young(p) && pte_write(p)) << i;
+    }
+    EXPECT_TRUE(pte_protnone(entry(w, base + 0x10000))); // another folio
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
 TEST_P(BasicFlows, AgingClearsAndReportsYoungOverTheFolio) {
     world w(GetParam(), opts());
     ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
@@ -250,6 +278,18 @@ TEST(BasicFlowsOracle, ContentSurvivesMprotectAndIsDroppedByZap) {
                                   "handle_mm_fault addr=0x40000003000 write=0 slot=0 value=0x0\n");
     ASSERT_TRUE(r.passed()) << r.violation->report;
     EXPECT_EQ(r.applied, 6U);
+}
+
+TEST(BasicFlowsOracle, ANumaHintOnALargeFolioMakesItsOtherPagesYoung) {
+    // NUMA hints made old (a folio smaller than a CONT block: nothing spreads); the fault on
+    // one page restores all of them, young.
+    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=3\n"
+                                  "modify_prot addr=0x40000000000 nr=8 prot=none\n"
+                                  "folio_referenced addr=0x40000000000\n"
+                                  "handle_mm_fault addr=0x40000005000 write=0 slot=0 value=0x0\n"
+                                  "hw_access addr=0x40000006000 write=0 slot=0 value=0x0\n");
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 5U);
 }
 
 TEST(BasicFlowsOracle, LostContentIsAContentViolation) {
