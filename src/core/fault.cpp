@@ -64,7 +64,7 @@ vm_fault wp_page_copy(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
 /// can_change_pte_writable() allows it.
 bool numa_writable(world &w, std::uint64_t addr, pte_t pte) {
     return pte_write(pte) ||
-           ((w.vm_flags_at(addr) & VM_WRITE) != 0 && !pte_uffd_wp(pte) && exclusive_anon(w, pte));
+           ((w.vm_flags_at(addr) & VM_WRITE) != 0 && can_change_pte_writable(w, pte));
 }
 
 /// mm/memory.c numa_rebuild_single_mapping(): the VMA's protection back through

@@ -8,16 +8,6 @@ namespace mmfuzz {
 
 namespace {
 
-/// can_change_pte_writable() for a private mapping: an exclusive anon page, not uffd-wp, not
-/// PROT_NONE. One mapping per page makes a mapped anon page exclusive.
-bool can_change_pte_writable(world &w, pte_t pte) {
-    const bool uffd_wp = pte_uffd_wp(pte) && !w.canaries.on(canary::mprotect_ignores_uffd_wp);
-    if (pte_protnone(pte) || uffd_wp || pte_special(pte))
-        return false;
-    const folio *f = w.m.pfn_folio(pte_pfn(pte));
-    return f != nullptr && f->anon && w.mapcount(pte_pfn(pte)) <= 1;
-}
-
 /// change_softleaf_pte(): write permission is taken from migration and device-private entries
 /// ("a protection check is difficult so just be safe and disable write"), flags kept.
 void change_softleaf_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) {

@@ -29,6 +29,14 @@ unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max, fpb_
     return n;
 }
 
+bool can_change_pte_writable(world &w, pte_t pte) {
+    const bool uffd_wp = pte_uffd_wp(pte) && !w.canaries.on(canary::mprotect_ignores_uffd_wp);
+    if (pte_protnone(pte) || uffd_wp || pte_special(pte))
+        return false;
+    const folio *f = w.m.pfn_folio(pte_pfn(pte));
+    return f != nullptr && f->anon && w.mapcount(pte_pfn(pte)) <= 1;
+}
+
 folio *alloc_anon_folio(world &w, unsigned order) {
     folio *f = w.m.folio_alloc(order, true);
     if (f == nullptr)

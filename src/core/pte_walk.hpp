@@ -40,6 +40,12 @@ constexpr fpb_t FPB_RESPECT_WRITE = 1U << 2;
 /// maps no folio. Flags 0 is folio_pte_batch(), as zap, MADV_FREE and the rmap walk batch.
 unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max, fpb_t flags = 0);
 
+/// mm/mprotect.c can_change_pte_writable() in this private anonymous VMA (the caller checks
+/// VM_WRITE): an entry already given the VMA's protection may become writable without a write
+/// fault when it is not PROT_NONE, not uffd-wp, and maps an exclusive anonymous page (one
+/// mapping per page makes it exclusive). mprotect, uffd-wp resolve and the NUMA-hint fault ask.
+bool can_change_pte_writable(world &w, pte_t pte);
+
 /// Entries left in the table of addr from addr on.
 std::uint64_t table_room(const world &w, std::uint64_t addr);
 

@@ -88,11 +88,13 @@ void madvise_guard_remove(world &w, std::uint64_t addr, std::uint64_t nr) {
 
 /// mm/userfaultfd.c mwriteprotect_range() -> change_protection() with MM_CP_UFFD_WP (enable)
 /// or MM_CP_UFFD_WP_RESOLVE, mm/mprotect.c change_pte_range():
-/// - present entries: modify_prot_start_ptes(), pte_mkuffd_wp() (which write-protects) or
-///   pte_clear_uffd_wp(), modify_prot_commit_ptes(); one entry per call here (the kernel
-///   batches folios), and the protection otherwise unchanged: the window's VMA has per-entry
-///   protections, and resolving does not upgrade to writable (MM_CP_TRY_CHANGE_WRITABLE is an
-///   optimisation; the next write fault reuses the page);
+/// - present entries, a folio batch at a time (mprotect_folio_pte_batch(), the write bit
+///   respected): modify_prot_start_ptes(), pte_mkuffd_wp() (which write-protects) or
+///   pte_clear_uffd_wp(), modify_prot_commit_ptes(). Resolving in a writable private VMA asks
+///   for writable entries (MM_CP_TRY_CHANGE_WRITABLE, vma_wants_manual_pte_write_upgrade()):
+///   an exclusive anon batch becomes writable again (can_change_pte_writable()). The
+///   protection is otherwise unchanged, where the kernel applies vm_page_prot: the window's
+///   VMA has per-entry protections;
 /// - software leaves: a write migration entry becomes read(-exclusive for anon), a write
 ///   device-private entry read, then pte_swp_mkuffd_wp() / pte_swp_clear_uffd_wp(); poison and
 ///   guard markers are skipped, a uffd-wp marker is dropped on resolve;
@@ -114,9 +116,15 @@ void uffd_writeprotect(world &w, std::uint64_t addr, std::uint64_t nr, bool enab
             if (pte_none(oldpte))
                 continue;
             if (pte_present(oldpte)) {
-                const pte_t old = w.ops->modify_prot_start_ptes(&w.vma, va, p, 1);
-                const pte_t ptent = enable ? pte_mkuffd_wp(old) : pte_clear_uffd_wp(old);
-                w.ops->modify_prot_commit_ptes(&w.vma, va, p, old, ptent, 1);
+                const unsigned n =
+                    folio_pte_batch(w, p, oldpte, static_cast<unsigned>(nr - i), FPB_RESPECT_WRITE);
+                const pte_t old = w.ops->modify_prot_start_ptes(&w.vma, va, p, n);
+                pte_t ptent = enable ? pte_mkuffd_wp(old) : pte_clear_uffd_wp(old);
+                if (!enable && (w.vm_flags_at(va) & VM_WRITE) != 0 && !pte_write(ptent) &&
+                    can_change_pte_writable(w, ptent))
+                    ptent = pte_mkwrite_novma(ptent);
+                w.ops->modify_prot_commit_ptes(&w.vma, va, p, old, ptent, n);
+                i += n - 1;
                 continue;
             }
             softleaf_t e = softleaf_from_pte(oldpte);
