@@ -2,6 +2,7 @@
 // the split of a PMD into a table of PTEs (SEMANTICS 4.1), the zap of a PMD mapping, and the
 // split of a large folio into smaller ones through migration entries.
 #include "core/flows.hpp"
+#include "core/unmap.hpp"
 
 #include "pgtable/softleaf.hpp"
 
@@ -171,13 +172,14 @@ void zap_huge_pmd(world &w, std::uint64_t addr) {
 
 /// mm/huge_memory.c split_folio_to_order() -> __folio_split() for an anonymous, PTE-mapped
 /// folio: unmap_folio() turns every mapping into a migration entry (try_to_migrate_one():
-/// ptep_get_and_clear() plus the page flush of ptep_clear_flush(), write/young/dirty/uffd-wp
-/// into the entry, dirty into the folio), the folio is split into folios of 2^new_order
-/// (__split_folio_to_order()), and remap_page() maps each page again from its migration entry
-/// (remove_migration_pte(): young from the entry, dirty if entry and folio are dirty, write if
-/// the entry is writable, else uffd-wp kept), one set_pte_at() and update_mmu_cache() each.
-/// The model's VMA has no per-mapping protection, so each page is remapped with the protection
-/// its entry had. False (nothing changed) if the folio cannot be split.
+/// ptep_get_and_clear() plus the page flush of ptep_clear_flush(), the entry of
+/// unmap::migration_pte(), read-exclusive for an exclusive page, and the dirt into the folio),
+/// the folio is split into folios of 2^new_order (__split_folio_to_order()), and remap_page()
+/// maps each page again from its migration entry (remove_migration_pte(): young from the
+/// entry, dirty if entry and folio are dirty, write if the entry is writable, else uffd-wp
+/// kept), one set_pte_at() and update_mmu_cache() each. The model's VMA has no per-mapping
+/// protection, so each page is remapped with the protection its entry had. False (nothing
+/// changed) if the folio cannot be split.
 bool split_folio(world &w, std::uint64_t addr, unsigned new_order) {
     const auto at = w.pte_lookup(addr);
     if (!at)
@@ -240,16 +242,7 @@ bool split_folio(world &w, std::uint64_t addr, unsigned new_order) {
         if (pte_dirty(pteval))
             f->dirty = true;
         const pfn_t pfn = pte_pfn(pteval);
-        softleaf_t e = pte_write(pteval) ? make_writable_migration_entry(pfn)
-                                         : make_readable_migration_entry(pfn);
-        if (pte_young(pteval))
-            e = make_migration_entry_young(e);
-        if (pte_dirty(pteval))
-            e = make_migration_entry_dirty(e);
-        pte_t swp = softleaf_to_pte(e);
-        if (pte_uffd_wp(pteval))
-            swp = pte_swp_mkuffd_wp(swp);
-        w.ops->set_pte_at(mm, mp.va, p, swp);
+        w.ops->set_pte_at(mm, mp.va, p, unmap::migration_pte(w, *f, pfn, pteval));
         w.rmap_remove(pfn, 1); // folio_remove_rmap_pte()
         w.m.spin_unlock(ptl);
         mp.old = pteval;

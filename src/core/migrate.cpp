@@ -7,23 +7,6 @@ namespace mmfuzz {
 
 namespace {
 
-/// try_to_migrate_one()'s entry for a page: writable if the entry was, read-exclusive for an
-/// exclusive anonymous page, readable otherwise; the entry's young and dirty carried
-/// (make_migration_entry_young/dirty(), arm64 has the bits); uffd-wp kept on the swap pte.
-pte_t migration_pte(const world &w, const folio &f, pfn_t pfn, pte_t pteval) {
-    softleaf_t e = pte_write(pteval)                  ? make_writable_migration_entry(pfn)
-                   : unmap::anon_exclusive(w, f, pfn) ? make_readable_exclusive_migration_entry(pfn)
-                                                      : make_readable_migration_entry(pfn);
-    if (pte_young(pteval))
-        e = make_migration_entry_young(e);
-    if (pte_dirty(pteval))
-        e = make_migration_entry_dirty(e);
-    pte_t swp_pte = softleaf_to_pte(e);
-    if (pte_uffd_wp(pteval))
-        swp_pte = pte_swp_mkuffd_wp(swp_pte);
-    return swp_pte;
-}
-
 /// Unmap one page to a migration entry: ptep_clear_flush(), the dirt to the folio, the
 /// migration entry, folio_remove_rmap_pte().
 void unmap_to_migration(world &w, folio &f, std::uint64_t addr, hw_ptep ptep, pfn_t pfn) {
@@ -31,7 +14,7 @@ void unmap_to_migration(world &w, folio &f, std::uint64_t addr, hw_ptep ptep, pf
     w.m.flush_tlb_page(addr);
     if (pte_dirty(pteval))
         f.dirty = true;
-    w.ops->set_pte_at(&w.m.mm, addr, ptep, migration_pte(w, f, pfn, pteval));
+    w.ops->set_pte_at(&w.m.mm, addr, ptep, unmap::migration_pte(w, f, pfn, pteval));
     w.rmap_remove(pfn, 1);
 }
 

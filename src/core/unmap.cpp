@@ -42,6 +42,20 @@ bool anon_exclusive(const world &w, const folio &f, pfn_t pfn) {
     return f.anon && w.mapcount(pfn) == 1;
 }
 
+pte_t migration_pte(const world &w, const folio &f, pfn_t pfn, pte_t pteval) {
+    softleaf_t e = pte_write(pteval)           ? make_writable_migration_entry(pfn)
+                   : anon_exclusive(w, f, pfn) ? make_readable_exclusive_migration_entry(pfn)
+                                               : make_readable_migration_entry(pfn);
+    if (pte_young(pteval))
+        e = make_migration_entry_young(e);
+    if (pte_dirty(pteval))
+        e = make_migration_entry_dirty(e);
+    pte_t swp_pte = softleaf_to_pte(e);
+    if (pte_uffd_wp(pteval))
+        swp_pte = pte_swp_mkuffd_wp(swp_pte);
+    return swp_pte;
+}
+
 std::uint64_t alloc_swap_slots(world &w, std::uint64_t nr) {
     auto &slots = w.swap_slots;
     if (slots.empty())

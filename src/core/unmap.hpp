@@ -51,6 +51,12 @@ std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr);
 /// single mapping is exclusive to this mm (no fork shares it).
 bool anon_exclusive(const world &w, const folio &f, pfn_t pfn);
 
+/// try_to_migrate_one()'s entry for a page whose present entry was pteval: writable if the
+/// entry was, read-exclusive for an exclusive anonymous page, readable otherwise; the entry's
+/// young and dirty carried (make_migration_entry_young/dirty(), arm64 has the bits); uffd-wp
+/// kept on the swap pte. Call it while the page is still mapped.
+pte_t migration_pte(const world &w, const folio &f, pfn_t pfn, pte_t pteval);
+
 /// folio_alloc_swap(): nr contiguous free slots of the core swap device (slot 0 is never
 /// used: type 0 offset 0 would encode as the none entry); the first offset.
 std::uint64_t alloc_swap_slots(world &w, std::uint64_t nr);

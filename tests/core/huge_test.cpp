@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -235,6 +236,34 @@ TEST(SplitFolio, FindsAliasesAndLeavesOtherFoliosAlone) {
             EXPECT_EQ(std::find(written.begin(), written.end(), i), written.end()) << impl;
             EXPECT_EQ(pte_cont(raw(w, base + i * ps)), std::string(impl) == "arm64_contpte");
         }
+        expect_no_violations(w);
+    }
+}
+
+TEST(SplitFolio, AnExclusiveReadOnlyPageGoesThroughAReadExclusiveEntry) {
+    // try_to_migrate_one(): write entry for a writable page, read-exclusive for an exclusive
+    // anon page that is not.
+    for (const char *impl : impls) {
+        world w(impl, opts4k());
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+        w.m.spin_lock(w.ptl(base));
+        w.ops->wrprotect_ptes(&w.m.mm, base + 3 * ps, *w.pte_lookup(base + 3 * ps), 1);
+        w.m.spin_unlock(w.ptl(base));
+        w.m.flush_tlb_page(base + 3 * ps);
+        w.m.clear_logs();
+        ASSERT_TRUE(split_folio(w, base, 0)) << impl;
+        std::map<std::uint32_t, softleaf_t> entries;
+        for (const pgtable_write &wr : w.m.write_log())
+            if (wr.level == pt_level::pte &&
+                softleaf_is_migration(softleaf_from_pte(pte_t{wr.new_val})))
+                entries[wr.index] = softleaf_from_pte(pte_t{wr.new_val});
+        ASSERT_EQ(entries.size(), 16U) << impl;
+        EXPECT_TRUE(softleaf_is_migration_read_exclusive(entries.at(3))) << impl;
+        EXPECT_TRUE(softleaf_is_migration_write(entries.at(4))) << impl;
+        EXPECT_FALSE(pte_write(get(w, base + 3 * ps)));
+        EXPECT_TRUE(pte_write(get(w, base + 4 * ps)));
         expect_no_violations(w);
     }
 }
