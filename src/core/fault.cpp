@@ -149,9 +149,12 @@ vm_fault do_anonymous_page(world &w, std::uint64_t addr, unsigned order, bool wr
     if (!w.pte_alloc_map(addr))
         return vm_fault::nopage; // the PMD maps something else
     // alloc_anon_folio(): the highest order whose aligned range lies in the faulting VMA
-    // (thp_vma_suitable_orders()) and is all none, else lower.
+    // (thp_vma_suitable_orders()) and is all none, else lower; never order 1, which
+    // THP_ORDERS_ALL_ANON leaves out.
     const std::uint64_t page_size = w.geo().page_size();
     for (;; --order) {
+        if (order == 1)
+            continue;
         const unsigned nr = 1U << order;
         const std::uint64_t start = addr & ~(nr * page_size - 1);
         if (order > 0 && !w.one_vma(start, nr))

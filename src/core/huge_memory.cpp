@@ -160,9 +160,11 @@ void zap_huge_pmd(world &w, std::uint64_t addr) {
     w.m.pte_free(w.ops->pgtable_trans_huge_withdraw(mm, pmdp));
     if (!softleaf) {
         if (folio *f = w.m.pfn_folio(pmd_pfn(orig))) {
-            if (pmd_dirty(orig))
+            // zap_huge_pmd_folio(): a file folio takes the PMD's dirty and young; an
+            // anonymous one need not.
+            if (!f->anon && pmd_dirty(orig))
                 f->dirty = true; // folio_mark_dirty()
-            if (pmd_young(orig))
+            if (!f->anon && pmd_young(orig))
                 f->referenced = true; // folio_mark_accessed()
             w.rmap_remove(f->pfn, f->nr_pages());
         }
@@ -194,7 +196,8 @@ bool split_folio(world &w, std::uint64_t addr, unsigned new_order) {
     if (!pte_present(first))
         return false;
     folio *f = w.m.pfn_folio(pte_pfn(first));
-    if (f == nullptr || !f->anon || f->order == 0 || new_order >= f->order)
+    // uniform_split_supported(): an anonymous folio is never split to order 1.
+    if (f == nullptr || !f->anon || f->order == 0 || new_order >= f->order || new_order == 1)
         return false;
 
     // The rmap walk: every PTE that maps a page of the folio (special entries have no folio),

@@ -40,7 +40,7 @@ bool collapsible(world &w, pte_t pte) {
 /// bits are discarded.
 bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
     const geometry &g = w.geo();
-    if (order == 0 || order > g.pmd_order())
+    if (order < 2 || order > g.pmd_order()) // THP_ORDERS_ALL_ANON: no order-1 anon folio
         return false;
     const std::uint64_t nr = std::uint64_t{1} << order;
     const std::uint64_t start = addr & ~((nr << g.page_shift) - 1);

@@ -51,6 +51,8 @@ std::optional<op> legalize_anon(const op &in, world &ref, const char *&why) {
     if (!pmd_none(pmd) && !pmd_table(pmd))
         return no_op(why, "the PMD maps a huge page or a software leaf");
     for (;; --order) {
+        if (order == 1)
+            continue; // no order-1 anonymous folio (THP_ORDERS_ALL_ANON)
         const std::uint64_t nr = std::uint64_t{1} << order;
         const std::uint64_t start = page & ~(nr - 1);
         bool fits = ref.one_vma(ref.page_va(start), nr) && (order < pmd_order || pmd_none(pmd));

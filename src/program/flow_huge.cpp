@@ -6,6 +6,7 @@
 #include "core/flows.hpp"
 #include "pgtable/softleaf.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace mmfuzz {
@@ -69,9 +70,13 @@ std::optional<op> legalize_split_folio(const op &in, world &ref, const char *&wh
     const folio *f = ref.m.pfn_folio(pte_pfn(*pte));
     if (f == nullptr || !f->anon || f->order == 0)
         return no_op(why, "split_folio is for large anonymous folios");
+    // Never to order 1: an anonymous folio of that order does not exist
+    // (uniform_split_supported()).
     std::uint64_t order = o[slot::arg] % f->order;
+    if (order == 1)
+        order = 0;
     const std::uint64_t room = ref.folios.size() <= 0x100 ? 0x100 - ref.folios.size() : 0;
-    while (order < f->order && (std::uint64_t{1} << (f->order - order)) - 1 > room)
+    while (order < f->order && (order == 1 || (std::uint64_t{1} << (f->order - order)) - 1 > room))
         ++order;
     if (order >= f->order)
         return no_op(why, "folio table full");
@@ -89,13 +94,13 @@ void update_split_folio(flow_context &, const op &, const op_result &, const op_
 
 // ---- collapse_huge_page ----------------------------------------------------------------------
 
-/// An order from 1 to the PMD order, addr aligned down to it, inside one accessible VMA; a table
-/// there whose entries in the range are none or map normal pages of anonymous folios (not
-/// uffd-wp), at least one present.
+/// An order from 2 to the PMD order (no order-1 anonymous folio), addr aligned down to it, inside
+/// one accessible VMA; a table there whose entries in the range are none or map normal pages of
+/// anonymous folios (not uffd-wp), at least one present.
 std::optional<op> legalize_collapse(const op &in, world &ref, const char *&why) {
     op o = in;
     const unsigned pmd_order = ref.geo().pmd_order();
-    const std::uint64_t order = fold_count(o[slot::arg], pmd_order);
+    const std::uint64_t order = std::max<std::uint64_t>(fold_count(o[slot::arg], pmd_order), 2);
     const std::uint64_t nr = std::uint64_t{1} << order;
     o[slot::arg] = order;
     o[slot::addr] &= ~(nr - 1);

@@ -65,6 +65,14 @@ TEST_P(BasicFlows, AnonymousMthpFaultMapsOneFolioWithOneSetPtes) {
     EXPECT_TRUE(w.m.violations().empty());
 }
 
+TEST_P(BasicFlows, AnonymousFaultNeverMapsAnOrder1Folio) {
+    // THP_ORDERS_ALL_ANON leaves order 1 out: asked for it, the fault maps one page.
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base + 0x1000, 1, true), vm_fault::done);
+    EXPECT_EQ(w.m.pfn_folio(pte_pfn(entry(w, base + 0x1000)))->order, 0U);
+    EXPECT_TRUE(pte_none(entry(w, base)));
+}
+
 TEST_P(BasicFlows, AnonymousFaultFallsBackOverAMappedEntry) {
     world w(GetParam(), opts());
     ASSERT_EQ(do_anonymous_page(w, base + 0x2000, 0, true), vm_fault::done);
