@@ -43,7 +43,9 @@ void remove_migration_pte(world &w, const folio &dst, std::uint64_t addr, hw_pte
     w.ops->update_mmu_cache_range(&w.vma, addr, ptep, 1);
 }
 
-/// folio_copy() and folio_migrate_flags(): data, dirty and referenced to the new folio.
+/// folio_copy() and folio_migrate_flags(): data, dirty and referenced to the new folio; and
+/// __folio_migrate_mapping(): swap-backed only if the old one was, so a lazy-free (MADV_FREE)
+/// folio stays lazy-free.
 void copy_folio(world &w, const folio &src, folio &dst) {
     const std::uint64_t pages =
         w.canaries.on(canary::migration_copies_head_only) ? 1 : src.nr_pages();
@@ -51,6 +53,7 @@ void copy_folio(world &w, const folio &src, folio &dst) {
         w.m.page(dst.pfn + i).content = w.m.page(src.pfn + i).content;
     dst.dirty = src.dirty;
     dst.referenced = src.referenced;
+    dst.lazyfree = src.lazyfree;
 }
 
 } // namespace

@@ -192,6 +192,22 @@ TEST(SwapFlows, LazyFreeUnmapsInBatchesAndStopsAtTheRedirtiedOne) {
     }
 }
 
+TEST(SwapFlows, MigrationKeepsALazyFreeFolioLazyFree) {
+    // __folio_migrate_mapping() sets swap-backed on the new folio only if the old one was.
+    const std::string clean = "folio_alloc order=4 anon=1\n"
+                              "set_ptes addr=0x40000000000 nr=16 folio=0 page=0 prot=rw "
+                              "flags=young\n";
+    for (const char *impl : impls) {
+        SCOPED_TRACE(impl);
+        auto w = setup(impl, clean);
+        w->folios[0]->lazyfree = true;
+        ASSERT_TRUE(migrate_folio(*w, base + 3 * pg));
+        EXPECT_TRUE(w->folios.back()->lazyfree);
+        EXPECT_EQ(shrink_folio(*w, base + 3 * pg), reclaim_result::discarded);
+        expect_clean_run(*w);
+    }
+}
+
 TEST(SwapFlows, MigrationOfAContBlockKeepsDirtyAndDataAndRefolds) {
     for (const char *impl : impls) {
         SCOPED_TRACE(impl);
