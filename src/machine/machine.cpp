@@ -493,9 +493,12 @@ void machine::page_table_check_pmd_clear(const mm_struct *m, pmd_t pmd) {
     ptc_clear_pages(pmd_pte(pmd), geo_.ptrs_per_pte());
 }
 
+/// __page_table_check_pmds_set() (mm/page_table_check.c): the flags check of
+/// page_table_check_pmd_flags(), the rules of the PTE one on a PMD's bits, then the counts.
 void machine::page_table_check_pmd_set(const mm_struct *m, hw_pmdp pmdp, pmd_t pmd) {
     if (m->is_kernel)
         return;
+    ptc_check_flags(pmd_pte(pmd));
     page_table_check_pmd_clear(m, read(pmdp));
     if (pmd_leaf(pmd))
         ptc_set_pages(pmd_pte(pmd), geo_.ptrs_per_pte());

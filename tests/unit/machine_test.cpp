@@ -203,6 +203,20 @@ TEST(PageTableCheck, UffdWpMustNotBeWritable) {
     EXPECT_EQ(w.m.violations()[1].id, "MAPCOUNT");
 }
 
+TEST(PageTableCheck, AUffdWpPmdMustNotBeWritableEither) {
+    // page_table_check_pmd_flags(): the PTE rules on a PMD leaf.
+    test_world w(granule::k4);
+    folio *f = w.m.folio_alloc(w.geo().pmd_order(), true);
+    const std::uint64_t base = w.m.window_start() + w.geo().pmd_size();
+    const pmd_t huge = mk_huge_pmd(f->pfn, PAGE_SHARED);
+    w.ops->set_pmd_at(&w.m.mm, base, w.m.pmd_off(base), pte_pmd(pte_mkuffd_wp(pmd_pte(huge))));
+    EXPECT_TRUE(w.m.violations().empty()); // uffd-wp write-protects
+    w.ops->set_pmd_at(&w.m.mm, base, w.m.pmd_off(base),
+                      pte_pmd(set_pte_bit(pmd_pte(huge), PTE_UFFD_WP)));
+    ASSERT_EQ(w.m.violations().size(), 1U);
+    EXPECT_EQ(w.m.violations()[0].id, "MAPCOUNT");
+}
+
 TEST(PageTableCheck, FreeingAMappedFolioIsAViolation) {
     test_world w(granule::k4);
     folio *f = w.map_folio(0, 0);
