@@ -125,10 +125,13 @@ TEST(SwapFlows, SwapDropsFlagsCanary) {
     }
 }
 
+/// A 16-page anonymous folio mapped young and clean at page 0 (one CONT block on 4K).
+const std::string clean16 = "folio_alloc order=4 anon=1\n"
+                            "set_ptes addr=0x40000000000 nr=16 folio=0 page=0 prot=rw "
+                            "flags=young\n";
+
 TEST(SwapFlows, LazyFreeCleanIsDiscardedRedirtiedIsKept) {
-    const std::string clean = "folio_alloc order=4 anon=1\n"
-                              "set_ptes addr=0x40000000000 nr=16 folio=0 page=0 prot=rw "
-                              "flags=young\n";
+    const std::string &clean = clean16;
     for (const char *impl : impls) {
         SCOPED_TRACE(impl);
         auto w = setup(impl, clean);
@@ -165,11 +168,8 @@ TEST(SwapFlows, LazyFreeCleanIsDiscardedRedirtiedIsKept) {
 
 TEST(SwapFlows, LazyFreeUnmapsInBatchesAndStopsAtTheRedirtiedOne) {
     // Page 4 write-protected splits the folio into three batches: [0, 4), [4] and [5, 16).
-    const std::string text = "folio_alloc order=4 anon=1\n"
-                             "set_ptes addr=0x40000000000 nr=16 folio=0 page=0 prot=rw "
-                             "flags=young\n"
-                             "wrprotect_ptes addr=0x40000004000 nr=1\n"
-                             "hw_access addr=0x40000009000 write=1 slot=0 value=0x99\n";
+    const std::string text = clean16 + "wrprotect_ptes addr=0x40000004000 nr=1\n"
+                                       "hw_access addr=0x40000009000 write=1 slot=0 value=0x99\n";
     for (const char *impl : impls) {
         SCOPED_TRACE(impl);
         auto w = setup(impl, text);
@@ -194,12 +194,9 @@ TEST(SwapFlows, LazyFreeUnmapsInBatchesAndStopsAtTheRedirtiedOne) {
 
 TEST(SwapFlows, MigrationKeepsALazyFreeFolioLazyFree) {
     // __folio_migrate_mapping() sets swap-backed on the new folio only if the old one was.
-    const std::string clean = "folio_alloc order=4 anon=1\n"
-                              "set_ptes addr=0x40000000000 nr=16 folio=0 page=0 prot=rw "
-                              "flags=young\n";
     for (const char *impl : impls) {
         SCOPED_TRACE(impl);
-        auto w = setup(impl, clean);
+        auto w = setup(impl, clean16);
         w->folios[0]->lazyfree = true;
         ASSERT_TRUE(migrate_folio(*w, base + 3 * pg));
         EXPECT_TRUE(w->folios.back()->lazyfree);

@@ -17,6 +17,15 @@ staged_ptep entry_add(staged_ptep p, std::size_t n) {
 
 /// The young and dirty bits of the entries of a block, ORed into orig_pte. Reading stops once
 /// both have been seen, as contpte_ptep_get() (arch/arm64/mm/contpte.c) does.
+/// orig_pte with the young and dirty a scan of its block gathered.
+pte_t with_gathered(pte_t orig_pte, bool young, bool dirty) {
+    if (dirty)
+        orig_pte = pte_mkdirty(orig_pte);
+    if (young)
+        orig_pte = pte_mkyoung(orig_pte);
+    return orig_pte;
+}
+
 template <typename P>
 pte_t gather_young_dirty(const arm64_contpte_pgtable &impl, P first, pte_t orig_pte) {
     bool young = false;
@@ -26,11 +35,7 @@ pte_t gather_young_dirty(const arm64_contpte_pgtable &impl, P first, pte_t orig_
         dirty = dirty || pte_dirty(pte);
         young = young || pte_young(pte);
     }
-    if (dirty)
-        orig_pte = pte_mkdirty(orig_pte);
-    if (young)
-        orig_pte = pte_mkyoung(orig_pte);
-    return orig_pte;
+    return with_gathered(orig_pte, young, dirty);
 }
 
 } // namespace
@@ -253,10 +258,7 @@ pte_t arm64_contpte_pgtable::contpte_ptep_get_lockless(hw_ptep orig_ptep) {
             dirty = dirty || pte_dirty(pte);
             young = young || pte_young(pte);
         }
-        if (dirty)
-            orig_pte = pte_mkdirty(orig_pte);
-        if (young)
-            orig_pte = pte_mkyoung(orig_pte);
+        orig_pte = with_gathered(orig_pte, young, dirty);
         if (bad == cont_ptes())
             return orig_pte;
         if (pass > 0) {
