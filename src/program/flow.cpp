@@ -1,5 +1,7 @@
 #include "program/flow.hpp"
 
+#include "core/pte_walk.hpp"
+
 #include <array>
 #include <cstdint>
 
@@ -15,6 +17,24 @@ const flow_op *find_flow(op_kind kind) {
         return t;
     }();
     return by_tag[static_cast<std::uint8_t>(kind)];
+}
+
+void spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr) {
+    const auto base = c.ref.pte_lookup(c.ref.page_va(first));
+    if (!base)
+        return;
+    const std::uint64_t end = first + nr;
+    for (std::uint64_t p = first; p < end;) {
+        const hw_ptep ptep = hw_pte_add(*base, static_cast<std::ptrdiff_t>(p - first));
+        const pte_t e = c.ref.ops->ptep_get(ptep);
+        const unsigned n =
+            pte_present(e)
+                ? folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p), FPB_RESPECT_WRITE)
+                : 1;
+        if (n > 1)
+            c.chk.spec.spread(p, n);
+        p += n;
+    }
 }
 
 } // namespace mmfuzz

@@ -299,27 +299,14 @@ op_result apply_mprotect(world &w, const op &o) {
     return {};
 }
 
-/// modify_prot_start_ptes() gathers young/dirty over each folio batch and the commit writes the
-/// gather to all of it: `may` spreads over the batches, `must` stays.
+/// `may` spreads over the folio batches (spread_prot_batches()); pte_modify() and
+/// change_softleaf_pte() keep the flags.
 void update_mprotect(flow_context &c, const op &o, const op_result &, const op_result &) {
-    const std::uint64_t first = o[slot::addr];
-    const std::uint64_t end = first + o[slot::nr];
-    const auto base = c.ref.pte_lookup(c.ref.page_va(first));
-    if (!base)
+    if (!c.ref.pte_lookup(c.ref.page_va(o[slot::addr])))
         return;
-    for (std::uint64_t p = first; p < end;) {
-        const hw_ptep ptep = hw_pte_add(*base, static_cast<std::ptrdiff_t>(p - first));
-        const pte_t e = c.ref.ops->ptep_get(ptep);
-        const unsigned n =
-            pte_present(e)
-                ? folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p), FPB_RESPECT_WRITE)
-                : 1;
-        if (n > 1)
-            c.chk.spec.spread(p, n);
-        for (std::uint64_t q = p; q < p + n; ++q)
-            c.chk.spec.keep_flags(q); // pte_modify() and change_softleaf_pte() keep them
-        p += n;
-    }
+    spread_prot_batches(c, o[slot::addr], o[slot::nr]);
+    for (std::uint64_t q = o[slot::addr]; q < o[slot::addr] + o[slot::nr]; ++q)
+        c.chk.spec.keep_flags(q);
 }
 
 // ---- zap_pte_range ------------------------------------------------------------------------

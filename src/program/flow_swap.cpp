@@ -1,7 +1,6 @@
 // Flow ops of reclaim, swap, migration and the software-leaf flows (src/core/vmscan.cpp,
 // swap.cpp, migrate.cpp, softleaf_flows.cpp).
 #include "core/flows.hpp"
-#include "core/pte_walk.hpp"
 #include "core/unmap.hpp"
 #include "program/flow.hpp"
 #include "program/legalize.hpp"
@@ -292,26 +291,17 @@ op_result apply_uffd(world &w, const op &o) {
     return {};
 }
 
-/// Present entries go a folio batch at a time through modify_prot start/commit, which gathers
-/// young/dirty over the batch and writes the gather to all of it: `may` spreads over the
-/// batches, `must` stays. Present entries and software leaves other than markers get the bit
+/// Present entries go a folio batch at a time through modify_prot start/commit
+/// (spread_prot_batches()). Present entries and software leaves other than markers get the bit
 /// set or cleared; a swap entry keeps its exclusive flag, a write migration or device entry
 /// made read-only is built afresh.
 void update_uffd(flow_context &c, const op &o, const op_result &, const op_result &) {
     const flag_expect wp = o[slot::flags] != 0 ? flag_expect::set : flag_expect::clear;
-    const std::uint64_t end = o[slot::addr] + o[slot::nr];
-    std::uint64_t batch_end = o[slot::addr];
-    for (std::uint64_t p = o[slot::addr]; p < end; ++p) {
+    spread_prot_batches(c, o[slot::addr], o[slot::nr]);
+    for (std::uint64_t p = o[slot::addr]; p < o[slot::addr] + o[slot::nr]; ++p) {
         const auto e = entry_at(c.ref, p);
         if (!e || pte_none(*e) || pte_is_marker(*e))
             continue;
-        if (pte_present(*e) && p >= batch_end) {
-            const unsigned n = folio_pte_batch(c.ref, *c.ref.pte_lookup(c.ref.page_va(p)), *e,
-                                               static_cast<unsigned>(end - p), FPB_RESPECT_WRITE);
-            if (n > 1)
-                c.chk.spec.spread(p, n);
-            batch_end = p + n;
-        }
         const bool swap = !pte_present(*e) && softleaf_is_swap(softleaf_from_pte(*e));
         c.chk.spec.expect_flags(p, wp,
                                 swap || pte_present(*e) ? c.chk.spec.expected_exclusive(p)
