@@ -62,8 +62,9 @@ void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr);
 vm_fault do_huge_pmd_anonymous_page(world &w, std::uint64_t addr, bool write);
 /// mm/huge_memory.c __split_huge_pmd() of the PMD mapping addr (SEMANTICS 4.1).
 void split_huge_pmd(world &w, std::uint64_t addr);
-/// mm/huge_memory.c zap_huge_pmd(): unmap a PMD-mapped THP.
-void zap_huge_pmd(world &w, std::uint64_t addr);
+/// mm/huge_memory.c zap_huge_pmd(): unmap a PMD-mapped THP; the PMD range goes into the
+/// caller's gather (tlb_remove_pmd_tlb_entry()), flushed at its tlb_finish_mmu().
+void zap_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr);
 /// mm/huge_memory.c split_folio_to_order() of the folio mapped at addr; false if it cannot.
 bool split_folio(world &w, std::uint64_t addr, unsigned new_order);
 /// mm/khugepaged.c collapse_huge_page() of the 2^order pages around addr (SEMANTICS 4.2).

@@ -140,10 +140,10 @@ void split_huge_pmd(world &w, std::uint64_t addr) {
     w.m.spin_unlock(ptl);
 }
 
-/// mm/huge_memory.c zap_huge_pmd(): pmdp_huge_get_and_clear_full(), the PMD-range TLB flush of
+/// mm/huge_memory.c zap_huge_pmd(): pmdp_huge_get_and_clear_full(), the PMD range recorded in
 /// the mmu_gather, zap_deposited_table() (withdraw and free the deposited table), and for a
 /// present PMD the dirty/young bits handed to the folio, folio_remove_rmap_pmd() and the RSS.
-void zap_huge_pmd(world &w, std::uint64_t addr) {
+void zap_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr) {
     const std::uint64_t haddr = pmd_align_down(w, addr);
     const hw_pmdp pmdp = w.m.pmd_off(haddr);
     mm_struct *mm = &w.m.mm;
@@ -156,7 +156,7 @@ void zap_huge_pmd(world &w, std::uint64_t addr) {
         return;
     }
     const pmd_t orig = w.ops->pmdp_huge_get_and_clear(mm, haddr, pmdp);
-    w.m.flush_pmd_tlb_range(haddr, haddr + w.geo().pmd_size()); // tlb_remove_pmd_tlb_entry()
+    tlb.remove_pmd_tlb_entry(haddr);
     w.m.pte_free(w.ops->pgtable_trans_huge_withdraw(mm, pmdp));
     if (!softleaf) {
         if (folio *f = w.m.pfn_folio(pmd_pfn(orig))) {

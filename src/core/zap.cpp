@@ -41,7 +41,7 @@ void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
     for (std::uint64_t a = addr; a < end;) {
         const std::uint64_t room = std::min(table_room(w, a), (end - a) / ps);
         if (pmd_leaf(w.ops->pmdp_get(w.m.pmd_off(a)))) {
-            zap_huge_pmd(w, a); // the legalizer gives a PMD leaf only whole
+            zap_huge_pmd(w, tlb, a); // the legalizer gives a PMD leaf only whole
             a += room * ps;
             continue;
         }

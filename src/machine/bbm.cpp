@@ -12,7 +12,8 @@
 // drops a block entry on a flush of any address inside it (flush_pmd_tlb_range() flushes with
 // PMD_SIZE stride), so a broken block leaves a pending break per page, covered by the whole
 // block. And an unlinked table may stay in the walk cache until a flush that is not last-level
-// covers its PMD: publishing another table there, or a block, before that is a violation.
+// covers its PMD: publishing another table there, or a block, before that is a violation. A
+// flush with a level hint completes only the breaks of its level, and never a table's.
 // Writes to tables hardware cannot reach (staged) are exempt.
 #include "machine/bbm.hpp"
 
@@ -57,9 +58,9 @@ const char *change_needs_bbm(pteval_t old_val, pteval_t new_val, bool via_break,
 
 namespace {
 
-/// Whether a TLB invalidation request reaches the TLB entries translating [lo, lo + size). A
-/// TLBI by VA invalidates the entries containing that VA, and __flush_tlb_range() issues one per
-/// `stride` from `start`, so a PMD-stride flush misses page entries between its addresses.
+/// Whether a TLB invalidation request reaches [lo, lo + size) by address. A TLBI by VA
+/// invalidates the entries containing that VA, and __flush_tlb_range() issues one per `stride`
+/// from `start`, so a PMD-stride flush misses page entries between its addresses.
 bool hits(const tlb_flush &f, std::uint64_t lo, std::uint64_t size) {
     if (f.kind == flush_kind::mm)
         return true;
@@ -73,8 +74,18 @@ bool hits(const tlb_flush &f, std::uint64_t lo, std::uint64_t size) {
 
 } // namespace
 
-bool flush_covers(const tlb_flush &f, std::uint64_t lo, std::uint64_t size) {
+bool flush_covers(const tlb_flush &f, std::uint64_t lo, std::uint64_t size, int level) {
+    if (f.kind != flush_kind::mm && f.level != tlbi_ttl_unknown && f.level != level)
+        return false;
     return hits(f, lo, size);
+}
+
+bool flush_reaches_walk_cache(const tlb_flush &f) {
+    return !f.last_level && f.level == tlbi_ttl_unknown;
+}
+
+bool flush_covers_walk_cache(const tlb_flush &f, std::uint64_t lo, std::uint64_t size) {
+    return flush_reaches_walk_cache(f) && hits(f, lo, size);
 }
 
 void machine::bbm_report(std::uint64_t va, pteval_t old_val, pteval_t new_val, const char *reason,
@@ -248,17 +259,19 @@ void machine::bbm_pmd_write(std::size_t index, pteval_t old_val, pteval_t new_va
 
 void machine::bbm_flush(const tlb_flush &f) {
     for (std::size_t i = 0; i < breaks_.size();) {
-        if (hits(f, breaks_[i].cover_lo, breaks_[i].cover_size))
+        const pending_break &b = breaks_[i];
+        if (flush_covers(f, b.cover_lo, b.cover_size, b.from_block ? tlb_level_pmd : tlb_level_pte))
             bbm_remove_break(i);
         else
             ++i;
     }
-    if (f.last_level)
+    if (!flush_reaches_walk_cache(f))
         return;
     for (std::size_t p = 0; p < broken_table_.size(); ++p)
         if (broken_table_[p] != 0 &&
-            hits(f, window_base + (static_cast<std::uint64_t>(p) << geo_.pmd_shift()),
-                 geo_.pmd_size()))
+            flush_covers_walk_cache(
+                f, window_base + (static_cast<std::uint64_t>(p) << geo_.pmd_shift()),
+                geo_.pmd_size()))
             broken_table_[p] = 0;
 }
 

@@ -299,23 +299,27 @@ void machine::clear_logs() {
 /// Every flush request is logged, invalidates the TLB and walk cache entries it covers, and
 /// completes the BBM breaks it covers.
 void machine::flush_tlb(flush_kind kind, std::uint64_t start, std::uint64_t end,
-                        std::uint64_t stride, bool last_level) {
-    const tlb_flush f{seq_++, kind, start, end, stride, last_level};
+                        std::uint64_t stride, bool last_level, int level) {
+    const tlb_flush f{seq_++, kind, start, end, stride, last_level, level};
     flushes_.push_back(f);
     tlb_apply_flush(f);
     bbm_flush(f);
 }
 
+/// flush_tlb_page() (arm64 asm/tlbflush.h): TLBI VALE1IS, last level, no level hint.
 void machine::flush_tlb_page(std::uint64_t addr) {
     flush_tlb(flush_kind::page, addr, addr + geo_.page_size(), geo_.page_size(), true);
 }
 
+/// flush_tlb_range(): page stride, not last level, no level hint.
 void machine::flush_tlb_range(std::uint64_t start, std::uint64_t end) {
     flush_tlb(flush_kind::range, start, end, geo_.page_size(), false);
 }
 
+/// flush_pmd_tlb_range() (arm64 asm/pgtable.h): PMD stride, not last level, hinted at level 2,
+/// so it reaches PMD blocks only.
 void machine::flush_pmd_tlb_range(std::uint64_t start, std::uint64_t end) {
-    flush_tlb(flush_kind::pmd_range, start, end, geo_.pmd_size(), false);
+    flush_tlb(flush_kind::pmd_range, start, end, geo_.pmd_size(), false, tlb_level_pmd);
 }
 
 void machine::flush_tlb_mm() {

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -78,8 +79,15 @@ static_assert(sizeof(pgtable_write) == 40);
 
 enum class flush_kind : std::uint8_t { page, range, pmd_range, mm };
 
+/// TLBI_TTL_UNKNOWN (arm64 asm/tlbflush.h): a TLBI by VA without a level hint.
+inline constexpr int tlbi_ttl_unknown = std::numeric_limits<int>::max();
+/// The lookup levels of the leaf entries this machine caches: a PTE (page or CONT block) and a
+/// PMD block.
+inline constexpr int tlb_level_pte = 3;
+inline constexpr int tlb_level_pmd = 2;
+
 /// One TLB invalidation request (flush_tlb_page/range, flush_pmd_tlb_range, flush_tlb_mm, and
-/// arm64's __flush_tlb_range with its stride and last-level hint).
+/// arm64's __flush_tlb_range with its stride, last-level and level hints).
 struct tlb_flush {
     std::uint64_t seq;
     flush_kind kind;
@@ -87,11 +95,22 @@ struct tlb_flush {
     std::uint64_t end;
     std::uint64_t stride;
     bool last_level;
+    /// The TTL hint (FEAT_TTL): the level of the leaf being invalidated, or tlbi_ttl_unknown.
+    int level = tlbi_ttl_unknown;
 };
 
-/// Whether flush request f reaches the TLB entries translating [lo, lo + size): a TLBI by VA
-/// drops every entry containing the VA, and a range flush issues one per stride from its start.
-bool flush_covers(const tlb_flush &f, std::uint64_t lo, std::uint64_t size);
+/// Whether flush request f reaches the TLB entries translating [lo, lo + size) that were cached
+/// from a leaf at lookup level `level`: a TLBI by VA drops every entry containing the VA, and a
+/// range flush issues one per stride from its start. With FEAT_TTL a TLBI whose level hint does
+/// not match the level of a cached leaf need not invalidate it, so the machine keeps such an
+/// entry: that is what a wrong hint risks on real hardware.
+bool flush_covers(const tlb_flush &f, std::uint64_t lo, std::uint64_t size, int level);
+/// Whether f reaches walk-cache entries (cached table entries) at all: only a flush that is not
+/// last-level and has no level hint, since the hint names the level of a leaf (arm64
+/// tlb_get_level(): "The TTL field is only valid for the leaf entry").
+bool flush_reaches_walk_cache(const tlb_flush &f);
+/// Whether f reaches the walk cache of the PMD covering [lo, lo + size).
+bool flush_covers_walk_cache(const tlb_flush &f, std::uint64_t lo, std::uint64_t size);
 
 /// A folio: 2^order naturally aligned frames (include/linux/mm_types.h, heavily reduced).
 struct folio {
@@ -216,7 +235,7 @@ class machine {
     [[nodiscard]] const std::vector<tlb_flush> &flush_log() const { return flushes_; }
     void clear_logs();
     void flush_tlb(flush_kind kind, std::uint64_t start, std::uint64_t end, std::uint64_t stride,
-                   bool last_level);
+                   bool last_level, int level = tlbi_ttl_unknown);
     void flush_tlb_page(std::uint64_t addr);
     void flush_tlb_range(std::uint64_t start, std::uint64_t end);
     void flush_pmd_tlb_range(std::uint64_t start, std::uint64_t end);

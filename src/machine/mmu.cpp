@@ -143,23 +143,26 @@ void machine::tlb_insert(const tlb_entry &e) {
     v.b = &pmd_entry_gen_[pmd];
 }
 
-/// Leaf entries (page, CONT block, PMD block) go on any covering flush; walk-cache entries only
-/// on a flush that is not last-level (TLBI VAE1 rather than VALE1).
+/// Leaf entries (page, CONT block, PMD block) go on a covering flush whose level hint, if any,
+/// is theirs; walk-cache entries only on a flush that is neither last-level (TLBI VAE1 rather
+/// than VALE1) nor level-hinted.
 void machine::tlb_apply_flush(const tlb_flush &f) {
     for (std::uint64_t m = tlb_used_; m != 0; m &= m - 1) {
         const auto i = static_cast<std::size_t>(std::countr_zero(m));
-        if (flush_covers(f, tlb_[i].va, tlb_len_[i])) {
+        const int level = tlb_[i].kind == tlb_kind::pmd ? tlb_level_pmd : tlb_level_pte;
+        if (flush_covers(f, tlb_[i].va, tlb_len_[i], level)) {
             tlb_[i] = tlb_entry{};
             tlb_len_[i] = 0;
             tlb_used_ &= ~(std::uint64_t{1} << i);
         }
     }
-    if (f.last_level)
+    if (!flush_reaches_walk_cache(f))
         return;
     for (std::size_t p = 0; p < walk_cache_.size(); ++p)
         if (walk_cache_[p] != 0 &&
-            flush_covers(f, window_base + (static_cast<std::uint64_t>(p) << geo_.pmd_shift()),
-                         geo_.pmd_size()))
+            flush_covers_walk_cache(
+                f, window_base + (static_cast<std::uint64_t>(p) << geo_.pmd_shift()),
+                geo_.pmd_size()))
             walk_cache_[p] = 0;
 }
 

@@ -34,6 +34,18 @@ void mmu_gather::pte_free_tlb(std::uint64_t addr) {
     adjust_range(base, base + m_.geo().page_size());
 }
 
+/// arm64 tlb_get_level() (asm/tlb.h): the level hint of the flush, known only when the gather
+/// cleared leaves of a single level and freed no table.
+int mmu_gather::level() const {
+    if (freed_tables_)
+        return tlbi_ttl_unknown;
+    if (cleared_ptes_ && !cleared_pmds_)
+        return tlb_level_pte;
+    if (cleared_pmds_ && !cleared_ptes_)
+        return tlb_level_pmd;
+    return tlbi_ttl_unknown;
+}
+
 /// tlb_flush_mmu_tlbonly() and arm64's tlb_flush(). A full-mm gather flushes the whole mm (the
 /// kernel instead retires the ASID when no table was freed; this machine keeps one ASID).
 void mmu_gather::flush_mmu() {
@@ -44,7 +56,7 @@ void mmu_gather::flush_mmu() {
         const std::uint64_t stride =
             cleared_ptes_ ? m_.geo().page_size()
                           : (cleared_pmds_ ? m_.geo().pmd_size() : m_.geo().page_size());
-        m_.flush_tlb(flush_kind::range, start_, end_, stride, !freed_tables_);
+        m_.flush_tlb(flush_kind::range, start_, end_, stride, !freed_tables_, level());
     }
     start_ = ~std::uint64_t{0};
     end_ = 0;

@@ -50,7 +50,8 @@ struct tlb_entry {
 /// struct mmu_gather (include/asm-generic/tlb.h), reduced to its range tracking: a flow that
 /// clears entries without flushing records the ranges here and tlb_finish_mmu() issues one flush
 /// for their union, as arm64's tlb_flush() (arch/arm64/include/asm/tlb.h) does: last level unless
-/// page tables were freed, stride PAGE_SIZE if PTEs were cleared, else PMD_SIZE. A gather that is
+/// page tables were freed, stride PAGE_SIZE if PTEs were cleared, else PMD_SIZE, and a level hint
+/// when only one level of leaves was cleared and no table freed. A gather that is
 /// destroyed without finish_mmu() flushes nothing: that is the bug the TLB monitors look for.
 class mmu_gather {
   public:
@@ -72,6 +73,7 @@ class mmu_gather {
 
   private:
     void adjust_range(std::uint64_t start, std::uint64_t end);
+    [[nodiscard]] int level() const;
 
     machine &m_;
     bool fullmm_;

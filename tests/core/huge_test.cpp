@@ -182,11 +182,21 @@ TEST(ZapHugePmd, UnmapsTheThpAndFreesTheDepositedTable) {
         folio *f = w.folios[0];
         f->dirty = false;
         const pgtable_t deposited = w.m.pmd_huge_pte(w.m.pmd_off(base)).front();
+        ASSERT_TRUE(w.m.hw_access(base + 5 * w.geo().page_size(), false).ok());
         w.m.clear_logs();
-        zap_huge_pmd(w, base);
+        mmu_gather tlb(w.m);
+        zap_huge_pmd(w, tlb, base);
         EXPECT_TRUE(pmd_none(pmd_at(w, base))) << impl;
         EXPECT_TRUE(w.m.pmd_huge_pte(w.m.pmd_off(base)).empty());
-        EXPECT_TRUE(flushed(w, flush_kind::pmd_range, base, base + w.geo().pmd_size()));
+        EXPECT_TRUE(w.m.flush_log().empty()); // the gather flushes at its end
+        tlb.finish_mmu();
+        // arm64 tlb_flush(): PMD stride, last level, hinted at the PMD level (tlb_get_level()).
+        ASSERT_EQ(w.m.flush_log().size(), 1U);
+        const tlb_flush &fl = w.m.flush_log()[0];
+        EXPECT_TRUE(fl.start == base && fl.end == base + w.geo().pmd_size());
+        EXPECT_EQ(fl.stride, w.geo().pmd_size());
+        EXPECT_TRUE(fl.last_level);
+        EXPECT_EQ(fl.level, tlb_level_pmd);
         // An anonymous folio takes neither dirty nor young from the PMD (zap_huge_pmd_folio()).
         EXPECT_FALSE(f->dirty || f->referenced);
         EXPECT_EQ(w.m.mm.rss.anon, 0);

@@ -209,8 +209,13 @@ TEST_P(HwMmu, FlushesDropWhatTheyCover) {
     ASSERT_TRUE(w.m.walk_cache_entry(0).has_value());
     w.m.flush_tlb(flush_kind::range, w.addr(3), w.addr(4), w.geo().page_size(), true);
     EXPECT_TRUE(w.m.walk_cache_entry(0).has_value());
-    // A PMD-stride flush only reaches the first address of each PMD (and is not last-level).
-    w.m.flush_pmd_tlb_range(w.m.window_start(), w.m.window_start() + w.geo().pmd_size());
+    // flush_pmd_tlb_range() is hinted at the PMD level: it reaches neither page entries nor the
+    // walk cache. Unhinted, a PMD-stride flush reaches the first address of each PMD only.
+    const std::uint64_t pmd0 = w.m.window_start();
+    w.m.flush_pmd_tlb_range(pmd0, pmd0 + w.geo().pmd_size());
+    EXPECT_TRUE(w.m.tlb_lookup(w.addr(0)).has_value());
+    EXPECT_TRUE(w.m.walk_cache_entry(0).has_value());
+    w.m.flush_tlb(flush_kind::range, pmd0, pmd0 + w.geo().pmd_size(), w.geo().pmd_size(), false);
     EXPECT_FALSE(w.m.tlb_lookup(w.addr(0)).has_value());
     EXPECT_TRUE(w.m.tlb_lookup(w.addr(1)).has_value());
     EXPECT_FALSE(w.m.walk_cache_entry(0).has_value());
@@ -225,6 +230,52 @@ TEST_P(HwMmu, FlushesDropWhatTheyCover) {
     w.m.flush_tlb_mm();
     EXPECT_EQ(w.m.tlb_nr_entries(), 0U);
     EXPECT_FALSE(w.m.walk_cache_entry(0).has_value());
+}
+
+TEST_P(HwMmu, ALevelHintedFlushReachesOnlyLeavesOfItsLevel) {
+    folio *f = w.alloc(0);
+    put(0, test_world::mk(f));
+    ASSERT_TRUE(w.m.hw_access(w.addr(0), false).ok());
+    const std::uint64_t base = w.m.window_start() + w.geo().pmd_size();
+    folio *huge = w.alloc(w.geo().pmd_order());
+    w.m.write(w.m.pmd_off(base), mk_huge_pmd(huge->pfn, PAGE_SHARED));
+    ASSERT_TRUE(w.m.hw_access(base, false).ok());
+    const std::uint64_t ps = w.geo().page_size();
+    w.m.flush_tlb(flush_kind::range, base, base + ps, ps, true, tlb_level_pte);
+    w.m.flush_tlb(flush_kind::range, w.addr(0), w.addr(1), ps, true, tlb_level_pmd);
+    EXPECT_TRUE(w.m.tlb_lookup(base).has_value());
+    EXPECT_TRUE(w.m.tlb_lookup(w.addr(0)).has_value());
+    w.m.flush_tlb(flush_kind::range, base, base + ps, ps, true, tlb_level_pmd);
+    w.m.flush_tlb(flush_kind::range, w.addr(0), w.addr(1), ps, true, tlb_level_pte);
+    EXPECT_FALSE(w.m.tlb_lookup(base).has_value());
+    EXPECT_FALSE(w.m.tlb_lookup(w.addr(0)).has_value());
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST_P(HwMmu, AFlushHintedAtTheWrongLevelLeavesABreakUnflushed) {
+    folio *a = w.alloc(0);
+    folio *b = w.alloc(0);
+    put(0, test_world::mk(a));
+    ASSERT_TRUE(w.m.hw_access(w.addr(0), false).ok());
+    put(0, pte_t{0});
+    w.m.flush_pmd_tlb_range(w.m.window_start(), w.m.window_start() + w.geo().pmd_size());
+    EXPECT_EQ(w.m.bbm_unflushed_breaks(), 1U);
+    w.m.check_tlb_stale(); // the cleared page is still in the TLB
+    ASSERT_EQ(w.m.violations().size(), 1U);
+    EXPECT_EQ(w.m.violations()[0].id, "TLB_STALE");
+    w.m.clear_violations();
+    put(0, test_world::mk(b));
+    ASSERT_EQ(w.m.violations().size(), 1U);
+    EXPECT_EQ(w.m.violations()[0].id, "BBM");
+    // Hinted at its own level, the same flush completes the break.
+    w.m.clear_violations();
+    put(0, pte_t{0});
+    w.m.flush_tlb(flush_kind::range, w.addr(0), w.addr(1), w.geo().page_size(), true,
+                  tlb_level_pte);
+    EXPECT_EQ(w.m.bbm_unflushed_breaks(), 0U);
+    put(0, test_world::mk(a));
+    w.m.check_tlb_stale();
+    EXPECT_TRUE(w.m.violations().empty());
 }
 
 TEST_P(HwMmu, TheWalkCacheKeepsAnUnlinkedTableReachable) {

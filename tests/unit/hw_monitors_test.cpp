@@ -279,6 +279,7 @@ TEST_P(HwMonitors, MmuGatherFlushesTheUnionAtTheEnd) {
     EXPECT_EQ(fl.end, w.addr(12));
     EXPECT_EQ(fl.stride, w.geo().page_size());
     EXPECT_TRUE(fl.last_level);
+    EXPECT_EQ(fl.level, tlb_level_pte); // tlb_get_level(): only PTEs were cleared
     EXPECT_EQ(w.m.bbm_unflushed_breaks(), 0U);
     w.m.check_tlb_stale();
     EXPECT_TRUE(w.m.violations().empty());
@@ -289,6 +290,7 @@ TEST_P(HwMonitors, MmuGatherFlushesTheUnionAtTheEnd) {
     ASSERT_EQ(w.m.flush_log().size(), 2U);
     EXPECT_FALSE(w.m.flush_log()[1].last_level);
     EXPECT_EQ(w.m.flush_log()[1].stride, w.geo().pmd_size());
+    EXPECT_EQ(w.m.flush_log()[1].level, tlbi_ttl_unknown); // the hint is for leaves only
     mmu_gather t3(w.m, true);
     t3.remove_pmd_tlb_entry(w.m.window_start());
     t3.finish_mmu();
@@ -297,6 +299,19 @@ TEST_P(HwMonitors, MmuGatherFlushesTheUnionAtTheEnd) {
     mmu_gather idle(w.m);
     idle.finish_mmu(); // nothing gathered: no flush
     EXPECT_EQ(w.m.flush_log().size(), 3U);
+    // Only PMD leaves: the PMD level; PTEs and PMDs together: no hint, page stride.
+    mmu_gather t4(w.m);
+    t4.remove_pmd_tlb_entry(w.m.window_start());
+    t4.finish_mmu();
+    mmu_gather t5(w.m);
+    t5.remove_pmd_tlb_entry(w.m.window_start());
+    t5.remove_tlb_entry(w.m.window_start() + w.geo().pmd_size());
+    t5.finish_mmu();
+    ASSERT_EQ(w.m.flush_log().size(), 5U);
+    EXPECT_EQ(w.m.flush_log()[3].level, tlb_level_pmd);
+    EXPECT_TRUE(w.m.flush_log()[3].last_level);
+    EXPECT_EQ(w.m.flush_log()[4].level, tlbi_ttl_unknown);
+    EXPECT_EQ(w.m.flush_log()[4].stride, w.geo().page_size());
     (void)f;
 }
 

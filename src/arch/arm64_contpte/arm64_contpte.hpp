@@ -145,9 +145,9 @@ class arm64_contpte_pgtable final : public pgtable_ops {
     pte_t __get_and_clear_full_ptes(mm_struct *mm, std::uint64_t addr, hw_ptep ptep, unsigned nr,
                                     int full);
     void __flush_tlb_range(std::uint64_t start, std::uint64_t end, std::uint64_t stride,
-                           bool last_level);
+                           bool last_level, int tlb_level);
     void __flush_tlb_range_nosync(std::uint64_t start, std::uint64_t end, std::uint64_t stride,
-                                  bool last_level);
+                                  bool last_level, int tlb_level);
     /// The index of a staged entry in its table (a staged handle carries no index of its own).
     [[nodiscard]] std::size_t staged_index(staged_ptep ptep) const;
 

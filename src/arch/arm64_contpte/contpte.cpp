@@ -66,7 +66,8 @@ void arm64_contpte_pgtable::contpte_convert(mm_struct *mm, std::uint64_t addr, P
 
     // Canary: a convert that forgets the flush between break and make without BBML2.
     if (!m_.options().bbml2_noabort && !canaries.on(canary::convert_skips_flush))
-        __flush_tlb_range(start_addr, start_addr + cont_pte_size(), g.page_size(), true);
+        __flush_tlb_range(start_addr, start_addr + cont_pte_size(), g.page_size(), true,
+                          tlb_level_pte);
 
     __set_ptes(mm, start_addr, start_ptep, pte, static_cast<unsigned>(nr));
 }
@@ -307,7 +308,7 @@ bool arm64_contpte_pgtable::contpte_clear_flush_young_ptes(vm_area_struct *vma, 
     if (young && !canaries.on(canary::clear_flush_young_skips_flush)) {
         std::uint64_t end = addr + nr * m_.geo().page_size();
         contpte_align_addr_ptep(addr, end, ptep, nr);
-        __flush_tlb_range_nosync(addr, end, m_.geo().page_size(), true);
+        __flush_tlb_range_nosync(addr, end, m_.geo().page_size(), true, tlb_level_pte);
     }
     return young;
 }
@@ -368,7 +369,8 @@ int arm64_contpte_pgtable::contpte_ptep_set_access_flags(vm_area_struct *vma, st
             __ptep_set_access_flags(vma, start_addr + i * g.page_size(), entry_add(first, i), entry,
                                     0);
         if (dirty != 0)
-            __flush_tlb_range(start_addr, start_addr + cont_pte_size(), g.page_size(), true);
+            __flush_tlb_range(start_addr, start_addr + cont_pte_size(), g.page_size(), true,
+                              tlb_level_pte);
     } else {
         if (!canaries.on(canary::set_access_flags_no_unfold))
             __contpte_try_unfold(vma->vm_mm, addr, ptep, orig_pte);

@@ -205,17 +205,20 @@ pte_t arm64_contpte_pgtable::__get_and_clear_full_ptes(mm_struct *mm, std::uint6
     return pte;
 }
 
-/// __flush_tlb_range() (asm/tlbflush.h): the vma only names the mm, which is the machine's.
+/// __flush_tlb_range() (asm/tlbflush.h): the vma only names the mm, which is the machine's;
+/// tlb_level is the TTL hint (tlbi_ttl_unknown for none).
 void arm64_contpte_pgtable::__flush_tlb_range(std::uint64_t start, std::uint64_t end,
-                                              std::uint64_t stride, bool last_level) {
-    m_.flush_tlb(flush_kind::range, start, end, stride, last_level);
+                                              std::uint64_t stride, bool last_level,
+                                              int tlb_level) {
+    m_.flush_tlb(flush_kind::range, start, end, stride, last_level, tlb_level);
 }
 
 /// __flush_tlb_range_nosync(): the same invalidation without the trailing DSB, which the
 /// machine does not model separately.
 void arm64_contpte_pgtable::__flush_tlb_range_nosync(std::uint64_t start, std::uint64_t end,
-                                                     std::uint64_t stride, bool last_level) {
-    m_.flush_tlb(flush_kind::range, start, end, stride, last_level);
+                                                     std::uint64_t stride, bool last_level,
+                                                     int tlb_level) {
+    m_.flush_tlb(flush_kind::range, start, end, stride, last_level, tlb_level);
 }
 
 hw_ptep arm64_contpte_pgtable::contpte_align_down(hw_ptep ptep) const {
