@@ -34,6 +34,7 @@ enum class canary : std::uint8_t {
     mprotect_ignores_uffd_wp,
     set_access_flags_no_unfold,
     pte_batch_crosses_folio,
+    collapse_flush_pmd_level,
 };
 
 struct canary_info {

@@ -82,10 +82,16 @@ pmd_t pgtable_ops::pmdp_invalidate(vm_area_struct *vma, std::uint64_t addr, hw_p
     return old;
 }
 
-/// pmdp_collapse_flush(): clear the PMD and flush the whole range at PTE level.
+/// pmdp_collapse_flush() (mm/pgtable-generic.c): clear the table PMD and flush the whole range
+/// with flush_tlb_range(), "collapse entails shooting down ptes not pmd": page stride, no level
+/// hint, and the walk cache too.
 pmd_t pgtable_ops::pmdp_collapse_flush(vm_area_struct *vma, std::uint64_t addr, hw_pmdp pmdp) {
     const pmd_t pmd = pmdp_huge_get_and_clear(vma->vm_mm, addr, pmdp);
-    vma->vm_mm->mach->flush_tlb_range(addr, addr + m_.geo().pmd_size());
+    // Canary: the flush of a PMD leaf, which misses the PTEs and the walk cache.
+    if (canaries.on(canary::collapse_flush_pmd_level))
+        vma->vm_mm->mach->flush_pmd_tlb_range(addr, addr + m_.geo().pmd_size());
+    else
+        vma->vm_mm->mach->flush_tlb_range(addr, addr + m_.geo().pmd_size());
     return pmd;
 }
 
