@@ -247,7 +247,9 @@ class machine {
     /// table) through simulated memory. On success AF is set if clear and a write to a DBM-clean
     /// entry clears RDONLY (recorded machine writes, `by_hw`); a write stores `value` into the
     /// frame's content, a read returns it. For a valid+CONT entry the hardware may use and update
-    /// any entry of the block: entry `slot % CONT_PTES` of the block is the one it uses.
+    /// any entry of the block: entry `slot % CONT_PTES` of the block is the one it uses; and it
+    /// caches the block as one TLB entry, or only the page accessed when `slot / CONT_PTES` is
+    /// odd.
     hw_access_result hw_access(std::uint64_t va, bool write, unsigned slot = 0,
                                std::uint64_t value = 0);
     /// The TLB entry a lookup of va would use, if any.

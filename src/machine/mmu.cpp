@@ -137,9 +137,12 @@ void machine::tlb_insert(const tlb_entry &e) {
     const std::size_t pmd = off >> geo_.pmd_shift();
     tlb_verified &v = tlb_verified_[at];
     v.valid = false; // a fill through a stale walk cache may be stale already
-    v.a = e.kind == tlb_kind::pmd    ? &pmd_any_gen_[pmd]
-          : e.kind == tlb_kind::cont ? &block_gen_[off >> (geo_.page_shift + geo_.cont_pte_shift)]
-                                     : &page_gen_[off >> geo_.page_shift];
+    // A page cached from a CONT entry depends on its whole block (the entry used, the block's
+    // dirty state), as a CONT entry does.
+    const bool from_block = e.kind == tlb_kind::cont || (e.desc & PTE_CONT) != 0;
+    v.a = e.kind == tlb_kind::pmd ? &pmd_any_gen_[pmd]
+          : from_block            ? &block_gen_[off >> (geo_.page_shift + geo_.cont_pte_shift)]
+                                  : &page_gen_[off >> geo_.page_shift];
     v.b = &pmd_entry_gen_[pmd];
 }
 
@@ -265,9 +268,12 @@ hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
     if (nd != d)
         hw_store(w.pmd_leaf, w.table, used, nd);
 
+    // PTE_CONT is a hint: the TLB may hold the block as one entry or page by page, and the
+    // next bit of the slot picks which, so a flush of part of a block can miss the rest.
+    const bool cont_entry = cont && (slot / geo_.cont_ptes()) % 2 == 0;
     if (w.pmd_leaf)
         tlb_insert({geo_.pmd_align_down(va), pmd_pfn({nd}), nd, tlb_kind::pmd});
-    else if (cont)
+    else if (cont_entry)
         tlb_insert({geo_.cont_align_down(va), pfn - (w.index & (geo_.cont_ptes() - 1)), nd,
                     tlb_kind::cont});
     else

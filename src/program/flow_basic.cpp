@@ -99,7 +99,7 @@ void update_anon(flow_context &c, const op &o, const op_result &a, const op_resu
 
 std::optional<op> legalize_touch(const op &in, world &ref, const char *&) {
     op o = in;
-    o[slot::folio] %= ref.geo().cont_ptes();
+    o[slot::folio] %= 2 * ref.geo().cont_ptes(); // the entry, and how the TLB caches it
     return o;
 }
 

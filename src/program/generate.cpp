@@ -19,6 +19,9 @@ std::uint64_t random_field(const rand_fn &rnd, const program_header &h, const op
     case slot::page:
         return rnd(2) == 0 ? 0 : rnd(2 * n);
     case slot::folio:
+        // An access's slot: one of the first CONT entries, the block cached whole or by page.
+        if (d.kind == op_kind::hw_access || d.kind == op_kind::handle_mm_fault)
+            return rnd(8) + (rnd(2) == 0 ? 0 : n);
         return rnd(8);
     case slot::arg:
         if (d.kind == op_kind::folio_alloc)

@@ -309,7 +309,7 @@ std::optional<op> legalize(const op &in, world &ref, const char *&why) {
                                            : legalize_softleaf(o, ref, why);
     }
     case op_kind::hw_access:
-        o[slot::folio] %= ref.geo().cont_ptes();
+        o[slot::folio] %= 2 * ref.geo().cont_ptes(); // the entry, and how the TLB caches it
         return o;
     default:
         break;

@@ -81,7 +81,9 @@ const std::array<op_desc, 33> descs = {
           {slot::arg, "write", ft::boolean, 1, 1},
           {slot::folio, "slot", ft::number, 1, u8max},
           {slot::value, "value", ft::number, 8, u64max}},
-         {}, "a CPU access through the MMU; `slot` picks the CONT entry hardware updates"),
+         {},
+         "a CPU access through the MMU; `slot` picks the CONT entry hardware updates, and an odd "
+         "`slot / CONT_PTES` caches the page alone rather than its block"),
     make(
         op_kind::do_anonymous_page, "do_anonymous_page",
         {f_addr, {slot::arg, "order", ft::number, 1, u8max}}, {},

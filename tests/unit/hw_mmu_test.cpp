@@ -134,11 +134,12 @@ TEST_P(HwMmu, TheAdversarialSlotPicksTheContEntryThatIsUpdated) {
     const std::size_t n = w.geo().cont_ptes();
     put_cont_block(n, f); // the second block of the table: old, clean, CONT
     const std::uint64_t va = w.addr(n + 1);
-    const hw_access_result a = w.m.hw_access(va, true, static_cast<unsigned>(n + 5), 77);
+    const hw_access_result a = w.m.hw_access(va, true, static_cast<unsigned>(2 * n + 5), 77);
     ASSERT_TRUE(a.ok());
     EXPECT_EQ(a.pfn, f->pfn + 1);
     EXPECT_EQ(w.m.page(f->pfn + 1).content, 77U);
-    // slot n + 5 wraps to entry 5 of the block: that entry got AF and dirty, the accessed did not
+    // slot 2n + 5 wraps to entry 5 of the block: that entry got AF and dirty, the accessed did
+    // not
     EXPECT_TRUE(pte_young(w.raw(n + 5)));
     EXPECT_TRUE(pte_hw_dirty(w.raw(n + 5)));
     EXPECT_FALSE(pte_young(w.raw(n + 1)));
@@ -155,6 +156,49 @@ TEST_P(HwMmu, TheAdversarialSlotPicksTheContEntryThatIsUpdated) {
     EXPECT_TRUE(b.tlb_hit);
     EXPECT_EQ(b.pfn, f->pfn + n - 1);
     EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST_P(HwMmu, AContBlockMayBeCachedPageByPage) {
+    folio *f = w.alloc(w.geo().cont_pte_shift);
+    put_cont_block(0, f);
+    const auto n = static_cast<unsigned>(w.geo().cont_ptes());
+    // An odd slot / CONT_PTES: the page alone, translated through entry 3 of the block.
+    const hw_access_result a = w.m.hw_access(w.addr(1), false, n + 3);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a.pfn, f->pfn + 1);
+    EXPECT_TRUE(pte_young(w.raw(3)));
+    auto e = w.m.tlb_lookup(w.addr(1));
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->kind, tlb_kind::page);
+    EXPECT_EQ(e->pfn, f->pfn + 1);
+    EXPECT_FALSE(w.m.tlb_lookup(w.addr(2)).has_value());
+    ASSERT_TRUE(w.m.hw_access(w.addr(2), false, n).ok());
+    w.m.flush_tlb_page(w.addr(1)); // the other page's entry stays
+    EXPECT_FALSE(w.m.tlb_lookup(w.addr(1)).has_value());
+    EXPECT_TRUE(w.m.tlb_lookup(w.addr(2)).has_value());
+    // Cached whole, the block goes on a flush of any of its pages.
+    w.m.flush_tlb_mm();
+    ASSERT_TRUE(w.m.hw_access(w.addr(1), false, 0).ok());
+    e = w.m.tlb_lookup(w.addr(2));
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->kind, tlb_kind::cont);
+    w.m.flush_tlb_page(w.addr(1));
+    EXPECT_FALSE(w.m.tlb_lookup(w.addr(2)).has_value());
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST_P(HwMmu, APageCachedFromAContBlockIsCheckedAgainstItsBlock) {
+    folio *f = w.alloc(w.geo().cont_pte_shift);
+    put_cont_block(0, f);
+    const auto n = static_cast<unsigned>(w.geo().cont_ptes());
+    ASSERT_TRUE(w.m.hw_access(w.addr(1), true, n + 3, 5).ok()); // entry 3 becomes dirty
+    w.m.check_tlb_stale();
+    EXPECT_TRUE(w.m.violations().empty()); // the block is dirty through entry 3
+    // Cleaning entry 3 alone (no flush) leaves a dirty translation over a clean block.
+    put(3, pte_mkclean(w.raw(3)));
+    w.m.check_tlb_stale();
+    ASSERT_FALSE(w.m.violations().empty());
+    EXPECT_EQ(w.m.violations().back().id, "TLB_STALE");
 }
 
 TEST_P(HwMmu, AnInconsistentSlotEntryIsNotUsed) {
