@@ -311,7 +311,8 @@ void machine::flush_tlb_page(std::uint64_t addr) {
     flush_tlb(flush_kind::page, addr, addr + geo_.page_size(), geo_.page_size(), true);
 }
 
-/// flush_tlb_range(): page stride, not last level, no level hint.
+/// flush_tlb_range(): page stride, not last level (it may be invalidating table entries, as a
+/// collapse does), no level hint.
 void machine::flush_tlb_range(std::uint64_t start, std::uint64_t end) {
     flush_tlb(flush_kind::range, start, end, geo_.page_size(), false);
 }
@@ -418,17 +419,25 @@ bool user_accessible(pte_t pte) {
 }
 } // namespace
 
+/// Whether page_table_check counts the frame as anonymous (PageAnon()): a frame no folio owns
+/// is counted too, as a file page, so a mapping left on a freed frame shows at its next
+/// allocation (__page_table_check_zero(), mm/page_table_check.c).
+bool machine::ptc_anon(pfn_t pfn) const {
+    const folio *f = pfn_folio(pfn);
+    return f != nullptr && f->anon;
+}
+
 void machine::ptc_clear_pages(pte_t pte, std::uint64_t nr) {
     if (!user_accessible(pte) || pte_special(pte))
         return;
     for (std::uint64_t i = 0; i < nr; ++i) {
         const pfn_t pfn = pte_pfn(pte) + i;
-        const folio *f = pfn_folio(pfn);
-        if (f == nullptr)
+        if (!pfn_valid(pfn))
             continue;
+        const bool anon = ptc_anon(pfn);
         page_state &ps = page(pfn);
-        int &mine = f->anon ? ps.anon_map_count : ps.file_map_count;
-        const int other = f->anon ? ps.file_map_count : ps.anon_map_count;
+        int &mine = anon ? ps.anon_map_count : ps.file_map_count;
+        const int other = anon ? ps.file_map_count : ps.anon_map_count;
         if (other != 0 || --mine < 0)
             report("MAPCOUNT", "clearing a mapping of page " + hex(pfn) + " left counts " +
                                    std::to_string(ps.anon_map_count) + "/" +
@@ -441,11 +450,11 @@ void machine::ptc_set_pages(pte_t pte, std::uint64_t nr) {
         return;
     for (std::uint64_t i = 0; i < nr; ++i) {
         const pfn_t pfn = pte_pfn(pte) + i;
-        const folio *f = pfn_folio(pfn);
-        if (f == nullptr)
+        if (!pfn_valid(pfn))
             continue;
+        const bool anon = ptc_anon(pfn);
         page_state &ps = page(pfn);
-        if (f->anon) {
+        if (anon) {
             if (ps.file_map_count != 0 || (++ps.anon_map_count > 1 && pte_write(pte)))
                 report("MAPCOUNT", "writable anon mapping of page " + hex(pfn) +
                                        " that is mapped " + std::to_string(ps.anon_map_count) +

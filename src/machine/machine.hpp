@@ -102,8 +102,8 @@ struct tlb_flush {
 /// Whether flush request f reaches the TLB entries translating [lo, lo + size) that were cached
 /// from a leaf at lookup level `level`: a TLBI by VA drops every entry containing the VA, and a
 /// range flush issues one per stride from its start. With FEAT_TTL a TLBI whose level hint does
-/// not match the level of a cached leaf need not invalidate it, so the machine keeps such an
-/// entry: that is what a wrong hint risks on real hardware.
+/// not match the level of a cached leaf need not invalidate it ("If the level is wrong, no
+/// invalidation may take place", arm64 asm/tlbflush.h), so the machine keeps such an entry.
 bool flush_covers(const tlb_flush &f, std::uint64_t lo, std::uint64_t size, int level);
 /// Whether f reaches walk-cache entries (cached table entries) at all: only a flush that is not
 /// last-level and has no level hint, since the hint names the level of a leaf (arm64
@@ -408,6 +408,7 @@ class machine {
         return static_cast<std::size_t>(pfn - first_table_pfn);
     }
     [[nodiscard]] pgtable_t table_of_ptr(const pte_t *p) const;
+    [[nodiscard]] bool ptc_anon(pfn_t pfn) const;
     void ptc_clear_pages(pte_t pte, std::uint64_t nr);
     void ptc_set_pages(pte_t pte, std::uint64_t nr);
     void ptc_check_flags(pte_t pte);

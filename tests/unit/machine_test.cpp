@@ -225,6 +225,26 @@ TEST(PageTableCheck, FreeingAMappedFolioIsAViolation) {
     EXPECT_EQ(w.m.violations()[0].id, "MAPCOUNT");
 }
 
+TEST(PageTableCheck, AFrameNoFolioOwnsIsCountedAsAFilePage) {
+    test_world w(granule::k4);
+    folio *f = w.alloc(0);
+    const pfn_t pfn = f->pfn;
+    const pte_t pte = test_world::mk(f);
+    w.m.folio_free(f);
+    EXPECT_TRUE(w.m.violations().empty());
+    // A mapping of the freed frame (a use after free) is counted, as PageAnon() is false ...
+    w.lock();
+    w.ops->set_pte_at(&w.m.mm, w.addr(0), w.ptep(0), pte);
+    w.unlock();
+    EXPECT_EQ(w.m.page(pfn).file_map_count, 1);
+    EXPECT_TRUE(w.m.violations().empty());
+    // ... so the frame's next allocation finds a count that is not zero.
+    const folio *again = w.alloc(0);
+    ASSERT_EQ(again->pfn, pfn);
+    ASSERT_EQ(w.m.violations().size(), 1U);
+    EXPECT_EQ(w.m.violations()[0].id, "MAPCOUNT");
+}
+
 TEST(Locks, SplitAndSharedPtlocks) {
     test_world split(granule::k4);
     EXPECT_NE(split.m.pte_lockptr(split.table), split.m.pmd_lockptr());
