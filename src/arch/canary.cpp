@@ -114,8 +114,9 @@ constexpr std::array catalogue = {
     canary_info{canary::collapse_flush_pmd_level, "collapse_flush_pmd_level",
                 "pmdp_collapse_flush() shoots the range down with flush_pmd_tlb_range(), as for "
                 "a PMD leaf, though a collapse unmaps PTEs: the PMD stride and PMD-level hint "
-                "leave the old pages' translations in the TLB (the bug class of x86's "
-                "\"Fix flush_tlb_range() when used for zapping normal PMDs\")",
+                "leave the old pages' translations and the walk cache in the TLB (the bug class "
+                "of x86's 2025 fix \"Fix flush_tlb_range() when used for zapping normal "
+                "PMDs\")",
                 false},
 };
 } // namespace
