@@ -118,6 +118,13 @@ constexpr std::array catalogue = {
                 "of x86's 2025 fix \"Fix flush_tlb_range() when used for zapping normal "
                 "PMDs\")",
                 false},
+    canary_info{canary::zap_huge_pmd_pte_level, "zap_huge_pmd_pte_level",
+                "zap_huge_pmd() records the PMD in the mmu_gather as PTEs "
+                "(tlb_remove_tlb_entry() for tlb_remove_pmd_tlb_entry()), so arm64's "
+                "tlb_flush() hints the PTE level and the PMD block stays in the TLB: a wrong "
+                "level hint from the gather, as arm64 gave for freed tables until the fix to "
+                "c4ab2cbc1d87",
+                true},
 };
 } // namespace
 

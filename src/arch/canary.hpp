@@ -35,6 +35,7 @@ enum class canary : std::uint8_t {
     set_access_flags_no_unfold,
     pte_batch_crosses_folio,
     collapse_flush_pmd_level,
+    zap_huge_pmd_pte_level,
 };
 
 struct canary_info {

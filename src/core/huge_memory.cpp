@@ -156,7 +156,11 @@ void zap_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr) {
         return;
     }
     const pmd_t orig = w.ops->pmdp_huge_get_and_clear(mm, haddr, pmdp);
-    tlb.remove_pmd_tlb_entry(haddr);
+    // Canary: the PMD recorded as the PTEs it mapped, so the flush is hinted at the PTE level.
+    if (w.canaries.on(canary::zap_huge_pmd_pte_level))
+        tlb.remove_tlb_entries(haddr, static_cast<unsigned>(w.geo().ptrs_per_pte()));
+    else
+        tlb.remove_pmd_tlb_entry(haddr);
     w.m.pte_free(w.ops->pgtable_trans_huge_withdraw(mm, pmdp));
     if (!softleaf) {
         if (folio *f = w.m.pfn_folio(pmd_pfn(orig))) {
