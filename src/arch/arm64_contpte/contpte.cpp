@@ -15,8 +15,6 @@ staged_ptep entry_add(staged_ptep p, std::size_t n) {
     return staged_pte_add(p, static_cast<std::ptrdiff_t>(n));
 }
 
-/// The young and dirty bits of the entries of a block, ORed into orig_pte. Reading stops once
-/// both have been seen, as contpte_ptep_get() (arch/arm64/mm/contpte.c) does.
 /// orig_pte with the young and dirty a scan of its block gathered.
 pte_t with_gathered(pte_t orig_pte, bool young, bool dirty) {
     if (dirty)
@@ -26,6 +24,8 @@ pte_t with_gathered(pte_t orig_pte, bool young, bool dirty) {
     return orig_pte;
 }
 
+/// The young and dirty bits of the entries of a block, ORed into orig_pte. Reading stops once
+/// both have been seen, as contpte_ptep_get() (arch/arm64/mm/contpte.c) does.
 template <typename P>
 pte_t gather_young_dirty(const arm64_contpte_pgtable &impl, P first, pte_t orig_pte) {
     bool young = false;
