@@ -268,8 +268,9 @@ hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
     if (nd != d)
         hw_store(w.pmd_leaf, w.table, used, nd);
 
-    // PTE_CONT is a hint: the TLB may hold the block as one entry or page by page, and the
-    // next bit of the slot picks which, so a flush of part of a block can miss the rest.
+    // PTE_CONT is a hint: the TLB may hold the block as one entry or page by page (both at
+    // once, even: the comment on BBML2 in contpte_convert(), arch/arm64/mm/contpte.c), and
+    // the next bit of the slot picks which, so a flush of part of a block can miss the rest.
     const bool cont_entry = cont && (slot / geo_.cont_ptes()) % 2 == 0;
     if (w.pmd_leaf)
         tlb_insert({geo_.pmd_align_down(va), pmd_pfn({nd}), nd, tlb_kind::pmd});
