@@ -274,6 +274,37 @@ TEST_P(BasicFlows, MadvFreeBatchesAFolioAcrossTheWriteBit) {
     EXPECT_EQ(folio_pte_batch(w, *w.pte_lookup(base), first, 16, FPB_RESPECT_WRITE), 5U);
 }
 
+TEST_P(BasicFlows, ZapOfATHPAndThePtesAfterItFlushesOnceWithoutALevelHint) {
+    machine_options o = opts();
+    o.window_pmds = 2;
+    world w(GetParam(), o);
+    const std::uint64_t pmd = w.geo().pmd_size();
+    ASSERT_EQ(do_huge_pmd_anonymous_page(w, base, true), vm_fault::done);
+    ASSERT_EQ(do_anonymous_page(w, base + pmd, 0, true), vm_fault::done);
+    // A PMD block and a page in the TLB.
+    ASSERT_TRUE(w.m.hw_access(base + 5 * w.geo().page_size(), false).ok());
+    ASSERT_TRUE(w.m.hw_access(base + pmd, false).ok());
+    w.m.clear_logs();
+    zap_pte_range(w, base, w.geo().ptrs_per_pte() + 1);
+    EXPECT_TRUE(pmd_none(w.m.peek_pmd(0)));
+    EXPECT_TRUE(pte_none(entry(w, base + pmd)));
+    EXPECT_EQ(w.m.mm.rss.anon, 0);
+    // One gather cleared a PMD leaf and a PTE: arm64's tlb_get_level() has no single level to
+    // hint, so the flush must reach both (asm/tlb.h).
+    ASSERT_EQ(w.m.flush_log().size(), 1U);
+    const tlb_flush &f = w.m.flush_log()[0];
+    EXPECT_EQ(f.start, base);
+    EXPECT_EQ(f.end, base + pmd + w.geo().page_size());
+    EXPECT_EQ(f.stride, w.geo().page_size());
+    EXPECT_TRUE(f.last_level);
+    EXPECT_EQ(f.level, tlbi_ttl_unknown);
+    EXPECT_EQ(w.m.hw_access(base + 5 * w.geo().page_size(), false).fault, hw_fault::none_entry);
+    EXPECT_EQ(w.m.hw_access(base + pmd, false).fault, hw_fault::none_entry);
+    w.m.check_locks_released("test");
+    for (const violation &v : w.m.violations())
+        ADD_FAILURE() << v.id << " " << v.detail;
+}
+
 INSTANTIATE_TEST_SUITE_P(Impls, BasicFlows, ::testing::ValuesIn(pgtable_ops_names()),
                          [](const auto &info) { return info.param; });
 
@@ -286,6 +317,39 @@ TEST(BasicFlowsOracle, ContentSurvivesMprotectAndIsDroppedByZap) {
                                   "handle_mm_fault addr=0x40000003000 write=0 slot=0 value=0x0\n");
     ASSERT_TRUE(r.passed()) << r.violation->report;
     EXPECT_EQ(r.applied, 6U);
+}
+
+TEST(BasicFlowsOracle, AZapRunsAcrossPageTablesAndTakesATHPItReachesWhole) {
+    const std::string header = "mmfuzz v1 granule=4K window=2 bbml2=0 split_ptlocks=1\n";
+    // A THP at PMD 0, pages after it in PMD 1; zaps that start in the THP, end in it, or
+    // cross from the PTEs of one table into the next.
+    const program p = parse_text(header + "do_anonymous_page addr=0x40000000000 order=9\n"
+                                          "do_anonymous_page addr=0x40000200000 order=4\n"
+                                          "hw_access addr=0x40000003000 write=1 slot=0 value=0x0\n"
+                                          "hw_access addr=0x40000201000 write=1 slot=0 value=0x0\n"
+                                          "zap_pte_range addr=0x40000100000 nr=260\n"
+                                          "do_anonymous_page addr=0x40000000000 order=9\n"
+                                          "do_anonymous_page addr=0x40000200000 order=4\n"
+                                          "zap_pte_range addr=0x400001ff000 nr=3\n"
+                                          "do_anonymous_page addr=0x40000000000 order=9\n"
+                                          "zap_pte_range addr=0x40000000000 nr=4\n"
+                                          "do_anonymous_page addr=0x40000000000 order=0\n",
+                                 "test");
+    run_options o;
+    const run_result r = run_program(p, o);
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    ASSERT_EQ(r.legalized.ops.size(), p.ops.size());
+    const auto zap = [&](std::size_t i) {
+        const op &z = r.legalized.ops[i];
+        EXPECT_EQ(z.kind, op_kind::zap_pte_range);
+        return std::pair{z[slot::addr], z[slot::nr]};
+    };
+    // From inside the THP into PMD 1: the THP whole, then 4 pages of the table.
+    EXPECT_EQ(zap(4), std::pair(std::uint64_t{0}, std::uint64_t{516}));
+    // The last page of the THP and two after it: the THP whole again.
+    EXPECT_EQ(zap(7), std::pair(std::uint64_t{0}, std::uint64_t{514}));
+    // Inside the THP alone: the THP whole.
+    EXPECT_EQ(zap(9), std::pair(std::uint64_t{0}, std::uint64_t{512}));
 }
 
 TEST(BasicFlowsOracle, ANumaHintOnALargeFolioMakesItsOtherPagesYoung) {
