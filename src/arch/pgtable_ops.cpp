@@ -71,6 +71,10 @@ void pgtable_ops::pmd_populate(mm_struct * /*mm*/, hw_pmdp pmdp, pgtable_t table
     m_.write(pmdp, pmd_mktable(table.pfn));
 }
 
+void pgtable_ops::pmd_clear(hw_pmdp pmdp) {
+    m_.write(pmdp, pmd_t{0});
+}
+
 /// pmdp_invalidate(): present-invalid PMD, then flush the PMD range. It goes through
 /// pmdp_establish(), whose page_table_check_pmd_set() hook (arm64 asm/pgtable.h) uncounts the
 /// old leaf: an invalid entry is not user-accessible.

@@ -89,6 +89,9 @@ class pgtable_ops {
     virtual void set_pmd_at(mm_struct *mm, std::uint64_t addr, hw_pmdp pmdp, pmd_t pmd);
     /// pmd_populate(): publish a table page. The only way a staged table becomes live.
     virtual void pmd_populate(mm_struct *mm, hw_pmdp pmdp, pgtable_t table);
+    /// pmd_clear(): unlink the table (or clear the entry) without a flush; the caller frees the
+    /// table through its mmu_gather (pte_free_tlb()), which flushes the walk cache first.
+    virtual void pmd_clear(hw_pmdp pmdp);
     virtual pmd_t pmdp_invalidate(vm_area_struct *vma, std::uint64_t addr, hw_pmdp pmdp);
     virtual pmd_t pmdp_collapse_flush(vm_area_struct *vma, std::uint64_t addr, hw_pmdp pmdp);
     virtual pmd_t pmdp_huge_get_and_clear(mm_struct *mm, std::uint64_t addr, hw_pmdp pmdp);

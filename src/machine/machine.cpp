@@ -152,6 +152,14 @@ void machine::pte_free(pgtable_t table) {
         throw api_misuse("pte_free: pfn " + hex(table.pfn) + " is not an allocated table");
     if (table_is_live(table))
         throw api_misuse("pte_free: table " + hex(table.pfn) + " is still reachable");
+    // A table unlinked from a PMD may be freed only after a flush that reaches the walk cache
+    // (pte_free_tlb(), tlb_remove_table()): until then the walker may still read it.
+    for (std::size_t p = 0; p < broken_table_.size(); ++p)
+        if (broken_table_[p] == table.pfn)
+            report(violation_id::BBM, "pte_free of table " + hex(table.pfn) +
+                                          " unlinked from PMD " + std::to_string(p) +
+                                          " with no flush beyond the last level since: the "
+                                          "walk cache may still hold it");
     table_allocated_[table_slot(table.pfn)] = 0;
 }
 

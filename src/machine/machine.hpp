@@ -174,6 +174,10 @@ class machine {
     /// pte_alloc_one(): a zeroed table page; pte_free() returns it.
     pgtable_t pte_alloc_one();
     void pte_free(pgtable_t table);
+    /// Handed out by pte_alloc_one() and not yet freed.
+    [[nodiscard]] bool table_allocated(pgtable_t table) const {
+        return is_table_page(table.pfn) && table_allocated_[table_slot(table.pfn)] != 0;
+    }
     [[nodiscard]] bool table_is_live(pgtable_t table) const {
         return is_table_page(table.pfn) && table_pmd_slot_[table_slot(table.pfn)] >= 0;
     }

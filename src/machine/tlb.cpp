@@ -27,7 +27,8 @@ void mmu_gather::remove_pmd_tlb_entry(std::uint64_t addr) {
 }
 
 /// pte_free_tlb(): freed_tables, then tlb_flush_pmd_range(tlb, addr, PAGE_SIZE).
-void mmu_gather::pte_free_tlb(std::uint64_t addr) {
+void mmu_gather::pte_free_tlb(pgtable_t table, std::uint64_t addr) {
+    tables_.push_back(table);
     freed_tables_ = true;
     cleared_pmds_ = true;
     const std::uint64_t base = m_.geo().pmd_align_down(addr);
@@ -46,8 +47,9 @@ int mmu_gather::level() const {
     return tlbi_ttl_unknown;
 }
 
-/// tlb_flush_mmu_tlbonly() and arm64's tlb_flush(). A full-mm gather flushes the whole mm (the
-/// kernel instead retires the ASID when no table was freed; this machine keeps one ASID).
+/// tlb_flush_mmu(): tlb_flush_mmu_tlbonly() with arm64's tlb_flush(), then tlb_flush_mmu_free()
+/// frees the gathered tables. A full-mm gather flushes the whole mm (the kernel instead retires
+/// the ASID when no table was freed; this machine keeps one ASID).
 void mmu_gather::flush_mmu() {
     const bool anything = freed_tables_ || cleared_ptes_ || cleared_pmds_;
     if (anything && fullmm_) {
@@ -61,6 +63,9 @@ void mmu_gather::flush_mmu() {
     start_ = ~std::uint64_t{0};
     end_ = 0;
     freed_tables_ = cleared_ptes_ = cleared_pmds_ = false;
+    for (const pgtable_t t : tables_)
+        m_.pte_free(t);
+    tables_.clear();
 }
 
 void mmu_gather::finish_mmu() {

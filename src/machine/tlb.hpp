@@ -2,9 +2,11 @@
 // flush (mmu_gather) that core flows batch their invalidations into.
 #pragma once
 
+#include "pgtable/handle.hpp"
 #include "pgtable/pte.hpp"
 
 #include <cstdint>
+#include <vector>
 
 namespace mmfuzz {
 
@@ -62,8 +64,9 @@ class mmu_gather {
     void remove_tlb_entry(std::uint64_t addr) { remove_tlb_entries(addr, 1); }
     /// tlb_remove_pmd_tlb_entry(): the PMD entry mapping addr was cleared or changed.
     void remove_pmd_tlb_entry(std::uint64_t addr);
-    /// pte_free_tlb(): the PTE table of the PMD at addr was unlinked; walk caches must go too.
-    void pte_free_tlb(std::uint64_t addr);
+    /// pte_free_tlb(): the PTE table of the PMD at addr was unlinked; walk caches must go too,
+    /// and the table is freed only after the flush (tlb_remove_table(), tlb_flush_mmu_free()).
+    void pte_free_tlb(pgtable_t table, std::uint64_t addr);
     /// tlb_flush_mmu(): issue the pending flush now and start a new range.
     void flush_mmu();
     /// tlb_finish_mmu(): the final flush.
@@ -82,6 +85,7 @@ class mmu_gather {
     bool freed_tables_ = false;
     bool cleared_ptes_ = false;
     bool cleared_pmds_ = false;
+    std::vector<pgtable_t> tables_; ///< unlinked tables to free after the next flush
 };
 
 } // namespace mmfuzz

@@ -284,9 +284,13 @@ TEST_P(HwMonitors, MmuGatherFlushesTheUnionAtTheEnd) {
     w.m.check_tlb_stale();
     EXPECT_TRUE(w.m.violations().empty());
     // Freeing the table makes the flush reach the walk cache; a cleared PMD uses PMD stride.
+    // The table is freed after the flush, not when it is gathered.
+    const pgtable_t unlinked = w.m.pte_alloc_one();
     mmu_gather t2(w.m);
-    t2.pte_free_tlb(w.addr(0));
+    t2.pte_free_tlb(unlinked, w.addr(0));
+    EXPECT_TRUE(w.m.table_allocated(unlinked));
     t2.finish_mmu();
+    EXPECT_FALSE(w.m.table_allocated(unlinked));
     ASSERT_EQ(w.m.flush_log().size(), 2U);
     EXPECT_FALSE(w.m.flush_log()[1].last_level);
     EXPECT_EQ(w.m.flush_log()[1].stride, w.geo().pmd_size());
