@@ -125,6 +125,13 @@ constexpr std::array catalogue = {
                 "level hint from the gather, as arm64 gave for freed tables until the fix to "
                 "c4ab2cbc1d87",
                 true},
+    canary_info{canary::pt_reclaim_frees_unflushed, "pt_reclaim_frees_unflushed",
+                "zap_pte_range() frees the PTE table MADV_DONTNEED emptied with pte_free() "
+                "instead of pte_free_tlb(), so the mmu_gather never learns a table went: its "
+                "flush stays last-level and the walk cache may still hold the freed table (the "
+                "bug class of the 2018 \"tlb-fixes\" merge 706a1ea65e6f, page-table pages freed "
+                "before the TLB shootdown)",
+                true},
 };
 } // namespace
 

@@ -36,6 +36,7 @@ enum class canary : std::uint8_t {
     pte_batch_crosses_folio,
     collapse_flush_pmd_level,
     zap_huge_pmd_pte_level,
+    pt_reclaim_frees_unflushed,
 };
 
 struct canary_info {

@@ -52,9 +52,10 @@ bool folio_referenced(world &w, std::uint64_t addr);
 /// mm/mprotect.c mprotect_fixup() with the new VMA flags, then change_pte_range() over
 /// [addr, addr + nr pages) and the mmu_gather flush.
 void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t newflags);
-/// mm/memory.c unmap_page_range() over [addr, addr + nr pages) (MADV_DONTNEED, munmap): one
+/// mm/memory.c unmap_page_range() over [addr, addr + nr pages) as MADV_DONTNEED calls it: one
 /// mmu_gather for the range; per PMD, zap_huge_pmd() for a leaf the range covers whole, else
-/// zap_pte_range() over the part of the table in the range.
+/// zap_pte_range() over the part of the table in the range, which unlinks and frees a table it
+/// empties whole (zap_details.reclaim_pt).
 void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr);
 /// mm/madvise.c madvise_free_pte_range() over [addr, addr + nr pages).
 void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr);

@@ -1,5 +1,5 @@
-// Unmapping: mm/memory.c zap_pte_range() (MADV_DONTNEED, munmap) and mm/madvise.c
-// madvise_free_pte_range() (MADV_FREE).
+// Unmapping: mm/memory.c zap_pte_range() as MADV_DONTNEED calls it, empty tables reclaimed,
+// and mm/madvise.c madvise_free_pte_range() (MADV_FREE).
 //
 // RSS here counts present entries (MM_ANONPAGES/MM_FILEPAGES) and swap entries (MM_SWAPENTS);
 // migration and device entries are not counted, as in the rest of the model.
@@ -32,6 +32,64 @@ bool zap_nonpresent(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) {
     return true;
 }
 
+/// zap_empty_pte_table() (mm/memory.c), the PTL of the table held: a table left holding only
+/// none entries is unlinked under the PMD lock too, when that is another lock; the caller frees
+/// it through the gather. Whether the table was unlinked.
+bool zap_empty_pte_table(world &w, std::uint64_t addr, hw_ptep first) {
+    for (std::uint64_t i = 0; i < w.geo().ptrs_per_pte(); ++i)
+        if (!pte_none(w.ops->ptep_get(hw_pte_add(first, static_cast<std::ptrdiff_t>(i)))))
+            return false;
+    const spinlock_t pml = w.m.pmd_lockptr();
+    const bool nest = pml != w.ptl(addr);
+    if (nest)
+        w.m.spin_lock(pml); // spin_trylock(), which cannot fail without another CPU
+    w.ops->pmd_clear(w.m.pmd_off(addr));
+    if (nest)
+        w.m.spin_unlock(pml);
+    return true;
+}
+
+/// zap_pte_range()'s loop over [a, a + room pages) of one table, under its PTL. With
+/// `reclaim` set, it is left set only when the table was emptied and unlinked.
+void zap_table(world &w, mmu_gather &tlb, std::uint64_t a, std::uint64_t room, bool &reclaim) {
+    const std::uint64_t ps = w.geo().page_size();
+    const pte_locked first(w, a);
+    for (std::uint64_t i = 0; i < room;) {
+        const std::uint64_t va = a + i * ps;
+        const hw_ptep ptep = hw_pte_add(*first, static_cast<std::ptrdiff_t>(i));
+        const pte_t old = w.ops->ptep_get(ptep);
+        if (pte_none(old)) {
+            ++i;
+            continue;
+        }
+        if (!pte_present(old)) {
+            if (!zap_nonpresent(w, va, ptep, old))
+                reclaim = false; // any_skipped
+            ++i;
+            continue;
+        }
+        // zap_present_ptes() / zap_present_folio_ptes(): one folio batch at a time; a
+        // file folio takes the batch's dirty and young (anon ones need not).
+        const unsigned n = folio_pte_batch(w, ptep, old, static_cast<unsigned>(room - i));
+        const pte_t ptent = w.ops->get_and_clear_full_ptes(&w.m.mm, va, ptep, n, 0);
+        // Special entries of program folios are counted like any mapping by the model's
+        // accounting (program/apply.cpp), so they are uncounted here too.
+        if (folio *f = w.m.pfn_folio(pte_pfn(ptent))) {
+            if (!f->anon && !pte_special(ptent)) {
+                f->dirty |= pte_dirty(ptent);
+                f->referenced |= pte_young(ptent);
+            }
+            w.rmap_remove(pte_pfn(ptent), n);
+            if (w.canaries.on(canary::zap_rss_per_batch))
+                (f->anon ? w.m.mm.rss.anon : w.m.mm.rss.file) += static_cast<long>(n) - 1;
+            f->refcount -= static_cast<int>(n);
+        }
+        tlb.remove_tlb_entries(va, n);
+        i += n;
+    }
+    reclaim = reclaim && zap_empty_pte_table(w, a, *first);
+}
+
 } // namespace
 
 void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
@@ -49,38 +107,17 @@ void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
             a += room * ps;
             continue;
         }
-        const pte_locked first(w, a);
-        for (std::uint64_t i = 0; i < room;) {
-            const std::uint64_t va = a + i * ps;
-            const hw_ptep ptep = hw_pte_add(*first, static_cast<std::ptrdiff_t>(i));
-            const pte_t old = w.ops->ptep_get(ptep);
-            if (pte_none(old)) {
-                ++i;
-                continue;
-            }
-            if (!pte_present(old)) {
-                zap_nonpresent(w, va, ptep, old);
-                ++i;
-                continue;
-            }
-            // zap_present_ptes() / zap_present_folio_ptes(): one folio batch at a time; a
-            // file folio takes the batch's dirty and young (anon ones need not).
-            const unsigned n = folio_pte_batch(w, ptep, old, static_cast<unsigned>(room - i));
-            const pte_t ptent = w.ops->get_and_clear_full_ptes(&w.m.mm, va, ptep, n, 0);
-            // Special entries of program folios are counted like any mapping by the model's
-            // accounting (program/apply.cpp), so they are uncounted here too.
-            if (folio *f = w.m.pfn_folio(pte_pfn(ptent))) {
-                if (!f->anon && !pte_special(ptent)) {
-                    f->dirty |= pte_dirty(ptent);
-                    f->referenced |= pte_young(ptent);
-                }
-                w.rmap_remove(pte_pfn(ptent), n);
-                if (w.canaries.on(canary::zap_rss_per_batch))
-                    (f->anon ? w.m.mm.rss.anon : w.m.mm.rss.file) += static_cast<long>(n) - 1;
-                f->refcount -= static_cast<int>(n);
-            }
-            tlb.remove_tlb_entries(va, n);
-            i += n;
+        // MADV_DONTNEED reclaims a PTE table it empties whole (zap_details.reclaim_pt,
+        // pte_table_reclaim_enabled()): the range must cover the table and skip no entry.
+        bool reclaim = room == w.geo().ptrs_per_pte();
+        const pgtable_t table = w.m.table_of(*w.pte_lookup(a));
+        zap_table(w, tlb, a, room, reclaim);
+        // pte_free_tlb() once the PTL is dropped: the table goes after the gather's flush.
+        if (reclaim) {
+            if (w.canaries.on(canary::pt_reclaim_frees_unflushed))
+                w.m.pte_free(table);
+            else
+                tlb.pte_free_tlb(table, a);
         }
         a += room * ps;
     }

@@ -311,15 +311,16 @@ void update_mprotect(flow_context &c, const op &o, const op_result &, const op_r
 
 // ---- zap_pte_range ------------------------------------------------------------------------
 
-/// A range up to the end of the window, across page tables as zap_pmd_range() walks them with
-/// one mmu_gather. A PMD leaf the range reaches is zapped whole: the kernel would split one it
-/// covers in part (__split_huge_pmd()) and zap the PTEs, which split_huge_pmd and a zap within
-/// the table already reach.
+/// A range across page tables as zap_pmd_range() walks them with one mmu_gather; a count past
+/// the end of the window stops there, as madvise() stops at the end of the mapping. A PMD leaf
+/// the range reaches is zapped whole: the kernel would split one it covers in part
+/// (__split_huge_pmd()) and zap the PTEs, which split_huge_pmd and a zap within the table
+/// already reach.
 std::optional<op> legalize_zap(const op &in, world &ref, const char *&) {
     op o = in;
     const std::uint64_t table_mask = per_table(ref) - 1;
     std::uint64_t first = o[slot::addr];
-    std::uint64_t end = first + fold_count(o[slot::nr], ref.nr_pages() - first);
+    std::uint64_t end = first + std::clamp<std::uint64_t>(o[slot::nr], 1, ref.nr_pages() - first);
     if (pmd_is_leaf(ref, first))
         first &= ~table_mask;
     if (pmd_is_leaf(ref, end - 1))

@@ -305,6 +305,49 @@ TEST_P(BasicFlows, ZapOfATHPAndThePtesAfterItFlushesOnceWithoutALevelHint) {
         ADD_FAILURE() << v.id << " " << v.detail;
 }
 
+TEST_P(BasicFlows, ZapOfAWholeTableFreesItAfterAFlushOfTheWalkCache) {
+    world w(GetParam(), opts());
+    const std::uint64_t ps = w.geo().page_size();
+    const std::uint64_t per_table = w.geo().ptrs_per_pte();
+    ASSERT_EQ(do_anonymous_page(w, base + 7 * ps, 0, true), vm_fault::done);
+    const pgtable_t table = w.m.table_of(*w.pte_lookup(base));
+    ASSERT_TRUE(w.m.hw_access(base + 7 * ps, false).ok()); // fills the walk cache
+    ASSERT_EQ(w.m.walk_cache_entry(0), table);
+    // A zap of all but one page keeps the table.
+    w.m.clear_logs();
+    zap_pte_range(w, base, per_table - 1);
+    EXPECT_TRUE(pmd_table(w.m.peek_pmd(0)));
+    ASSERT_EQ(w.m.flush_log().size(), 1U);
+    EXPECT_TRUE(w.m.flush_log()[0].last_level);
+    // So does a whole-table zap that keeps a guard marker (any_skipped).
+    madvise_guard_install(w, base + 3 * ps, 1);
+    zap_pte_range(w, base, per_table);
+    EXPECT_TRUE(pmd_table(w.m.peek_pmd(0)));
+    EXPECT_TRUE(w.m.table_allocated(table));
+    // Without it, MADV_DONTNEED of the whole table unlinks and frees it (zap_empty_pte_table(),
+    // pte_free_tlb()): one flush beyond the last level, no level hint, then the table is free.
+    madvise_guard_remove(w, base + 3 * ps, 1);
+    ASSERT_EQ(do_anonymous_page(w, base + 7 * ps, 0, true), vm_fault::done);
+    ASSERT_TRUE(w.m.hw_access(base + 7 * ps, false).ok());
+    w.m.clear_logs();
+    zap_pte_range(w, base, per_table);
+    EXPECT_TRUE(pmd_none(w.m.peek_pmd(0)));
+    EXPECT_FALSE(w.m.table_allocated(table));
+    ASSERT_EQ(w.m.flush_log().size(), 1U);
+    const tlb_flush &f = w.m.flush_log()[0];
+    EXPECT_FALSE(f.last_level);
+    EXPECT_EQ(f.level, tlbi_ttl_unknown);
+    EXPECT_FALSE(w.m.walk_cache_entry(0).has_value());
+    EXPECT_EQ(w.m.mm.rss.anon, 0);
+    // The next fault takes a table again.
+    ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+    EXPECT_TRUE(pmd_table(w.m.peek_pmd(0)));
+    w.m.check_tlb_stale();
+    w.m.check_locks_released("test");
+    for (const violation &v : w.m.violations())
+        ADD_FAILURE() << v.id << " " << v.detail;
+}
+
 INSTANTIATE_TEST_SUITE_P(Impls, BasicFlows, ::testing::ValuesIn(pgtable_ops_names()),
                          [](const auto &info) { return info.param; });
 
