@@ -24,7 +24,8 @@ inline rc::Gen<op> gen_op(granule g) {
     const std::uint64_t n = geo.cont_ptes();
     return rc::gen::apply(
         [geo](std::size_t k, std::uint64_t addr, std::uint64_t nr, std::uint64_t folio,
-              std::uint64_t page, std::uint64_t arg, std::uint64_t flags, std::uint64_t value) {
+              std::uint64_t page, std::uint64_t arg, std::uint64_t flags, std::uint64_t value,
+              std::uint64_t whole) {
             const op_desc &d = op_descs()[k];
             op o{d.kind, {}};
             const std::array<std::uint64_t, nr_slots> raw = {addr, nr,    folio, page,
@@ -33,13 +34,19 @@ inline rc::Gen<op> gen_op(granule g) {
                 o[f.s] = normalize_field(d, f, raw[static_cast<std::size_t>(f.s)]);
             if (d.kind == op_kind::folio_alloc)
                 o[slot::arg] = arg % (geo.cont_pte_shift + 2);
+            // Now and then a zap of the whole table, which MADV_DONTNEED frees; shrinking
+            // (towards 0) leaves it for the ordinary zap.
+            if (d.kind == op_kind::zap_pte_range && whole == 3) {
+                o[slot::addr] = 0;
+                o[slot::nr] = geo.ptrs_per_pte();
+            }
             return o;
         },
         rc::gen::inRange<std::size_t>(0, op_descs().size()),
         rc::gen::inRange<std::uint64_t>(0, 4 * n), rc::gen::inRange<std::uint64_t>(0, 2 * n + 1),
         rc::gen::inRange<std::uint64_t>(0, 4), rc::gen::inRange<std::uint64_t>(0, 2 * n),
         rc::gen::inRange<std::uint64_t>(0, 256), rc::gen::inRange<std::uint64_t>(0, 16),
-        rc::gen::inRange<std::uint64_t>(0, 1U << 20));
+        rc::gen::inRange<std::uint64_t>(0, 1U << 20), rc::gen::inRange<std::uint64_t>(0, 4));
 }
 
 /// A program on granule g: two folio allocations (a block-sized one and a page), then ops.
