@@ -103,8 +103,9 @@ const std::array<op_desc, 33> descs = {
          "change_pte_range() over a range: modify_prot_start/commit_ptes per folio batch, "
          "then the mmu_gather flush"),
     make(op_kind::zap_pte_range, "zap_pte_range", {f_addr, f_nr}, {},
-         "MADV_DONTNEED/munmap over a range, across page tables: get_and_clear_full_ptes per "
-         "batch or zap_huge_pmd per PMD leaf, dirty/young to the folio, one deferred flush"),
+         "MADV_DONTNEED over a range, across page tables: get_and_clear_full_ptes per batch "
+         "or zap_huge_pmd per PMD leaf, dirty/young to the folio, a table emptied whole freed "
+         "through the gather, one deferred flush"),
     make(op_kind::madvise_free, "madvise_free", {f_addr, f_nr}, {},
          "MADV_FREE: clear young and dirty of whole folios and mark them lazy-free"),
     make(op_kind::shrink_folio, "shrink_folio", {f_addr}, {},
