@@ -32,13 +32,11 @@ bool zap_nonpresent(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) {
     return true;
 }
 
-/// zap_empty_pte_table() (mm/memory.c), the PTL of the table held: a table left holding only
-/// none entries is unlinked under the PMD lock too, when that is another lock; the caller frees
-/// it through the gather. Whether the table was unlinked.
-bool zap_empty_pte_table(world &w, std::uint64_t addr, hw_ptep first) {
-    for (std::uint64_t i = 0; i < w.geo().ptrs_per_pte(); ++i)
-        if (!pte_none(w.ops->ptep_get(hw_pte_add(first, static_cast<std::ptrdiff_t>(i)))))
-            return false;
+/// zap_empty_pte_table() (mm/memory.c), the PTL of the table held: the table the zap emptied
+/// is unlinked under the PMD lock too, when that is another lock; the caller frees it through
+/// the gather. As in zap_pte_range()'s fast path, the entries are not read again: a zap of the
+/// whole table that skipped none left every one of them none.
+void zap_empty_pte_table(world &w, std::uint64_t addr) {
     const spinlock_t pml = w.m.pmd_lockptr();
     const bool nest = pml != w.ptl(addr);
     if (nest)
@@ -46,11 +44,10 @@ bool zap_empty_pte_table(world &w, std::uint64_t addr, hw_ptep first) {
     w.ops->pmd_clear(w.m.pmd_off(addr));
     if (nest)
         w.m.spin_unlock(pml);
-    return true;
 }
 
 /// zap_pte_range()'s loop over [a, a + room pages) of one table, under its PTL. With
-/// `reclaim` set, it is left set only when the table was emptied and unlinked.
+/// `reclaim` set, it is left set only when no entry was skipped, and the table is unlinked.
 void zap_table(world &w, mmu_gather &tlb, std::uint64_t a, std::uint64_t room, bool &reclaim) {
     const std::uint64_t ps = w.geo().page_size();
     const pte_locked first(w, a);
@@ -87,7 +84,8 @@ void zap_table(world &w, mmu_gather &tlb, std::uint64_t a, std::uint64_t room, b
         tlb.remove_tlb_entries(va, n);
         i += n;
     }
-    reclaim = reclaim && zap_empty_pte_table(w, a, *first);
+    if (reclaim)
+        zap_empty_pte_table(w, a);
 }
 
 } // namespace
@@ -103,14 +101,15 @@ void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
             a += room * ps;
             continue;
         }
-        if (!w.pte_lookup(a)) {
+        const std::optional<hw_ptep> ptep = w.pte_lookup(a);
+        if (!ptep) {
             a += room * ps;
             continue;
         }
         // MADV_DONTNEED reclaims a PTE table it empties whole (zap_details.reclaim_pt,
         // pte_table_reclaim_enabled()): the range must cover the table and skip no entry.
         bool reclaim = room == w.geo().ptrs_per_pte();
-        const pgtable_t table = w.m.table_of(*w.pte_lookup(a));
+        const pgtable_t table = w.m.table_of(*ptep);
         zap_table(w, tlb, a, room, reclaim);
         // pte_free_tlb() once the PTL is dropped: the table goes after the gather's flush.
         if (reclaim) {
