@@ -49,8 +49,10 @@ touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std:
 // ---- aging.cpp, mprotect.cpp, zap.cpp --------------------------------------------------------
 /// mm/rmap.c folio_referenced_one() over the folio mapped at addr: whether any entry was young.
 bool folio_referenced(world &w, std::uint64_t addr);
-/// mm/mprotect.c mprotect_fixup() with the new VMA flags, then change_pte_range() over
-/// [addr, addr + nr pages) and the mmu_gather flush.
+/// mm/mprotect.c mprotect_fixup() with the new VMA flags, then change_protection() over
+/// [addr, addr + nr pages) with one mmu_gather: per PMD, change_huge_pmd() for a leaf the range
+/// covers whole, __split_huge_pmd() of one it covers in part, and change_pte_range() over the
+/// part of the table in the range.
 void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t newflags);
 /// mm/memory.c unmap_page_range() over [addr, addr + nr pages) as MADV_DONTNEED calls it: one
 /// mmu_gather for the range; per PMD, zap_huge_pmd() for a leaf the range covers whole, else
@@ -68,6 +70,9 @@ void split_huge_pmd(world &w, std::uint64_t addr);
 /// mm/huge_memory.c zap_huge_pmd(): unmap a PMD-mapped THP; the PMD range goes into the
 /// caller's gather (tlb_remove_pmd_tlb_entry()), flushed at its tlb_finish_mmu().
 void zap_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr);
+/// mm/huge_memory.c change_huge_pmd(): the PMD leaf mapping addr takes the VMA's protection;
+/// the PMD range goes into the caller's gather.
+void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_writable);
 /// mm/huge_memory.c split_folio_to_order() of the folio mapped at addr; false if it cannot.
 bool split_folio(world &w, std::uint64_t addr, unsigned new_order);
 /// mm/khugepaged.c collapse_huge_page() of the 2^order pages around addr (SEMANTICS 4.2).

@@ -176,6 +176,44 @@ void zap_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr) {
     w.m.spin_unlock(ptl);
 }
 
+namespace {
+
+/// mm/huge_memory.c can_change_pmd_writable() in this private anonymous VMA (the caller checks
+/// VM_WRITE): not PROT_NONE, not uffd-wp, and an exclusive anonymous folio.
+bool can_change_pmd_writable(world &w, pmd_t pmd) {
+    if (pmd_protnone(pmd) || pmd_uffd_wp(pmd))
+        return false;
+    const folio *f = w.m.pfn_folio(pmd_pfn(pmd));
+    return f != nullptr && f->anon && w.mapcount(pmd_pfn(pmd)) <= 1;
+}
+
+} // namespace
+
+/// mm/huge_memory.c change_huge_pmd() of a present PMD leaf, under the PMD lock. arm64 has no
+/// pmdp_invalidate_ad(), so the generic one is pmdp_invalidate(): the PMD goes present-invalid
+/// and its range is flushed before the new protection is written, which makes a change of
+/// execute permission break-before-make. pmd_modify() keeps young, dirty and uffd-wp; with
+/// MM_CP_TRY_CHANGE_WRITABLE an exclusive anonymous PMD becomes writable at once. arm64 has no
+/// huge_pmd_needs_flush(), so the PMD range always goes into the gather.
+void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_writable) {
+    const std::uint64_t haddr = pmd_align_down(w, addr);
+    const hw_pmdp pmdp = w.m.pmd_off(haddr);
+    const spinlock_t ptl = w.m.pmd_lockptr();
+    w.m.spin_lock(ptl);
+    const pmd_t cur = w.ops->pmdp_get(pmdp);
+    if (!pmd_trans_huge(cur)) {
+        w.m.spin_unlock(ptl);
+        return;
+    }
+    const pmd_t oldpmd = w.ops->pmdp_invalidate(&w.vma, haddr, pmdp);
+    pmd_t entry = pmd_modify(oldpmd, w.vm_page_prot(haddr));
+    if (try_writable && !pmd_write(entry) && can_change_pmd_writable(w, entry))
+        entry = pmd_mkwrite_novma(entry);
+    w.ops->set_pmd_at(&w.m.mm, haddr, pmdp, entry);
+    tlb.remove_pmd_tlb_entry(haddr);
+    w.m.spin_unlock(ptl);
+}
+
 /// mm/huge_memory.c split_folio_to_order() -> __folio_split() for an anonymous, PTE-mapped
 /// folio: unmap_folio() turns every mapping into a migration entry (try_to_migrate_one():
 /// ptep_get_and_clear() plus the page flush of ptep_clear_flush(), the entry of

@@ -1,4 +1,5 @@
-// mprotect: mm/mprotect.c mprotect_fixup(), change_protection() and change_pte_range().
+// mprotect: mm/mprotect.c mprotect_fixup(), change_protection(), change_pmd_range() and
+// change_pte_range().
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
 #include "machine/tlb.hpp"
@@ -44,6 +45,15 @@ void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t n
     mmu_gather tlb(w.m);
     for (std::uint64_t a = addr; a < end;) {
         const std::uint64_t room = std::min(table_room(w, a), (end - a) / ps);
+        // change_pmd_range(): a PMD leaf is changed whole or split first.
+        if (pmd_trans_huge(w.ops->pmdp_get(w.m.pmd_off(a)))) {
+            if (room == w.geo().ptrs_per_pte()) {
+                change_huge_pmd(w, tlb, a, try_writable);
+                a += room * ps;
+                continue;
+            }
+            split_huge_pmd(w, a);
+        }
         if (!w.pte_lookup(a)) {
             a += room * ps;
             continue;

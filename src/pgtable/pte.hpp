@@ -361,6 +361,15 @@ constexpr pmd_t pmd_mkuffd_wp(pmd_t p) {
     return pte_pmd(pte_mkuffd_wp(pmd_pte(p)));
 }
 
+/// pmd_modify() (arm64 pgtable.h): pte_modify() of the PMD; its mask leaves the table bit, so a
+/// block stays a block.
+constexpr pmd_t pmd_modify(pmd_t p, pgprot_t newprot) {
+    return pte_pmd(pte_modify(pmd_pte(p), newprot));
+}
+constexpr bool pmd_protnone(pmd_t p) {
+    return pte_protnone(pmd_pte(p));
+}
+
 /// The protection of a PMD leaf as a PTE protection (table bit restored), as split uses it.
 constexpr pgprot_t pmd_pgprot_as_pte(pmd_t p) {
     return {(pmd_val(p) & ~PTE_ADDR_MASK) | (pmd_valid(p) ? PTE_TABLE_BIT : 0)};

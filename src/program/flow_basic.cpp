@@ -270,27 +270,49 @@ constexpr std::array<vm_flags_t, 5> prot_flags = {
     0,                            // none
 };
 
-/// A range inside one table, not over a PMD leaf, and cut before the first valid entry whose
-/// execute permission the new protection would change (a live UXN change needs
-/// break-before-make, which change_pte_range() does not do).
+/// A range across page tables as change_protection() walks them with one mmu_gather; a count
+/// past the end of the window stops there. A PMD leaf the range reaches is changed whole
+/// (change_huge_pmd()): the kernel would split one it covers in part (__split_huge_pmd()), which
+/// split_huge_pmd and an mprotect within the table already reach. The range is cut before the
+/// first valid PTE whose execute permission the new protection would change (a live UXN change
+/// needs break-before-make, which change_pte_range() does not do), and, for PROT_NONE, before
+/// the first PMD leaf (a PROT_NONE PMD, NUMA hinting's, is not modelled).
 std::optional<op> legalize_mprotect(const op &in, world &ref, const char *&why) {
     op o = in;
-    const std::uint64_t page = o[slot::addr];
-    if (pmd_is_leaf(ref, page))
-        return no_op(why, "change_huge_pmd() is not modelled");
     o[slot::arg] %= prot_flags.size();
-    const bool exec = (prot_flags[o[slot::arg]] & VM_EXEC) != 0;
-    std::uint64_t nr = fold_count(o[slot::nr], room_in_table(ref, page));
-    for (std::uint64_t i = 0; i < nr; ++i) {
-        const auto e = entry_at(ref, page + i);
-        if (e && pte_valid(*e) && pte_user_exec(*e) != exec && prot_flags[o[slot::arg]] != 0) {
-            nr = i;
-            break;
+    const vm_flags_t flags = prot_flags[o[slot::arg]];
+    const bool exec = (flags & VM_EXEC) != 0;
+    const std::uint64_t per = per_table(ref);
+    std::uint64_t first = o[slot::addr];
+    std::uint64_t end = first + std::clamp<std::uint64_t>(o[slot::nr], 1, ref.nr_pages() - first);
+    if (pmd_is_leaf(ref, first))
+        first &= ~(per - 1);
+    if (pmd_is_leaf(ref, end - 1))
+        end = ((end - 1) | (per - 1)) + 1;
+    for (std::uint64_t p = first; p < end;) {
+        const std::uint64_t next = std::min(end, (p | (per - 1)) + 1);
+        if (pmd_is_leaf(ref, p)) {
+            if (flags == 0) {
+                end = p;
+                break;
+            }
+        } else if (const auto base = ref.pte_lookup(ref.page_va(p)); base && flags != 0) {
+            for (std::uint64_t q = p; q < next; ++q) {
+                const pte_t e =
+                    ref.ops->ptep_get(hw_pte_add(*base, static_cast<std::ptrdiff_t>(q - p)));
+                if (pte_valid(e) && pte_user_exec(e) != exec) {
+                    end = q;
+                    break;
+                }
+            }
         }
+        p = next;
     }
-    if (nr == 0)
-        return no_op(why, "the first entry's execute permission would change");
-    o[slot::nr] = nr;
+    if (end == first)
+        return no_op(why, flags == 0 ? "mprotect(PROT_NONE) of a PMD-mapped THP is not modelled"
+                                     : "the first entry's execute permission would change");
+    o[slot::addr] = first;
+    o[slot::nr] = end - first;
     return o;
 }
 
@@ -299,14 +321,21 @@ op_result apply_mprotect(world &w, const op &o) {
     return {};
 }
 
-/// `may` spreads over the folio batches (spread_prot_batches()); pte_modify() and
+/// `may` spreads over the folio batches (spread_prot_batches()); pte_modify(), pmd_modify() and
 /// change_softleaf_pte() keep the flags.
 void update_mprotect(flow_context &c, const op &o, const op_result &, const op_result &) {
-    if (!c.ref.pte_lookup(c.ref.page_va(o[slot::addr])))
-        return;
-    spread_prot_batches(c, o[slot::addr], o[slot::nr]);
-    for (std::uint64_t q = o[slot::addr]; q < o[slot::addr] + o[slot::nr]; ++q)
-        c.chk.spec.keep_flags(q);
+    const std::uint64_t per = per_table(c.ref);
+    const std::uint64_t end = o[slot::addr] + o[slot::nr];
+    for (std::uint64_t p = o[slot::addr]; p < end;) {
+        const std::uint64_t next = std::min(end, (p | (per - 1)) + 1);
+        const bool table = c.ref.pte_lookup(c.ref.page_va(p)).has_value();
+        if (table)
+            spread_prot_batches(c, p, next - p);
+        if (table || pmd_is_leaf(c.ref, p))
+            for (std::uint64_t q = p; q < next; ++q)
+                c.chk.spec.keep_flags(q);
+        p = next;
+    }
 }
 
 // ---- zap_pte_range ------------------------------------------------------------------------

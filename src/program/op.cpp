@@ -100,8 +100,8 @@ const std::array<op_desc, 33> descs = {
     make(op_kind::folio_referenced, "folio_referenced", {f_addr}, {},
          "aging: clear and flush young over the entries mapping the folio at addr"),
     make(op_kind::mprotect, "mprotect", {f_addr, f_nr, f_prot}, {},
-         "change_pte_range() over a range: modify_prot_start/commit_ptes per folio batch, "
-         "then the mmu_gather flush"),
+         "change_protection() over a range, across page tables: change_huge_pmd per PMD "
+         "leaf, modify_prot_start/commit_ptes per folio batch, one deferred flush"),
     make(op_kind::zap_pte_range, "zap_pte_range", {f_addr, f_nr}, {},
          "MADV_DONTNEED over a range, across page tables: get_and_clear_full_ptes per batch "
          "or zap_huge_pmd per PMD leaf, dirty/young to the folio, a table emptied whole freed "

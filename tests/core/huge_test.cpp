@@ -508,12 +508,12 @@ TEST(HugeCanaries, TheOracleCatchesEachWrongVariant) {
     }
 }
 
-/// Random programs of direct calls, the THP flows, anonymous faults and zaps (which reach the THP
-/// fault and zap_huge_pmd()): none may report a violation.
+/// Random programs of direct calls, the THP flows, anonymous faults, zaps and mprotect (which
+/// reach the THP fault, zap_huge_pmd() and change_huge_pmd()): none may report a violation.
 TEST(HugeRandom, NoFalseAlarms) {
     const op_kind huge_ops[] = {op_kind::collapse_huge_page, op_kind::split_huge_pmd,
-                                op_kind::split_folio, op_kind::do_anonymous_page,
-                                op_kind::zap_pte_range};
+                                op_kind::split_folio,        op_kind::do_anonymous_page,
+                                op_kind::zap_pte_range,      op_kind::mprotect};
     std::size_t applied_of[std::size(huge_ops)] = {};
     // Fewer runs on the large granules: a PMD there is 2048 or 8192 pages.
     for (const auto &[g, seeds] :

@@ -1,0 +1,128 @@
+// mprotect over PMD-mapped THPs: change_huge_pmd() for a PMD the range covers whole, the split
+// of one it covers in part, and a range across page tables in one gather.
+#include "core/flows.hpp"
+#include "program/codec.hpp"
+#include "program/runner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace mmfuzz {
+namespace {
+
+constexpr const char *impls[] = {"generic", "arm64_contpte"};
+
+machine_options opts4k(unsigned window_pmds = 1) {
+    machine_options o;
+    o.gran = granule::k4;
+    o.window_pmds = window_pmds;
+    return o;
+}
+
+pmd_t pmd_at(world &w, std::uint64_t addr) {
+    return w.m.peek_pmd(w.m.pmd_index(addr));
+}
+
+void expect_no_violations(const world &w) {
+    for (const violation &v : w.m.violations())
+        ADD_FAILURE() << w.ops->name() << ": " << v.id << " " << v.detail;
+}
+
+run_result run_text(const std::string &text) {
+    return run_program(parse_text(text), run_options{});
+}
+
+std::string verdict(const run_result &r) {
+    return r.violation ? r.violation->invariant + ": " + r.violation->report : "pass";
+}
+
+TEST(ChangeHugePmd, MprotectOfAWholeThpRewritesThePmdAfterInvalidatingIt) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k());
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        ASSERT_EQ(do_huge_pmd_anonymous_page(w, base, true), vm_fault::done);
+        ASSERT_TRUE(w.m.hw_access(base + 9 * ps, true, 0, 0x99).ok());
+        const pmd_t before = pmd_at(w, base);
+        w.m.clear_logs();
+
+        mprotect_fixup(w, base, w.geo().ptrs_per_pte(), VM_READ);
+        pmd_t pmd = pmd_at(w, base);
+        ASSERT_TRUE(pmd_trans_huge(pmd)) << impl;
+        EXPECT_EQ(pmd_pfn(pmd), pmd_pfn(before));
+        EXPECT_FALSE(pmd_write(pmd)) << impl;
+        EXPECT_TRUE(pmd_young(pmd) && pmd_dirty(pmd)) << impl; // pmd_modify() keeps them
+        // pmdp_invalidate() flushed the block before the new PMD was written, and the gather
+        // flushed the PMD range at its end.
+        ASSERT_EQ(w.m.flush_log().size(), 2U) << impl;
+        EXPECT_EQ(w.m.flush_log()[0].kind, flush_kind::pmd_range);
+        EXPECT_EQ(w.m.flush_log()[1].level, tlb_level_pmd);
+        EXPECT_EQ(w.m.hw_access(base + 9 * ps, true, 0, 1).fault, hw_fault::write_protect);
+        EXPECT_EQ(w.m.hw_access(base + 9 * ps, false).value, 0x99U);
+        EXPECT_EQ(w.mapcount(pmd_pfn(pmd)), 1);
+        EXPECT_EQ(w.m.mm.rss.anon, 512);
+
+        // Writable again at once: the folio is exclusive (can_change_pmd_writable()).
+        mprotect_fixup(w, base, w.geo().ptrs_per_pte(), VM_READ | VM_WRITE);
+        EXPECT_TRUE(pmd_write(pmd_at(w, base))) << impl;
+        EXPECT_TRUE(w.m.hw_access(base + 9 * ps, true, 0, 2).ok()) << impl;
+
+        // Execute permission changes on a block mapping: break-before-make through the
+        // invalidation, so no violation.
+        mprotect_fixup(w, base, w.geo().ptrs_per_pte(), VM_READ | VM_EXEC);
+        pmd = pmd_at(w, base);
+        EXPECT_TRUE(pte_user_exec(pmd_pte(pmd)) && !pmd_write(pmd)) << impl;
+        EXPECT_TRUE(pmd_trans_huge(pmd));
+        expect_no_violations(w);
+    }
+}
+
+TEST(ChangeHugePmd, MprotectOfPartOfAThpSplitsItFirst) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k());
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        ASSERT_EQ(do_huge_pmd_anonymous_page(w, base, true), vm_fault::done);
+        mprotect_fixup(w, base + 16 * ps, 16, VM_READ);
+        ASSERT_TRUE(pmd_table(pmd_at(w, base))) << impl;
+        for (std::uint64_t i = 0; i < w.geo().ptrs_per_pte(); ++i) {
+            const pte_t pte = w.ops->ptep_get(*w.pte_lookup(base + i * ps));
+            EXPECT_EQ(pte_write(pte), i < 16 || i >= 32) << impl << " " << i;
+        }
+        expect_no_violations(w);
+    }
+}
+
+const std::string header2 = "mmfuzz v1 granule=4K window=2 bbml2=0 split_ptlocks=1\n";
+
+// The legalizer takes a PMD leaf the range reaches whole and runs on into the next table: one
+// gather flushes the PMD and the PTEs together (no level hint), and the oracle follows both.
+TEST(ChangeHugePmd, AnMprotectRunsAcrossPageTablesAndTakesATHPItReachesWhole) {
+    const std::string text = header2 + "do_anonymous_page addr=0x40000000000 order=9\n"
+                                       "do_anonymous_page addr=0x40000200000 order=4\n"
+                                       "hw_access addr=0x40000003000 write=1 slot=0 value=0x7\n"
+                                       "mprotect addr=0x40000100000 nr=300 prot=ro\n"
+                                       "hw_access addr=0x40000003000 write=0 slot=0 value=0x0\n"
+                                       "hw_access addr=0x40000201000 write=1 slot=0 value=0x8\n"
+                                       "mprotect addr=0x40000000000 nr=1024 prot=rw\n"
+                                       "hw_access addr=0x40000003000 write=1 slot=1 value=0x9\n";
+    const run_result r = run_text(text);
+    ASSERT_TRUE(r.passed()) << verdict(r);
+    const op &m = r.legalized.ops[3];
+    EXPECT_EQ(m[slot::addr], 0U);
+    EXPECT_EQ(m[slot::nr], 512U + 44U);
+}
+
+TEST(ChangeHugePmd, AProtNoneMprotectStopsBeforeAThp) {
+    const std::string text = header2 + "do_anonymous_page addr=0x40000200000 order=9\n"
+                                       "mprotect addr=0x40000000000 nr=1024 prot=none\n"
+                                       "mprotect addr=0x40000200000 nr=1 prot=none\n";
+    const run_result r = run_text(text);
+    ASSERT_TRUE(r.passed()) << verdict(r);
+    ASSERT_EQ(r.legalized.ops.size(), 2U);
+    EXPECT_EQ(r.legalized.ops[1][slot::nr], 512U);
+}
+
+} // namespace
+} // namespace mmfuzz
