@@ -132,6 +132,13 @@ constexpr std::array catalogue = {
                 "bug class of the 2018 \"tlb-fixes\" merge 706a1ea65e6f, page-table pages freed "
                 "before the TLB shootdown)",
                 true},
+    canary_info{canary::change_huge_pmd_in_place, "change_huge_pmd_in_place",
+                "change_huge_pmd() writes the new protection over the live PMD leaf with "
+                "set_pmd_at() instead of going through pmdp_invalidate(), so an mprotect that "
+                "changes execute permission changes a live block mapping without "
+                "break-before-make (the unsafe attribute change arm64's "
+                "__check_safe_pte_update() warns of, pgattr_change_is_safe())",
+                true},
 };
 } // namespace
 

@@ -37,6 +37,7 @@ enum class canary : std::uint8_t {
     collapse_flush_pmd_level,
     zap_huge_pmd_pte_level,
     pt_reclaim_frees_unflushed,
+    change_huge_pmd_in_place,
 };
 
 struct canary_info {

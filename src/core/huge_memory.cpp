@@ -205,7 +205,10 @@ void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_wri
         w.m.spin_unlock(ptl);
         return;
     }
-    const pmd_t oldpmd = w.ops->pmdp_invalidate(&w.vma, haddr, pmdp);
+    // Canary: the new protection written over the live PMD, without the invalidation.
+    const pmd_t oldpmd = w.canaries.on(canary::change_huge_pmd_in_place)
+                             ? cur
+                             : w.ops->pmdp_invalidate(&w.vma, haddr, pmdp);
     pmd_t entry = pmd_modify(oldpmd, w.vm_page_prot(haddr));
     if (try_writable && !pmd_write(entry) && can_change_pmd_writable(w, entry))
         entry = pmd_mkwrite_novma(entry);

@@ -1,5 +1,6 @@
 // mprotect over PMD-mapped THPs: change_huge_pmd() for a PMD the range covers whole, the split
-// of one it covers in part, and a range across page tables in one gather.
+// of one it covers in part, a range across page tables in one gather, and the in-place variant
+// the break-before-make monitor must catch.
 #include "core/flows.hpp"
 #include "program/codec.hpp"
 #include "program/runner.hpp"
@@ -29,8 +30,10 @@ void expect_no_violations(const world &w) {
         ADD_FAILURE() << w.ops->name() << ": " << v.id << " " << v.detail;
 }
 
-run_result run_text(const std::string &text) {
-    return run_program(parse_text(text), run_options{});
+run_result run_text(const std::string &text, const std::string &inject = "") {
+    run_options o;
+    o.inject = inject;
+    return run_program(parse_text(text), o);
 }
 
 std::string verdict(const run_result &r) {
@@ -122,6 +125,23 @@ TEST(ChangeHugePmd, AProtNoneMprotectStopsBeforeAThp) {
     ASSERT_TRUE(r.passed()) << verdict(r);
     ASSERT_EQ(r.legalized.ops.size(), 2U);
     EXPECT_EQ(r.legalized.ops[1][slot::nr], 512U);
+}
+
+// In place, a change of write permission is safe on a live block; one of execute permission
+// is not.
+TEST(ChangeHugePmd, InPlaceIsCaughtWhenExecutePermissionChanges) {
+    const std::string thp = std::string("mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n") +
+                            "do_anonymous_page addr=0x40000000000 order=9\n";
+    const run_result ro =
+        run_text(thp + "mprotect addr=0x40000000000 nr=1 prot=ro\n", "change_huge_pmd_in_place");
+    EXPECT_TRUE(ro.passed()) << verdict(ro);
+    const std::string rx = thp + "mprotect addr=0x40000000000 nr=1 prot=rx\n";
+    const run_result bad = run_text(rx, "change_huge_pmd_in_place");
+    ASSERT_FALSE(bad.passed());
+    EXPECT_EQ(bad.violation->invariant, "BBM");
+    EXPECT_EQ(bad.violation->op_index, 1U);
+    const run_result good = run_text(rx);
+    EXPECT_TRUE(good.passed()) << verdict(good);
 }
 
 } // namespace
