@@ -31,6 +31,19 @@ range_t addr_one(const op &o) {
     return {o[slot::addr], 1};
 }
 
+/// The pages [first, end) of a range that runs across page tables: a count past the end of the
+/// window stops there, and a PMD leaf the range reaches is taken whole.
+range_t whole_leaf_range(const op &o, world &ref) {
+    const std::uint64_t table_mask = per_table(ref) - 1;
+    std::uint64_t first = o[slot::addr];
+    std::uint64_t end = first + std::clamp<std::uint64_t>(o[slot::nr], 1, ref.nr_pages() - first);
+    if (pmd_is_leaf(ref, first))
+        first &= ~table_mask;
+    if (pmd_is_leaf(ref, end - 1))
+        end = ((end - 1) | table_mask) + 1;
+    return {first, end};
+}
+
 std::uint64_t page_of(const world &w, std::uint64_t va) {
     return (va - w.m.window_start()) >> w.geo().page_shift;
 }
@@ -283,12 +296,7 @@ std::optional<op> legalize_mprotect(const op &in, world &ref, const char *&why) 
     const vm_flags_t flags = prot_flags[o[slot::arg]];
     const bool exec = (flags & VM_EXEC) != 0;
     const std::uint64_t per = per_table(ref);
-    std::uint64_t first = o[slot::addr];
-    std::uint64_t end = first + std::clamp<std::uint64_t>(o[slot::nr], 1, ref.nr_pages() - first);
-    if (pmd_is_leaf(ref, first))
-        first &= ~(per - 1);
-    if (pmd_is_leaf(ref, end - 1))
-        end = ((end - 1) | (per - 1)) + 1;
+    auto [first, end] = whole_leaf_range(o, ref);
     for (std::uint64_t p = first; p < end;) {
         const std::uint64_t next = std::min(end, (p | (per - 1)) + 1);
         if (pmd_is_leaf(ref, p)) {
@@ -347,13 +355,7 @@ void update_mprotect(flow_context &c, const op &o, const op_result &, const op_r
 /// already reach.
 std::optional<op> legalize_zap(const op &in, world &ref, const char *&) {
     op o = in;
-    const std::uint64_t table_mask = per_table(ref) - 1;
-    std::uint64_t first = o[slot::addr];
-    std::uint64_t end = first + std::clamp<std::uint64_t>(o[slot::nr], 1, ref.nr_pages() - first);
-    if (pmd_is_leaf(ref, first))
-        first &= ~table_mask;
-    if (pmd_is_leaf(ref, end - 1))
-        end = ((end - 1) | table_mask) + 1;
+    const auto [first, end] = whole_leaf_range(o, ref);
     o[slot::addr] = first;
     o[slot::nr] = end - first;
     return o;
