@@ -23,6 +23,17 @@ namespace mmfuzz {
 
 namespace {
 
+/// Whether the known finding `entry` ("INVARIANT op [words]") names a violation with this
+/// "INVARIANT op" key and detail: the key, and the words, if any, found in the detail.
+bool known_matches(const std::string &entry, const std::string &key, const std::string &detail) {
+    if (entry.compare(0, key.size(), key) != 0)
+        return false;
+    if (entry.size() == key.size())
+        return true;
+    return entry[key.size()] == ' ' &&
+           detail.find(entry.c_str() + key.size() + 1) != std::string::npos;
+}
+
 std::string describe_result(const op_result &r) {
     switch (r.kind) {
     case result_kind::pte:
@@ -475,7 +486,9 @@ run_result session::run() {
         if (opts_.oracle) {
             if (auto f = misuse ? std::move(misuse) : step(*o, a, b)) {
                 const std::string key = f->invariant + " " + std::string(desc_of(o->kind).name);
-                if (std::find(opts_.known.begin(), opts_.known.end(), key) != opts_.known.end()) {
+                if (std::any_of(opts_.known.begin(), opts_.known.end(), [&](const std::string &k) {
+                        return known_matches(k, key, f->detail);
+                    })) {
                     // What follows a finding may be its consequence (the worlds can differ
                     // from here on), so the run ends here, counted as known.
                     ++res.known;
@@ -541,10 +554,10 @@ std::vector<std::string> read_known_findings(const std::string &path) {
             throw bad(line.size() + 1, "expected an op name after '" + words[0].first + "'");
         if (find_op(words[1].first) == nullptr)
             throw bad(words[1].second, "expected an op name, found '" + words[1].first + "'");
-        if (words.size() > 2)
-            throw bad(words[2].second, "expected the end of the line ('INVARIANT op'), found '" +
-                                           words[2].first + "'");
-        out.push_back(words[0].first + " " + words[1].first);
+        std::string entry = words[0].first + " " + words[1].first;
+        for (std::size_t k = 2; k < words.size(); ++k)
+            entry += " " + words[k].first;
+        out.push_back(std::move(entry));
     }
     return out;
 }

@@ -23,8 +23,11 @@ struct run_options {
     std::string inject;
     /// Render both worlds' final tables into run_result::dump.
     bool dump = false;
-    /// Known findings, "INVARIANT op" (e.g. "BBM modify_prot"): a run that meets one ends there,
-    /// counted in run_result::known instead of failing, so a campaign keeps looking for new ones.
+    /// Known findings, "INVARIANT op" or "INVARIANT op words" (e.g. "BBM modify_prot translation
+    /// size change"): a violation of that invariant at that op, whose detail contains the words
+    /// if there are any, ends the run there, counted in run_result::known instead of failing, so
+    /// a campaign keeps looking for new ones. The words keep a finding from hiding another of
+    /// the same invariant at the same op.
     std::vector<std::string> known;
     /// Stop after this many ops (minimization); all when unset.
     std::optional<std::size_t> max_ops;
@@ -63,7 +66,8 @@ bool caused_by_canary(const program &p, const verdict_violation &v, const run_op
 /// The violation the canary of `with` (run_options::inject) causes in p, if any.
 std::optional<verdict_violation> canary_violation(const program &p, const run_options &with);
 
-/// Reads a known-findings file: one "INVARIANT op" per line, '#' comments.
+/// Reads a known-findings file: one "INVARIANT op [words of the detail]" per line, '#'
+/// comments.
 std::vector<std::string> read_known_findings(const std::string &path);
 
 } // namespace mmfuzz
