@@ -2,47 +2,18 @@
 // of one it covers in part, a range across page tables in one gather, and the in-place variant
 // the break-before-make monitor must catch.
 #include "core/flows.hpp"
-#include "program/codec.hpp"
-#include "program/runner.hpp"
+#include "world_helpers.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace mmfuzz {
+namespace mmfuzz::test {
 namespace {
-
-constexpr const char *impls[] = {"generic", "arm64_contpte"};
-
-machine_options opts4k(unsigned window_pmds = 1) {
-    machine_options o;
-    o.gran = granule::k4;
-    o.window_pmds = window_pmds;
-    return o;
-}
-
-pmd_t pmd_at(world &w, std::uint64_t addr) {
-    return w.m.peek_pmd(w.m.pmd_index(addr));
-}
-
-void expect_no_violations(const world &w) {
-    for (const violation &v : w.m.violations())
-        ADD_FAILURE() << w.ops->name() << ": " << v.id << " " << v.detail;
-}
-
-run_result run_text(const std::string &text, const std::string &inject = "") {
-    run_options o;
-    o.inject = inject;
-    return run_program(parse_text(text), o);
-}
-
-std::string verdict(const run_result &r) {
-    return r.violation ? r.violation->invariant + ": " + r.violation->report : "pass";
-}
 
 TEST(ChangeHugePmd, MprotectOfAWholeThpRewritesThePmdAfterInvalidatingIt) {
     for (const char *impl : impls) {
-        world w(impl, opts4k());
+        world w(impl, opts4k(1));
         const std::uint64_t base = w.m.window_start();
         const std::uint64_t ps = w.geo().page_size();
         ASSERT_EQ(do_huge_pmd_anonymous_page(w, base, true), vm_fault::done);
@@ -83,7 +54,7 @@ TEST(ChangeHugePmd, MprotectOfAWholeThpRewritesThePmdAfterInvalidatingIt) {
 
 TEST(ChangeHugePmd, MprotectOfPartOfAThpSplitsItFirst) {
     for (const char *impl : impls) {
-        world w(impl, opts4k());
+        world w(impl, opts4k(1));
         const std::uint64_t base = w.m.window_start();
         const std::uint64_t ps = w.geo().page_size();
         ASSERT_EQ(do_huge_pmd_anonymous_page(w, base, true), vm_fault::done);
@@ -145,4 +116,4 @@ TEST(ChangeHugePmd, InPlaceIsCaughtWhenExecutePermissionChanges) {
 }
 
 } // namespace
-} // namespace mmfuzz
+} // namespace mmfuzz::test

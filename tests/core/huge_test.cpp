@@ -7,6 +7,7 @@
 #include "program/codec.hpp"
 #include "program/generate.hpp"
 #include "program/runner.hpp"
+#include "world_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,17 +17,8 @@
 #include <string>
 #include <vector>
 
-namespace mmfuzz {
+namespace mmfuzz::test {
 namespace {
-
-constexpr const char *impls[] = {"generic", "arm64_contpte"};
-
-machine_options opts4k() {
-    machine_options o;
-    o.gran = granule::k4;
-    o.window_pmds = 2;
-    return o;
-}
 
 /// The entry core code sees at addr (the table must exist).
 pte_t get(world &w, std::uint64_t addr) {
@@ -38,31 +30,11 @@ pte_t raw(world &w, std::uint64_t addr) {
     return w.m.peek_pte(*w.m.live_table_for(addr), w.geo().pte_index(addr));
 }
 
-pmd_t pmd_at(world &w, std::uint64_t addr) {
-    return w.m.peek_pmd(w.m.pmd_index(addr));
-}
-
 bool flushed(const world &w, flush_kind kind, std::uint64_t start, std::uint64_t end) {
     for (const tlb_flush &f : w.m.flush_log())
         if (f.kind == kind && f.start <= start && f.end >= end)
             return true;
     return false;
-}
-
-void expect_no_violations(const world &w) {
-    for (const violation &v : w.m.violations())
-        ADD_FAILURE() << w.ops->name() << ": " << v.id << " " << v.detail;
-}
-
-run_result run_text(const std::string &text, const std::string &inject = "") {
-    run_options o;
-    o.inject = inject;
-    o.trace = true;
-    return run_program(parse_text(text), o);
-}
-
-std::string verdict(const run_result &r) {
-    return r.violation ? r.violation->invariant + ": " + r.violation->report : "pass";
 }
 
 const std::string header4k = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n";
@@ -571,4 +543,4 @@ TEST(HugeRandom, NoFalseAlarms) {
 }
 
 } // namespace
-} // namespace mmfuzz
+} // namespace mmfuzz::test
