@@ -19,10 +19,10 @@ const flow_op *find_flow(op_kind kind) {
     return by_tag[static_cast<std::uint8_t>(kind)];
 }
 
-void spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr) {
+bool spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr) {
     const auto base = c.ref.pte_lookup(c.ref.page_va(first));
     if (!base)
-        return;
+        return false;
     const std::uint64_t end = first + nr;
     for (std::uint64_t p = first; p < end;) {
         const hw_ptep ptep = hw_pte_add(*base, static_cast<std::ptrdiff_t>(p - first));
@@ -35,6 +35,7 @@ void spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr)
             c.chk.spec.spread(p, n);
         p += n;
     }
+    return true;
 }
 
 } // namespace mmfuzz

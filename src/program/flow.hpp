@@ -45,8 +45,8 @@ struct flow_op {
 /// The spec after change_pte_range() over [first, first + nr) (mprotect, uffd-wp):
 /// modify_prot_start_ptes() gathers young/dirty over each folio batch (the write bit respected)
 /// and the commit writes the gather to all of it, so `may` spreads over each batch the
-/// reference now shows; `must` stays.
-void spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr);
+/// reference now shows; `must` stays. False when no table maps `first`.
+bool spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr);
 
 /// The flow op of a kind, or nullptr when this build has none for it.
 const flow_op *find_flow(op_kind kind);

@@ -283,6 +283,20 @@ constexpr std::array<vm_flags_t, 5> prot_flags = {
     0,                            // none
 };
 
+/// The first page of [p, next), pages of one table, whose valid PTE has execute permission
+/// other than `exec`; next if none (or no table).
+std::uint64_t first_exec_change(world &ref, std::uint64_t p, std::uint64_t next, bool exec) {
+    const auto base = ref.pte_lookup(ref.page_va(p));
+    if (!base)
+        return next;
+    for (std::uint64_t q = p; q < next; ++q) {
+        const pte_t e = ref.ops->ptep_get(hw_pte_add(*base, static_cast<std::ptrdiff_t>(q - p)));
+        if (pte_valid(e) && pte_user_exec(e) != exec)
+            return q;
+    }
+    return next;
+}
+
 /// A range across page tables as change_protection() walks them with one mmu_gather; a count
 /// past the end of the window stops there. A PMD leaf the range reaches is changed whole
 /// (change_huge_pmd()): the kernel would split one it covers in part (__split_huge_pmd()), which
@@ -299,20 +313,15 @@ std::optional<op> legalize_mprotect(const op &in, world &ref, const char *&why) 
     auto [first, end] = whole_leaf_range(o, ref);
     for (std::uint64_t p = first; p < end;) {
         const std::uint64_t next = std::min(end, (p | (per - 1)) + 1);
-        if (pmd_is_leaf(ref, p)) {
-            if (flags == 0) {
-                end = p;
-                break;
-            }
-        } else if (const auto base = ref.pte_lookup(ref.page_va(p)); base && flags != 0) {
-            for (std::uint64_t q = p; q < next; ++q) {
-                const pte_t e =
-                    ref.ops->ptep_get(hw_pte_add(*base, static_cast<std::ptrdiff_t>(q - p)));
-                if (pte_valid(e) && pte_user_exec(e) != exec) {
-                    end = q;
-                    break;
-                }
-            }
+        const bool leaf = pmd_is_leaf(ref, p);
+        std::uint64_t cut = next;
+        if (leaf && flags == 0)
+            cut = p;
+        else if (!leaf && flags != 0)
+            cut = first_exec_change(ref, p, next, exec);
+        if (cut < next) {
+            end = cut;
+            break;
         }
         p = next;
     }
@@ -336,10 +345,7 @@ void update_mprotect(flow_context &c, const op &o, const op_result &, const op_r
     const std::uint64_t end = o[slot::addr] + o[slot::nr];
     for (std::uint64_t p = o[slot::addr]; p < end;) {
         const std::uint64_t next = std::min(end, (p | (per - 1)) + 1);
-        const bool table = c.ref.pte_lookup(c.ref.page_va(p)).has_value();
-        if (table)
-            spread_prot_batches(c, p, next - p);
-        if (table || pmd_is_leaf(c.ref, p))
+        if (spread_prot_batches(c, p, next - p) || pmd_is_leaf(c.ref, p))
             for (std::uint64_t q = p; q < next; ++q)
                 c.chk.spec.keep_flags(q);
         p = next;
