@@ -525,6 +525,21 @@ void machine::page_table_check_pmd_set(const mm_struct *m, hw_pmdp pmdp, pmd_t p
         ptc_set_pages(pmd_pte(pmd), geo_.ptrs_per_pte());
 }
 
+void machine::child_map(pte_t pte, std::uint64_t nr) {
+    if (pte_special(pte))
+        return; // vm_normal_page() is NULL: no rmap, no page_table_check
+    ptc_set_pages(pte, nr);
+    const bool counted = user_accessible(pte);
+    for (std::uint64_t i = 0; i < nr; ++i) {
+        const pfn_t pfn = pte_pfn(pte) + i;
+        if (!pfn_valid(pfn))
+            continue;
+        page_state &ps = page(pfn);
+        ++ps.child_map_count;
+        ps.child_ptc_count += counted ? 1 : 0;
+    }
+}
+
 // ---- findings -------------------------------------------------------------------------------
 
 void machine::report(std::string_view id, std::string detail) {

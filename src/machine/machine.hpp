@@ -52,6 +52,7 @@ inline constexpr std::string_view UPDATE_MMU_WALK = "UPDATE_MMU_WALK";
 inline constexpr std::string_view LIVENESS = "LIVENESS";
 inline constexpr std::string_view PMD_WELLFORMED = "PMD_WELLFORMED";
 inline constexpr std::string_view MAPCOUNT = "MAPCOUNT";
+inline constexpr std::string_view COW = "COW";
 } // namespace violation_id
 
 /// A call that breaks a documented precondition of the API (a framework bug, not a finding).
@@ -133,6 +134,12 @@ struct page_state {
     std::uint64_t content = 0;
     int anon_map_count = 0;
     int file_map_count = 0;
+    /// Present mappings of the page in the children fork() made (child_map()). A child never
+    /// runs: it keeps the page as it was at the fork, so nothing may write the page while one
+    /// maps it (copy-on-write).
+    int child_map_count = 0;
+    /// The part of the page_table_check counters above that the children's entries hold.
+    int child_ptc_count = 0;
     bool allocated = false;
 };
 
@@ -338,6 +345,11 @@ class machine {
     void page_table_check_ptes_set(const mm_struct *m, staged_ptep ptep, pte_t pte, unsigned nr);
     void page_table_check_pmd_clear(const mm_struct *m, pmd_t pmd);
     void page_table_check_pmd_set(const mm_struct *m, hw_pmdp pmdp, pmd_t pmd);
+    /// The child of a fork() maps nr pages from pte's PFN with pte (a PTE, or a PMD leaf as a
+    /// PTE): its set_ptes()/set_pmd_at() in the child's tables, which this model does not
+    /// keep. page_table_check counts the user-accessible ones; every page is held for the COW
+    /// monitor.
+    void child_map(pte_t pte, std::uint64_t nr);
 
     // ---- findings ----------------------------------------------------------------------------
     void report(std::string_view id, std::string detail);

@@ -192,6 +192,11 @@ hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
         if (!pfn_valid(pfn))
             return; // not a data frame: nothing to read or store
         page_state &ps = page(pfn);
+        if (write && ps.child_map_count != 0)
+            report(violation_id::COW, "write of " + hex(value) + " at va " + hex(va) +
+                                          " reached page " + hex(pfn) + ", which " +
+                                          std::to_string(ps.child_map_count) +
+                                          " mapping(s) of fork() children still hold");
         if (write)
             ps.content = value;
         res.value = ps.content;

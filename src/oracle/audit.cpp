@@ -172,7 +172,9 @@ std::optional<finding> checker::audit(const content_spec *content) {
             const auto states = std::as_const(w->m).pages(f->pfn, f->nr_pages());
             const int *seen = counts.data() + (f->pfn - base);
             for (std::size_t k = 0; k < states.size(); ++k) {
-                const int mapped = states[k].anon_map_count + states[k].file_map_count;
+                // What the children of fork() map is counted too, in their own tables.
+                const int mapped =
+                    states[k].anon_map_count + states[k].file_map_count - states[k].child_ptc_count;
                 if (mapped != seen[k]) [[unlikely]]
                     return finding{"MAPCOUNT",
                                    who + " page " + hex(f->pfn + k) + " counted " +

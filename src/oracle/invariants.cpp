@@ -5,7 +5,7 @@
 namespace mmfuzz {
 
 namespace {
-constexpr std::array<invariant_info, 16> catalogue = {{
+constexpr std::array<invariant_info, 17> catalogue = {{
     {"EQUIV", "both worlds show core code the same entries: exact on all fields but young/dirty, "
               "young/dirty inside the spec interval; op results likewise"},
     {"DIRTY_LOSS", "an entry or op result shows clean where the page is known dirty"},
@@ -23,6 +23,8 @@ constexpr std::array<invariant_info, 16> catalogue = {{
                        "PMD-order folio, or a migration/device-private softleaf"},
     {"MAPCOUNT", "page_table_check rules: counts never negative, anon/file exclusive, a writable "
                  "anon page mapped once, counts zero at alloc/free and equal to the table's"},
+    {"COW", "no write reaches a page that a child of fork() still maps: copy-on-write gives "
+            "the writer a copy, and the child keeps the page as it was"},
     {"RSS", "the mm's RSS counters equal the pages mapped in the table"},
     {"LOCK", "an API call made without the PTL the kernel holds for it, or a lock misuse"},
     {"UPDATE_MMU_WALK", "update_mmu_cache_range could not reach its entries walking from the root"},
