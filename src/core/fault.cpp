@@ -191,10 +191,19 @@ vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *p
     const vm_flags_t flags = w.vm_flags_at(addr);
     if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0 || (write && (flags & VM_WRITE) == 0))
         return vm_fault::sigsegv;
-    const pmd_t pmd = w.ops->pmdp_get(w.m.pmd_off(addr));
+    pmd_t pmd = w.ops->pmdp_get(w.m.pmd_off(addr));
     if (pmd_none(pmd)) {
         taken = fault_path::anon;
         return do_anonymous_page(w, addr, 0, write);
+    }
+    // __handle_mm_fault(): a write to a read-only THP (hardware sets AF and dirty itself).
+    if (write && pmd_trans_huge(pmd) && !pmd_write(pmd) && !pmd_protnone(pmd)) {
+        const vm_fault r = do_huge_pmd_wp_page(w, addr);
+        if (r != vm_fault::fallback) {
+            taken = r == vm_fault::done ? fault_path::huge_wp_reuse : fault_path::none;
+            return r;
+        }
+        pmd = w.ops->pmdp_get(w.m.pmd_off(addr));
     }
     if (!pmd_table(pmd))
         return vm_fault::nopage;

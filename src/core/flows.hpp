@@ -26,14 +26,15 @@ enum class vm_fault : std::uint8_t {
 vm_fault do_anonymous_page(world &w, std::uint64_t addr, unsigned order, bool write);
 /// Which handler a fault went to.
 enum class fault_path : std::uint8_t {
-    none,     ///< refused or nothing to do
-    anon,     ///< do_anonymous_page()
-    swap,     ///< do_swap_page() of a swap entry
-    device,   ///< a device-private entry migrated back to RAM
-    numa,     ///< do_numa_page() of a PROT_NONE entry
-    wp_reuse, ///< do_wp_page() -> wp_page_reuse()
-    wp_copy,  ///< do_wp_page() -> wp_page_copy()
-    access,   ///< the access-flag / dirty fix-up with ptep_set_access_flags()
+    none,          ///< refused or nothing to do
+    anon,          ///< do_anonymous_page()
+    swap,          ///< do_swap_page() of a swap entry
+    device,        ///< a device-private entry migrated back to RAM
+    numa,          ///< do_numa_page() of a PROT_NONE entry
+    wp_reuse,      ///< do_wp_page() -> wp_page_reuse()
+    wp_copy,       ///< do_wp_page() -> wp_page_copy()
+    access,        ///< the access-flag / dirty fix-up with ptep_set_access_flags()
+    huge_wp_reuse, ///< do_huge_pmd_wp_page() reuses a THP
 };
 /// mm/memory.c handle_mm_fault() for a fault hardware reported at addr.
 vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *path = nullptr);
@@ -62,9 +63,19 @@ void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr);
 /// mm/madvise.c madvise_free_pte_range() over [addr, addr + nr pages).
 void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr);
 
+// ---- fork.cpp ------------------------------------------------------------------------------
+/// fork(): mm/memory.c copy_page_range() of the whole window into a child, then the parent's
+/// flush_tlb_mm() (kernel/fork.c dup_mmap()). The child is never run: its mappings count in the
+/// page mapcounts and page_table_check, and hold its pages (page_state::child_map_count).
+/// Device-private and device-exclusive entries and PMD software leaves are not modelled.
+void copy_page_range(world &w);
+
 // ---- huge_memory.cpp, khugepaged.cpp ---------------------------------------------------------
 /// mm/huge_memory.c do_huge_pmd_anonymous_page(): a PMD-order folio with a deposited table.
 vm_fault do_huge_pmd_anonymous_page(world &w, std::uint64_t addr, bool write);
+/// mm/huge_memory.c do_huge_pmd_wp_page(): a write fault on a read-only THP; reuse of an
+/// exclusive one, or the split and VM_FAULT_FALLBACK to the PTEs for a shared one.
+vm_fault do_huge_pmd_wp_page(world &w, std::uint64_t addr);
 /// mm/huge_memory.c __split_huge_pmd() of the PMD mapping addr (SEMANTICS 4.1).
 void split_huge_pmd(world &w, std::uint64_t addr);
 /// mm/huge_memory.c zap_huge_pmd(): unmap a PMD-mapped THP; the PMD range goes into the

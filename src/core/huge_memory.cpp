@@ -189,6 +189,33 @@ bool can_change_pmd_writable(world &w, pmd_t pmd) {
 
 } // namespace
 
+/// mm/huge_memory.c do_huge_pmd_wp_page(): a write fault on a read-only PMD leaf in a writable
+/// VMA. A uffd-wp PMD goes to the monitor (handle_userfault()). An exclusive anonymous THP is
+/// reused: young, dirty and writable through pmdp_set_access_flags(), then
+/// update_mmu_cache_pmd(). One a fork's child shares is split (__split_huge_pmd()) and the
+/// fault falls back to the PTE level, where do_wp_page() copies the one page.
+vm_fault do_huge_pmd_wp_page(world &w, std::uint64_t addr) {
+    const std::uint64_t haddr = pmd_align_down(w, addr);
+    const hw_pmdp pmdp = w.m.pmd_off(haddr);
+    const spinlock_t ptl = w.m.pmd_lockptr();
+    w.m.spin_lock(ptl);
+    const pmd_t orig = w.ops->pmdp_get(pmdp);
+    if (!pmd_trans_huge(orig) || pmd_write(orig) || pmd_uffd_wp(orig)) {
+        w.m.spin_unlock(ptl);
+        return vm_fault::nopage;
+    }
+    if (can_change_pmd_writable(w, orig)) {
+        const pmd_t entry = pmd_mkwrite_novma(pmd_mkdirty(pmd_mkyoung(orig)));
+        if (w.ops->pmdp_set_access_flags(&w.vma, haddr, pmdp, entry, 1) != 0)
+            w.ops->update_mmu_cache_pmd(&w.vma, haddr, pmdp);
+        w.m.spin_unlock(ptl);
+        return vm_fault::done;
+    }
+    w.m.spin_unlock(ptl);
+    split_huge_pmd(w, haddr);
+    return vm_fault::fallback;
+}
+
 /// mm/huge_memory.c change_huge_pmd() of a present PMD leaf, under the PMD lock. arm64 has no
 /// pmdp_invalidate_ad(), so the generic one is pmdp_invalidate(): the PMD goes present-invalid
 /// and its range is flushed before the new protection is written, which makes a change of

@@ -20,11 +20,22 @@ bool collapsible(world &w, pte_t pte) {
     return f != nullptr && f->anon;
 }
 
+/// folio_maybe_mapped_shared(): a page of the folio is mapped by another mm too (a fork's
+/// child).
+bool maybe_mapped_shared(const world &w, const folio &f) {
+    for (std::uint64_t i = 0; i < f.nr_pages(); ++i)
+        if (w.mapcount(f.pfn + i) > 1)
+            return true;
+    return false;
+}
+
 } // namespace
 
 /// mm/khugepaged.c collapse_huge_page() over the 2^order pages around addr, order from 1 to the
-/// PMD order. The new folio is allocated first (alloc_charge_folio()). Under the mmap write
-/// lock and the anon_vma lock (implicit: one context runs at a time), with the PMD lock:
+/// PMD order. The scan (hpage_collapse_scan_pmd(), __collapse_huge_page_isolate()) refuses
+/// pages a fork's child shares beyond khugepaged_max_ptes_shared, and any for an mTHP. The
+/// new folio is allocated first (alloc_charge_folio()). Under the mmap write lock and the
+/// anon_vma lock (implicit: one context runs at a time), with the PMD lock:
 /// pmdp_collapse_flush() clears the PMD and flushes the PMD range, so the table is detached.
 /// __collapse_huge_page_isolate() reads the source entries through the detached table (on
 /// failure pmd_populate() puts the table back); __collapse_huge_page_copy() copies each page
@@ -58,10 +69,23 @@ bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
         w.m.spin_lock(ptl);
         bool any = false;
         bool ok = true;
+        // Entries of folios a fork's child shares: none for an mTHP, at most
+        // khugepaged_max_ptes_shared (HPAGE_PMD_NR / 2) for a THP (SCAN_EXCEED_SHARED_PTE).
+        std::uint64_t shared = 0;
+        const folio *last = nullptr;
+        bool last_shared = false;
         for (std::uint64_t i = 0; i < nr && ok; ++i) {
             const pte_t pte = w.ops->ptep_get(hw_pte_add(*first, static_cast<std::ptrdiff_t>(i)));
             ok = collapsible(w, pte);
             any = any || pte_present(pte);
+            if (!ok || !pte_present(pte))
+                continue;
+            if (const folio *f = w.m.pfn_folio(pte_pfn(pte)); f != last) {
+                last = f;
+                last_shared = maybe_mapped_shared(w, *f);
+            }
+            if (last_shared)
+                ok = pmd_order && ++shared <= g.ptrs_per_pte() / 2;
         }
         w.m.spin_unlock(ptl);
         if (!ok || !any)

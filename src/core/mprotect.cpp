@@ -72,10 +72,8 @@ void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t n
             const unsigned n =
                 folio_pte_batch(w, ptep, old, static_cast<unsigned>(room - i), FPB_RESPECT_WRITE);
             const pte_t oldpte = w.ops->modify_prot_start_ptes(&w.vma, va, ptep, n);
-            pte_t ptent = pte_modify(oldpte, w.vm_page_prot(va));
-            if (try_writable && !pte_write(ptent) && can_change_pte_writable(w, ptent))
-                ptent = pte_mkwrite_novma(ptent);
-            w.ops->modify_prot_commit_ptes(&w.vma, va, ptep, oldpte, ptent, n);
+            commit_prot_batch(w, va, ptep, oldpte, pte_modify(oldpte, w.vm_page_prot(va)), n,
+                              try_writable);
             tlb.remove_tlb_entries(va, n); // arm64 has no pte_needs_flush(): always
             i += n;
         }

@@ -5,8 +5,11 @@ namespace mmfuzz {
 namespace {
 
 pte_t batch_clear_ignored(pte_t p, fpb_t flags) {
+    const bool dirty = pte_dirty(p);
     p = pte_normal_form(p);
-    return (flags & FPB_RESPECT_WRITE) != 0 ? p : pte_wrprotect(p);
+    if ((flags & FPB_RESPECT_WRITE) == 0)
+        p = pte_wrprotect(p);
+    return dirty && (flags & FPB_RESPECT_DIRTY) != 0 ? pte_mkdirty(p) : p;
 }
 
 } // namespace
@@ -35,6 +38,27 @@ bool can_change_pte_writable(world &w, pte_t pte) {
         return false;
     const folio *f = w.m.pfn_folio(pte_pfn(pte));
     return f != nullptr && f->anon && w.mapcount(pte_pfn(pte)) <= 1;
+}
+
+void commit_prot_batch(world &w, std::uint64_t addr, hw_ptep ptep, pte_t oldpte, pte_t ptent,
+                       unsigned nr, bool try_writable) {
+    if (!try_writable || pte_write(ptent)) {
+        w.ops->modify_prot_commit_ptes(&w.vma, addr, ptep, oldpte, ptent, nr);
+        return;
+    }
+    const std::uint64_t ps = w.geo().page_size();
+    for (unsigned k = 0; k < nr;) {
+        const pte_t sub = pte_advance_pfn(ptent, k);
+        const bool writable = can_change_pte_writable(w, sub);
+        unsigned len = 1;
+        while (k + len < nr &&
+               can_change_pte_writable(w, pte_advance_pfn(ptent, k + len)) == writable)
+            ++len;
+        w.ops->modify_prot_commit_ptes(&w.vma, addr + k * ps, hw_pte_add(ptep, k),
+                                       pte_advance_pfn(oldpte, k),
+                                       writable ? pte_mkwrite_novma(sub) : sub, len);
+        k += len;
+    }
 }
 
 folio *alloc_anon_folio(world &w, unsigned order) {

@@ -31,13 +31,16 @@ class pte_locked {
 
 /// folio_pte_batch_flags() flags (mm/internal.h) this model needs: what a batch must not ignore.
 using fpb_t = unsigned;
+/// Stop at a change of the dirty bit (fork's batches, which the child copies dirty or clean).
+constexpr fpb_t FPB_RESPECT_DIRTY = 1U << 0;
 /// Stop at a change of the write bit (mprotect's and try_to_unmap()'s batches).
 constexpr fpb_t FPB_RESPECT_WRITE = 1U << 2;
 
 /// mm/internal.h folio_pte_batch_flags(): how many entries from ptep (at most max, first == its
-/// value) map consecutive pages of one folio with the same protection, young, dirty and, unless
-/// FPB_RESPECT_WRITE, the write bit ignored (__pte_batch_clear_ignored()). 1 for an entry that
-/// maps no folio. Flags 0 is folio_pte_batch(), as zap, MADV_FREE and the rmap walk batch.
+/// value) map consecutive pages of one folio with the same protection: young ignored, dirty
+/// ignored unless FPB_RESPECT_DIRTY, the write bit unless FPB_RESPECT_WRITE
+/// (__pte_batch_clear_ignored()). 1 for an entry that maps no folio. Flags 0 is
+/// folio_pte_batch(), as zap, MADV_FREE and the rmap walk batch.
 unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max, fpb_t flags = 0);
 
 /// mm/mprotect.c can_change_pte_writable() in this private anonymous VMA (the caller checks
@@ -45,6 +48,14 @@ unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max, fpb_
 /// fault when it is not PROT_NONE, not uffd-wp, and maps an exclusive anonymous page (one
 /// mapping per page makes it exclusive). mprotect, uffd-wp resolve and the NUMA-hint fault ask.
 bool can_change_pte_writable(world &w, pte_t pte);
+
+/// The commit of a change_pte_range() batch that modify_prot_start_ptes() started at ptep:
+/// with try_writable (MM_CP_TRY_CHANGE_WRITABLE) and a read-only ptent, the batch is committed
+/// in runs of pages that can all become writable or all cannot (commit_anon_folio_batch(),
+/// page_anon_exclusive_sub_batch(): a page a fork's child shares stays read-only), else with
+/// one modify_prot_commit_ptes().
+void commit_prot_batch(world &w, std::uint64_t addr, hw_ptep ptep, pte_t oldpte, pte_t ptent,
+                       unsigned nr, bool try_writable);
 
 /// Entries left in the table of addr from addr on.
 std::uint64_t table_room(const world &w, std::uint64_t addr);

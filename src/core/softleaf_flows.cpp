@@ -119,11 +119,9 @@ void uffd_writeprotect(world &w, std::uint64_t addr, std::uint64_t nr, bool enab
                 const unsigned n =
                     folio_pte_batch(w, p, oldpte, static_cast<unsigned>(nr - i), FPB_RESPECT_WRITE);
                 const pte_t old = w.ops->modify_prot_start_ptes(&w.vma, va, p, n);
-                pte_t ptent = enable ? pte_mkuffd_wp(old) : pte_clear_uffd_wp(old);
-                if (!enable && (w.vm_flags_at(va) & VM_WRITE) != 0 && !pte_write(ptent) &&
-                    can_change_pte_writable(w, ptent))
-                    ptent = pte_mkwrite_novma(ptent);
-                w.ops->modify_prot_commit_ptes(&w.vma, va, p, old, ptent, n);
+                commit_prot_batch(w, va, p, old,
+                                  enable ? pte_mkuffd_wp(old) : pte_clear_uffd_wp(old), n,
+                                  !enable && (w.vm_flags_at(va) & VM_WRITE) != 0);
                 i += n - 1;
                 continue;
             }

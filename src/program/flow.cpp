@@ -28,9 +28,7 @@ bool spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr)
         const hw_ptep ptep = hw_pte_add(*base, static_cast<std::ptrdiff_t>(p - first));
         const pte_t e = c.ref.ops->ptep_get(ptep);
         const unsigned n =
-            pte_present(e)
-                ? folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p), FPB_RESPECT_WRITE)
-                : 1;
+            pte_present(e) ? folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p)) : 1;
         if (n > 1)
             c.chk.spec.spread(p, n);
         p += n;

@@ -45,15 +45,18 @@ struct flow_op {
 /// The spec after change_pte_range() over [first, first + nr) (mprotect, uffd-wp):
 /// modify_prot_start_ptes() gathers young/dirty over each folio batch (the write bit respected)
 /// and the commit writes the gather to all of it, so `may` spreads over each batch the
-/// reference now shows; `must` stays. False when no table maps `first`.
+/// reference now shows; `must` stays. The write bit is ignored here: a commit may have made
+/// part of a batch writable (commit_prot_batch()). False when no table maps `first`.
 bool spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr);
 
 /// The flow op of a kind, or nullptr when this build has none for it.
 const flow_op *find_flow(op_kind kind);
 
-// The groups, one file each.
-std::span<const flow_op> basic_flows(); ///< flow_basic.cpp: faults, aging, mprotect, zap, MADV_FREE
-std::span<const flow_op> huge_flows();  ///< flow_huge.cpp: THP split, folio split, collapse
-std::span<const flow_op> swap_flows();  ///< flow_swap.cpp: reclaim, swap, migration, softleaves
+// The groups, one file each: flow_basic.cpp (faults, aging, mprotect, zap, MADV_FREE, fork),
+// flow_huge.cpp (THP split, folio split, collapse), flow_swap.cpp (reclaim, swap, migration,
+// softleaves).
+std::span<const flow_op> basic_flows();
+std::span<const flow_op> huge_flows();
+std::span<const flow_op> swap_flows();
 
 } // namespace mmfuzz

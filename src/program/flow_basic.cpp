@@ -1,5 +1,5 @@
 // Flow ops of the basic group: anonymous faults, user accesses with fault handling, aging,
-// mprotect, zap and MADV_FREE.
+// mprotect, zap, MADV_FREE and fork.
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
 #include "pgtable/softleaf.hpp"
@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 
 namespace mmfuzz {
 
@@ -144,12 +145,30 @@ std::optional<finding> check_touch(flow_context &c, const op &o, const op_result
     return std::nullopt;
 }
 
+/// A write fault on a THP a fork's child shares splits it first (do_huge_pmd_wp_page()): as
+/// for split_huge_pmd, every PTE takes the PMD's young and dirty. The split is the PMD write
+/// whose old value was the leaf (pmdp_invalidate()).
+void spread_split_pmds(flow_context &c) {
+    const std::uint64_t n = per_table(c.ref);
+    for_each_write(
+        c.ref,
+        [&](const pgtable_write &wr) {
+            if (!pmd_leaf(pmd_t{wr.old_val}) || pmd_valid(pmd_t{wr.new_val}))
+                return;
+            const ad_interval g = c.chk.spec.gather(wr.index * n, n);
+            for (std::uint64_t p = wr.index * n; p < (wr.index + 1) * n; ++p)
+                c.chk.spec.set(p, g);
+        },
+        [](const pgtable_write &, std::uint64_t) {});
+}
+
 void update_touch(flow_context &c, const op &o, const op_result &a, const op_result &) {
     ad_spec &s = c.chk.spec;
     const std::uint64_t page = o[slot::addr];
     const bool write = o[slot::arg] != 0;
     const auto path = static_cast<fault_path>(a.detail / 8);
     const auto handled = static_cast<vm_fault>(a.detail % 8);
+    spread_split_pmds(c);
     if (a.flag && handled == vm_fault::done) {
         ad_interval iv = s.at(page);
         switch (path) {
@@ -199,6 +218,15 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
             s.set(page, iv);
             s.keep_flags(page);
             break;
+        case fault_path::huge_wp_reuse: {
+            // The whole PMD leaf became young, dirty and writable.
+            const std::uint64_t n = per_table(c.ref);
+            for (std::uint64_t p = page & ~(n - 1); p < (page & ~(n - 1)) + n; ++p) {
+                s.set_exact(p, true, true);
+                s.keep_flags(p);
+            }
+            break;
+        }
         case fault_path::none:
             break;
         }
@@ -435,7 +463,83 @@ void update_free(flow_context &c, const op &o, const op_result &, const op_resul
     }
 }
 
-const std::array<flow_op, 6> flows = {
+// ---- fork ----------------------------------------------------------------------------------
+
+/// The whole window, as dup_mmap() copies every VMA. Refused over what copy_page_range() would
+/// hand to the child in ways this model does not follow (device-private and device-exclusive
+/// entries, PMD software leaves), and when nothing is mapped.
+std::optional<op> legalize_fork(const op &o, world &ref, const char *&why) {
+    bool mapped = false;
+    const std::uint64_t per = per_table(ref);
+    for (std::uint64_t p = 0; p < ref.nr_pages(); p += per) {
+        const pmd_t pmd = ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(p)));
+        if (pmd_trans_huge(pmd)) {
+            mapped = true;
+            continue;
+        }
+        if (!pmd_none(pmd) && !pmd_table(pmd))
+            return no_op(why, "fork of a PMD software leaf is not modelled");
+        const auto base = ref.pte_lookup(ref.page_va(p));
+        for (std::uint64_t i = 0; i < per && base; ++i) {
+            const pte_t e = ref.ops->ptep_get(hw_pte_add(*base, static_cast<std::ptrdiff_t>(i)));
+            if (pte_none(e))
+                continue;
+            mapped = true;
+            const softleaf_t l = pte_present(e) ? softleaf_mk_none() : softleaf_from_pte(e);
+            if (softleaf_is_device_private(l) || softleaf_is_device_exclusive(l))
+                return no_op(why, "fork over device-private or device-exclusive entries is not "
+                                  "modelled");
+        }
+    }
+    if (!mapped)
+        return no_op(why, "nothing mapped to copy");
+    return o;
+}
+
+range_t no_pages(const op &) {
+    return {0, 0};
+}
+
+op_result apply_fork(world &w, const op &) {
+    copy_page_range(w);
+    return {};
+}
+
+/// Every entry keeps its young/dirty and uffd-wp; swap entries lose their exclusive flag
+/// (shared with the child), and so do the migration entries fork rebuilt readable.
+void update_fork(flow_context &c, const op &, const op_result &, const op_result &) {
+    std::vector<std::uint64_t> rewritten;
+    for_each_write(
+        c.ref, [](const pgtable_write &) {},
+        [&](const pgtable_write &wr, std::uint64_t p) {
+            if (!wr.by_hw)
+                rewritten.push_back(p);
+        });
+    std::sort(rewritten.begin(), rewritten.end());
+    const std::uint64_t per = per_table(c.ref);
+    for (std::uint64_t t = 0; t < c.ref.nr_pages(); t += per) {
+        if (pmd_is_leaf(c.ref, t)) {
+            for (std::uint64_t p = t; p < t + per; ++p)
+                c.chk.spec.keep_flags(p);
+            continue;
+        }
+        const auto base = c.ref.pte_lookup(c.ref.page_va(t));
+        for (std::uint64_t i = 0; i < per && base; ++i) {
+            const std::uint64_t p = t + i;
+            const pte_t e = c.ref.ops->ptep_get(hw_pte_add(*base, static_cast<std::ptrdiff_t>(i)));
+            if (pte_none(e))
+                continue;
+            const softleaf_t l = pte_present(e) ? softleaf_mk_none() : softleaf_from_pte(e);
+            if (softleaf_is_swap(l) || (softleaf_is_migration(l) &&
+                                        std::binary_search(rewritten.begin(), rewritten.end(), p)))
+                c.chk.spec.expect_flags(p, c.chk.spec.expected_uffd_wp(p), flag_expect::clear);
+            else
+                c.chk.spec.keep_flags(p);
+        }
+    }
+}
+
+const std::array<flow_op, 7> flows = {
     flow_op{op_kind::do_anonymous_page, legalize_anon, range_anon, apply_anon, nullptr,
             update_anon},
     flow_op{op_kind::handle_mm_fault, legalize_touch, addr_one, apply_touch, check_touch,
@@ -446,6 +550,7 @@ const std::array<flow_op, 6> flows = {
             update_mprotect},
     flow_op{op_kind::zap_pte_range, legalize_zap, addr_nr, apply_zap, nullptr, update_zap},
     flow_op{op_kind::madvise_free, legalize_free, addr_nr, apply_free, nullptr, update_free},
+    flow_op{op_kind::fork, legalize_fork, no_pages, apply_fork, nullptr, update_fork},
 };
 
 } // namespace

@@ -41,6 +41,15 @@ bool mapped(const world &w, pfn_t pfn) {
     return w.mapcount(pfn) != 0;
 }
 
+/// Whether any of nr pages from pte's is shared with a fork's child (mapped more than once):
+/// core code never makes such a page writable (PageAnonExclusive() is clear).
+bool shared(const world &w, pte_t pte, std::uint64_t nr) {
+    for (std::uint64_t i = 0; i < nr; ++i)
+        if (w.mapcount(pte_pfn(pte) + i) > 1)
+            return true;
+    return false;
+}
+
 } // namespace
 
 std::uint64_t fold_count(std::uint64_t raw, std::uint64_t limit) {
@@ -185,6 +194,8 @@ std::optional<op> legalize_set_ptes(op o, world &ref, const char *&why) {
         else
             o[slot::flags] &= ~SETF_SPECIAL;
         prot = keep_exec(prot, pte_user_exec(*old));
+        if (!pte_write(*old) && shared(ref, *old, 1))
+            prot = without_write(prot);
     } else {
         for (std::uint64_t i = 0; i < nr; ++i)
             if (mapped(ref, ref.folios[o[slot::folio]]->pfn + o[slot::page] + i))
@@ -280,7 +291,7 @@ std::optional<op> legalize_modify_prot(op o, world &ref, const char *&why) {
     auto prot = static_cast<prot_kind>((*b)[slot::arg]);
     if (pte_valid(first))
         prot = keep_exec(prot, pte_user_exec(first));
-    if (pte_uffd_wp(first))
+    if (pte_uffd_wp(first) || (pte_present(first) && shared(ref, first, (*b)[slot::nr])))
         prot = without_write(prot);
     (*b)[slot::arg] = static_cast<std::uint64_t>(prot);
     return b;
@@ -363,7 +374,7 @@ std::optional<op> legalize(const op &in, world &ref, const char *&why) {
         if (!pte_valid(*cur) || pte_special(*cur))
             return no_op(why, "access flags are fixed up on valid, normal entries");
         std::uint64_t fl = o[slot::flags];
-        if (pte_uffd_wp(*cur))
+        if (pte_uffd_wp(*cur) || (!pte_write(*cur) && shared(ref, *cur, 1)))
             fl &= ~ACCF_WRITE;
         if ((fl & ACCF_WRITE) == 0 && !pte_write(*cur))
             fl &= ~ACCF_DIRTY;

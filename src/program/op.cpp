@@ -26,7 +26,7 @@ constexpr op_desc make(op_kind k, std::string_view name, std::initializer_list<f
     return d;
 }
 
-const std::array<op_desc, 33> descs = {
+const std::array<op_desc, 34> descs = {
     make(op_kind::folio_alloc, "folio_alloc",
          {{slot::arg, "order", ft::number, 1, u8max}, {slot::flags, "anon", ft::boolean, 1, 1}}, {},
          "allocate a folio of 2^order pages; later ops name it by allocation index"),
@@ -132,6 +132,10 @@ const std::array<op_desc, 33> descs = {
     make(op_kind::migrate_device, "migrate_device",
          {f_addr, {slot::flags, "to_ram", ft::boolean, 1, 1}}, {},
          "migrate the page at addr to device-private memory, or back to RAM"),
+    make(op_kind::fork, "fork", {}, {},
+         "copy_page_range() of the window into a child that never runs: the parent's "
+         "writable entries write-protected per folio batch (wrprotect_ptes) or PMD, swap "
+         "entries made shared, then flush_tlb_mm"),
 };
 
 } // namespace

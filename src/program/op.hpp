@@ -54,6 +54,7 @@ enum class op_kind : std::uint8_t {
     uffd_writeprotect = 0x4d,
     memory_failure = 0x4e,
     migrate_device = 0x4f,
+    fork = 0x50,
 };
 
 /// Whether a kind is a core flow (dispatched through program/flow.hpp).

@@ -1,0 +1,112 @@
+// fork(): kernel/fork.c dup_mmap() -> mm/memory.c copy_page_range(), the parent's side.
+#include "core/flows.hpp"
+#include "core/pte_walk.hpp"
+#include "pgtable/softleaf.hpp"
+
+namespace mmfuzz {
+
+namespace {
+
+/// folio_try_dup_anon_rmap_ptes() / folio_dup_file_rmap_ptes() for the child's nr mappings
+/// from child_pte's page, and the child's set_ptes() as page_table_check and the COW monitor
+/// see it. A special entry maps no page (vm_normal_page() is NULL). The child's RSS is its own.
+void child_dup(world &w, pte_t child_pte, std::uint64_t nr) {
+    if (pte_special(child_pte))
+        return;
+    if (w.m.pfn_folio(pte_pfn(child_pte)) != nullptr)
+        for (std::uint64_t i = 0; i < nr; ++i)
+            ++w.mapcount(pte_pfn(child_pte) + i);
+    w.m.child_map(child_pte, nr);
+}
+
+/// copy_nonpresent_pte(), the parent's entry: a swap entry becomes shared
+/// (pte_swp_clear_exclusive(), swap_duplicate() for the child); a migration entry that is not
+/// plain readable becomes readable, as copy-on-write needs both sides read-only, uffd-wp kept.
+/// Markers and hwpoison entries go to the child only. The swap slot's count for the child is
+/// not kept: the child never swaps in.
+void copy_nonpresent_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
+    const softleaf_t e = softleaf_from_pte(orig);
+    if (softleaf_is_swap(e)) {
+        if (pte_swp_exclusive(orig))
+            w.ops->set_pte_at(&w.m.mm, addr, ptep, pte_swp_clear_exclusive(orig));
+        return;
+    }
+    if (softleaf_is_migration(e) && !softleaf_is_migration_read(e)) {
+        pte_t pte = softleaf_to_pte(swp_entry(SWP_MIGRATION_READ, swp_offset(e)));
+        if (pte_swp_uffd_wp(orig))
+            pte = pte_swp_mkuffd_wp(pte);
+        w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
+    }
+}
+
+/// copy_present_ptes() and __copy_present_ptes() for the batch at ptep: entries of one large
+/// folio batch with the dirty bit respected (FPB_RESPECT_DIRTY: the child copies it) and the
+/// write bit merged (FPB_MERGE_WRITE). If any entry of the batch is writable, the parent's
+/// entries are write-protected together (wrprotect_ptes()); the child maps the batch old and
+/// read-only, without uffd-wp (its VMA has none registered). Returns the batch's length.
+unsigned copy_present_ptes(world &w, std::uint64_t addr, hw_ptep ptep, pte_t pte, unsigned max) {
+    const folio *f = pte_special(pte) ? nullptr : w.m.pfn_folio(pte_pfn(pte));
+    const unsigned nr = f != nullptr && f->order > 0 && max != 1
+                            ? folio_pte_batch(w, ptep, pte, max, FPB_RESPECT_DIRTY)
+                            : 1;
+    bool any_writable = pte_write(pte);
+    for (unsigned i = 1; i < nr && !any_writable; ++i)
+        any_writable = pte_write(w.ops->ptep_get(hw_pte_add(ptep, i)));
+    // is_cow_mapping(): the window is a private mapping that may write (VM_MAYWRITE).
+    if (any_writable) {
+        w.ops->wrprotect_ptes(&w.m.mm, addr, ptep, nr);
+        pte = pte_wrprotect(pte);
+    }
+    child_dup(w, pte_clear_uffd_wp(pte_mkold(pte)), nr);
+    return nr;
+}
+
+/// copy_pte_range() over the table mapping start, under its PTL.
+void copy_pte_range(world &w, std::uint64_t start) {
+    const std::uint64_t ps = w.geo().page_size();
+    const auto per = static_cast<unsigned>(w.geo().ptrs_per_pte());
+    const pte_locked first(w, start);
+    for (unsigned i = 0; i < per;) {
+        const std::uint64_t addr = start + i * ps;
+        const hw_ptep ptep = hw_pte_add(*first, i);
+        const pte_t pte = w.ops->ptep_get(ptep);
+        if (pte_none(pte)) {
+            ++i;
+        } else if (!pte_present(pte)) {
+            copy_nonpresent_pte(w, addr, ptep, pte);
+            ++i;
+        } else {
+            i += copy_present_ptes(w, addr, ptep, pte, per - i);
+        }
+    }
+}
+
+/// mm/huge_memory.c copy_huge_pmd() for a PMD-mapped anonymous THP: the parent's PMD is
+/// write-protected whatever its write bit (pmdp_set_wrprotect()), and the child maps the folio
+/// old and read-only (folio_try_dup_anon_rmap_pmd(), set_pmd_at() in the child).
+void copy_huge_pmd(world &w, std::uint64_t haddr) {
+    const hw_pmdp pmdp = w.m.pmd_off(haddr);
+    const spinlock_t ptl = w.m.pmd_lockptr();
+    w.m.spin_lock(ptl);
+    const pmd_t pmd = w.ops->pmdp_get(pmdp);
+    w.ops->pmdp_set_wrprotect(&w.m.mm, haddr, pmdp);
+    child_dup(w, pte_clear_uffd_wp(pte_mkold(pte_wrprotect(pmd_pte(pmd)))), w.geo().ptrs_per_pte());
+    w.m.spin_unlock(ptl);
+}
+
+} // namespace
+
+void copy_page_range(world &w) {
+    const std::uint64_t pmd_size = w.geo().pmd_size();
+    for (std::uint64_t a = w.m.window_start(); a < w.page_va(w.nr_pages()); a += pmd_size) {
+        const pmd_t pmd = w.ops->pmdp_get(w.m.pmd_off(a));
+        if (pmd_trans_huge(pmd))
+            copy_huge_pmd(w, a);
+        else if (pmd_table(pmd))
+            copy_pte_range(w, a);
+    }
+    // dup_mmap(): the parent's write-protected entries may still be writable in the TLB.
+    w.m.flush_tlb_mm();
+}
+
+} // namespace mmfuzz

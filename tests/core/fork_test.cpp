@@ -1,0 +1,161 @@
+// fork() on the parent's side: copy_page_range() write-protects what the child shares, per
+// folio batch and per PMD leaf, makes swap entries shared, flushes the parent's TLB, and the COW
+// monitor holds the child's pages.
+#include "core/flows.hpp"
+#include "core/pte_walk.hpp"
+#include "pgtable/softleaf.hpp"
+#include "world_helpers.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mmfuzz::test {
+namespace {
+
+pte_t pte_at(world &w, std::uint64_t addr) {
+    return w.ops->ptep_get(w.pte_lookup(addr).value());
+}
+
+TEST(Fork, WriteProtectsAnMthpAndTheNextWriteCopies) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+        ASSERT_TRUE(w.m.hw_access(base + 3 * ps, true, 0, 0x33).ok());
+        const pfn_t pfn = pte_pfn(pte_at(w, base));
+        w.m.clear_logs();
+
+        copy_page_range(w);
+        for (unsigned i = 0; i < 16; ++i) {
+            const pte_t pte = pte_at(w, base + i * ps);
+            EXPECT_FALSE(pte_write(pte)) << impl << " page " << i;
+            EXPECT_EQ(w.mapcount(pfn + i), 2) << impl;
+        }
+        EXPECT_TRUE(pte_dirty(pte_at(w, base + 3 * ps))) << impl; // wrprotect keeps dirt
+        ASSERT_FALSE(w.m.flush_log().empty());
+        EXPECT_EQ(w.m.flush_log().back().kind, flush_kind::mm) << impl;
+        EXPECT_EQ(w.m.mm.rss.anon, 16); // the child's RSS is its own
+
+        // The parent's write faults and copies the page; the child keeps the old one.
+        EXPECT_EQ(w.m.hw_access(base + 3 * ps, true, 0, 1).fault, hw_fault::write_protect);
+        fault_path path = fault_path::none;
+        ASSERT_EQ(handle_mm_fault(w, base + 3 * ps, true, &path), vm_fault::done);
+        EXPECT_EQ(path, fault_path::wp_copy) << impl;
+        const pte_t copied = pte_at(w, base + 3 * ps);
+        EXPECT_NE(pte_pfn(copied), pfn + 3);
+        EXPECT_TRUE(pte_write(copied));
+        ASSERT_TRUE(w.m.hw_access(base + 3 * ps, true, 0, 0x44).ok());
+        EXPECT_EQ(w.m.page(pfn + 3).content, 0x33U) << impl;
+        EXPECT_EQ(w.mapcount(pfn + 3), 1);
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, WriteProtectsABatchWhoseFirstEntryIsAlreadyReadOnly) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+        {
+            const pte_locked pte(w, base);
+            w.ops->ptep_set_wrprotect(&w.m.mm, base, *pte);
+        }
+        // One batch (the write bit is ignored), writable as a whole since one entry is.
+        ASSERT_EQ(folio_pte_batch(w, w.pte_lookup(base).value(), pte_at(w, base), 16), 16U);
+        copy_page_range(w);
+        for (unsigned i = 0; i < 16; ++i)
+            EXPECT_FALSE(pte_write(pte_at(w, base + i * ps))) << impl << " page " << i;
+        EXPECT_EQ(w.m.hw_access(base + ps, true, 0, 1).fault, hw_fault::write_protect) << impl;
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, WriteProtectsAPmdLeafAndMakesSwapEntriesShared) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(2));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t thp = base + w.geo().pmd_size();
+        const std::uint64_t ps = w.geo().page_size();
+        ASSERT_EQ(do_huge_pmd_anonymous_page(w, thp, true), vm_fault::done);
+        ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+        ASSERT_EQ(shrink_folio(w, base), reclaim_result::swapped);
+        ASSERT_TRUE(pte_swp_exclusive(pte_at(w, base)));
+        ASSERT_TRUE(pmd_write(pmd_at(w, thp)));
+
+        copy_page_range(w);
+        const pmd_t pmd = pmd_at(w, thp);
+        EXPECT_TRUE(pmd_trans_huge(pmd) && !pmd_write(pmd)) << impl;
+        EXPECT_EQ(w.mapcount(pmd_pfn(pmd) + 7), 2);
+        const pte_t swp = pte_at(w, base);
+        EXPECT_TRUE(softleaf_is_swap(softleaf_from_pte(swp))) << impl;
+        EXPECT_FALSE(pte_swp_exclusive(swp)) << impl;
+        EXPECT_EQ(w.m.hw_access(thp + 5 * ps, true, 0, 1).fault, hw_fault::write_protect);
+
+        // The write fault splits the shared THP (do_huge_pmd_wp_page()) and copies one page.
+        fault_path path = fault_path::none;
+        ASSERT_EQ(handle_mm_fault(w, thp + 5 * ps, true, &path), vm_fault::done);
+        EXPECT_EQ(path, fault_path::wp_copy) << impl;
+        ASSERT_TRUE(pmd_table(pmd_at(w, thp))) << impl;
+        EXPECT_NE(pte_pfn(pte_at(w, thp + 5 * ps)), pmd_pfn(pmd) + 5);
+        EXPECT_EQ(pte_pfn(pte_at(w, thp + 6 * ps)), pmd_pfn(pmd) + 6);
+        EXPECT_FALSE(pte_write(pte_at(w, thp + 6 * ps)));
+        EXPECT_EQ(w.mapcount(pmd_pfn(pmd) + 5), 1); // the child's alone
+        EXPECT_TRUE(w.m.hw_access(thp + 5 * ps, true, 0, 2).ok()) << impl;
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, AWriteFaultOnAnExclusiveReadOnlyThpReusesIt) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        ASSERT_EQ(do_huge_pmd_anonymous_page(w, base, true), vm_fault::done);
+        w.ops->pmdp_set_wrprotect(&w.m.mm, base, w.m.pmd_off(base));
+        w.m.flush_tlb_mm();
+        fault_path path = fault_path::none;
+        ASSERT_EQ(handle_mm_fault(w, base + 3 * w.geo().page_size(), true, &path), vm_fault::done);
+        EXPECT_EQ(path, fault_path::huge_wp_reuse) << impl;
+        const pmd_t pmd = pmd_at(w, base);
+        EXPECT_TRUE(pmd_trans_huge(pmd) && pmd_write(pmd) && pmd_dirty(pmd)) << impl;
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, KhugepagedCopiesSharedPagesIntoATHPButNotIntoAnMthp) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+        ASSERT_TRUE(w.m.hw_access(base, true, 0, 0x5a).ok());
+        const pfn_t old = pte_pfn(pte_at(w, base));
+        copy_page_range(w);
+        EXPECT_FALSE(collapse_huge_page(w, base, 4)) << impl; // SCAN_EXCEED_SHARED_PTE
+        ASSERT_TRUE(collapse_huge_page(w, base, w.geo().pmd_order())) << impl;
+        EXPECT_EQ(w.m.hw_access(base, false).value, 0x5aU);
+        EXPECT_EQ(w.mapcount(old), 1); // the child's mapping stays on the old page
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, AWriteToAPageTheChildMapsIsCaught) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+        copy_page_range(w);
+        // A writable entry put back over the shared page, as a COW bug would leave it.
+        {
+            const pte_locked pte(w, base);
+            const pte_t old = w.ops->ptep_get(*pte);
+            w.ops->ptep_set_access_flags(&w.vma, base, *pte, pte_mkwrite_novma(old), 1);
+        }
+        w.m.clear_violations();
+        ASSERT_TRUE(w.m.hw_access(base, true, 0, 7).ok());
+        ASSERT_FALSE(w.m.violations().empty()) << impl;
+        EXPECT_EQ(w.m.violations().front().id, "COW");
+    }
+}
+
+} // namespace
+} // namespace mmfuzz::test
