@@ -139,6 +139,13 @@ constexpr std::array catalogue = {
                 "break-before-make (the unsafe attribute change arm64's "
                 "__check_safe_pte_update() warns of, pgattr_change_is_safe())",
                 true},
+    canary_info{canary::fork_write_bit_from_first, "fork_write_bit_from_first",
+                "copy_present_ptes() decides fork's copy-on-write protection from the first "
+                "entry of a batch, whose write bit folio_pte_batch() ignores: a writable entry "
+                "later in the batch stays writable in the parent over a page the child shares, "
+                "and the parent's writes reach the child (the reason for folio_pte_batch()'s "
+                "any_writable, now FPB_MERGE_WRITE)",
+                true},
 };
 } // namespace
 

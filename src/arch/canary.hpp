@@ -38,6 +38,7 @@ enum class canary : std::uint8_t {
     zap_huge_pmd_pte_level,
     pt_reclaim_frees_unflushed,
     change_huge_pmd_in_place,
+    fork_write_bit_from_first,
 };
 
 struct canary_info {

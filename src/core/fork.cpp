@@ -50,8 +50,9 @@ unsigned copy_present_ptes(world &w, std::uint64_t addr, hw_ptep ptep, pte_t pte
                             ? folio_pte_batch(w, ptep, pte, max, FPB_RESPECT_DIRTY)
                             : 1;
     bool any_writable = pte_write(pte);
-    for (unsigned i = 1; i < nr && !any_writable; ++i)
-        any_writable = pte_write(w.ops->ptep_get(hw_pte_add(ptep, i)));
+    if (!w.canaries.on(canary::fork_write_bit_from_first))
+        for (unsigned i = 1; i < nr && !any_writable; ++i)
+            any_writable = pte_write(w.ops->ptep_get(hw_pte_add(ptep, i)));
     // is_cow_mapping(): the window is a private mapping that may write (VM_MAYWRITE).
     if (any_writable) {
         w.ops->wrprotect_ptes(&w.m.mm, addr, ptep, nr);

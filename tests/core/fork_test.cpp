@@ -157,5 +157,18 @@ TEST(Fork, AWriteToAPageTheChildMapsIsCaught) {
     }
 }
 
+TEST(Fork, TheCanaryIsCaughtAndTheReproducerPassesWithoutIt) {
+    const std::string text = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
+                             "do_anonymous_page addr=0x40000000000 order=4\n"
+                             "wrprotect_ptes addr=0x40000000000 nr=1\n"
+                             "fork\n"
+                             "hw_access addr=0x40000001000 write=1 slot=0 value=0x5\n";
+    EXPECT_EQ(verdict(run_text(text)), "pass");
+    const run_result r = run_text(text, "fork_write_bit_from_first");
+    ASSERT_TRUE(r.violation);
+    EXPECT_EQ(r.violation->invariant, "COW");
+    EXPECT_EQ(r.violation->op_index, 3U);
+}
+
 } // namespace
 } // namespace mmfuzz::test
