@@ -22,8 +22,11 @@ void child_dup(world &w, pte_t child_pte, std::uint64_t nr) {
 /// copy_nonpresent_pte(), the parent's entry: a swap entry becomes shared
 /// (pte_swp_clear_exclusive(), swap_duplicate() for the child); a migration entry that is not
 /// plain readable becomes readable, as copy-on-write needs both sides read-only, uffd-wp kept.
-/// Markers and hwpoison entries go to the child only. The swap slot's count for the child is
-/// not kept: the child never swaps in.
+/// Markers and hwpoison entries go to the child only. The child's hold on a swap slot is not
+/// kept (it never swaps in): the parent's swap-in frees the slot and maps the page read-only,
+/// and a write fault reuses it (one mapping makes a page exclusive here), where the kernel's
+/// swap cache keeps the folio while the child's entry holds the slot, so the write copies it
+/// (wp_can_reuse_anon_folio()).
 void copy_nonpresent_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
     const softleaf_t e = softleaf_from_pte(orig);
     if (softleaf_is_swap(e)) {
