@@ -36,4 +36,11 @@ bool spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr)
     return true;
 }
 
+void spread_split_pmd(flow_context &c, std::uint64_t first) {
+    const std::uint64_t n = c.ref.geo().ptrs_per_pte();
+    const ad_interval g = c.chk.spec.gather(first, n);
+    for (std::uint64_t p = first; p < first + n; ++p)
+        c.chk.spec.set(p, g);
+}
+
 } // namespace mmfuzz

@@ -49,6 +49,10 @@ struct flow_op {
 /// part of a batch writable (commit_prot_batch()). False when no table maps `first`.
 bool spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr);
 
+/// The spec after __split_huge_pmd() of the PMD whose first page is `first`: every PTE takes
+/// the PMD's young and dirty, so each page's interval becomes the gather over the PMD's pages.
+void spread_split_pmd(flow_context &c, std::uint64_t first);
+
 /// The flow op of a kind, or nullptr when this build has none for it.
 const flow_op *find_flow(op_kind kind);
 

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <array>
-#include <vector>
 
 namespace mmfuzz {
 
@@ -145,19 +144,15 @@ std::optional<finding> check_touch(flow_context &c, const op &o, const op_result
     return std::nullopt;
 }
 
-/// A write fault on a THP a fork's child shares splits it first (do_huge_pmd_wp_page()): as
-/// for split_huge_pmd, every PTE takes the PMD's young and dirty. The split is the PMD write
-/// whose old value was the leaf (pmdp_invalidate()).
+/// A write fault on a THP a fork's child shares splits it first (do_huge_pmd_wp_page()),
+/// spread_split_pmd(). The split is the PMD write whose old value was the leaf
+/// (pmdp_invalidate()).
 void spread_split_pmds(flow_context &c) {
-    const std::uint64_t n = per_table(c.ref);
     for_each_write(
         c.ref,
         [&](const pgtable_write &wr) {
-            if (!pmd_leaf(pmd_t{wr.old_val}) || pmd_valid(pmd_t{wr.new_val}))
-                return;
-            const ad_interval g = c.chk.spec.gather(wr.index * n, n);
-            for (std::uint64_t p = wr.index * n; p < (wr.index + 1) * n; ++p)
-                c.chk.spec.set(p, g);
+            if (pmd_leaf(pmd_t{wr.old_val}) && !pmd_valid(pmd_t{wr.new_val}))
+                spread_split_pmd(c, wr.index * per_table(c.ref));
         },
         [](const pgtable_write &, std::uint64_t) {});
 }
@@ -508,14 +503,6 @@ op_result apply_fork(world &w, const op &) {
 /// Every entry keeps its young/dirty and uffd-wp; swap entries lose their exclusive flag
 /// (shared with the child), and so do the migration entries fork rebuilt readable.
 void update_fork(flow_context &c, const op &, const op_result &, const op_result &) {
-    std::vector<std::uint64_t> rewritten;
-    for_each_write(
-        c.ref, [](const pgtable_write &) {},
-        [&](const pgtable_write &wr, std::uint64_t p) {
-            if (!wr.by_hw)
-                rewritten.push_back(p);
-        });
-    std::sort(rewritten.begin(), rewritten.end());
     const std::uint64_t per = per_table(c.ref);
     for (std::uint64_t t = 0; t < c.ref.nr_pages(); t += per) {
         if (pmd_is_leaf(c.ref, t)) {
@@ -530,13 +517,19 @@ void update_fork(flow_context &c, const op &, const op_result &, const op_result
             if (pte_none(e))
                 continue;
             const softleaf_t l = pte_present(e) ? softleaf_mk_none() : softleaf_from_pte(e);
-            if (softleaf_is_swap(l) || (softleaf_is_migration(l) &&
-                                        std::binary_search(rewritten.begin(), rewritten.end(), p)))
+            if (softleaf_is_swap(l))
                 c.chk.spec.expect_flags(p, c.chk.spec.expected_uffd_wp(p), flag_expect::clear);
             else
                 c.chk.spec.keep_flags(p);
         }
     }
+    for_each_write(
+        c.ref, [](const pgtable_write &) {},
+        [&](const pgtable_write &wr, std::uint64_t p) {
+            const pte_t old{wr.old_val};
+            if (!wr.by_hw && pte_is_softleaf(old) && softleaf_is_migration(softleaf_from_pte(old)))
+                c.chk.spec.expect_flags(p, c.chk.spec.expected_uffd_wp(p), flag_expect::clear);
+        });
 }
 
 const std::array<flow_op, 7> flows = {

@@ -44,16 +44,10 @@ op_result apply_split_pmd(world &w, const op &o) {
     return flag_result(w.pte_lookup(va).has_value());
 }
 
-/// Every PTE takes the PMD's young and dirty: each page's interval becomes the gather over the
-/// PMD's pages. The data does not move.
+/// spread_split_pmd(); the data does not move.
 void update_split_pmd(flow_context &c, const op &o, const op_result &a, const op_result &) {
-    if (!a.flag)
-        return;
-    const std::uint64_t n = c.ref.geo().ptrs_per_pte();
-    const std::uint64_t first = o[slot::addr] & ~(n - 1);
-    const ad_interval g = c.chk.spec.gather(first, n);
-    for (std::uint64_t p = first; p < first + n; ++p)
-        c.chk.spec.set(p, g);
+    if (a.flag)
+        spread_split_pmd(c, o[slot::addr] & ~(std::uint64_t{c.ref.geo().ptrs_per_pte()} - 1));
 }
 
 // ---- split_folio -----------------------------------------------------------------------------
