@@ -20,19 +20,15 @@ bool pte_range_none(world &w, hw_ptep ptep, unsigned nr) {
     return true;
 }
 
-/// The writable, exclusive-anon test of mm/mprotect.c can_change_pte_writable() for a private
-/// mapping: one mapping per page makes a mapped anon page exclusive.
+/// The exclusive-anon test of do_wp_page(): PageAnonExclusive() (world::page_anon_exclusive()).
 bool exclusive_anon(world &w, pte_t pte) {
     if (pte_special(pte))
         return false;
     const folio *f = w.m.pfn_folio(pte_pfn(pte));
-    return f != nullptr && f->anon && w.mapcount(pte_pfn(pte)) <= 1;
+    return f != nullptr && f->anon && w.page_anon_exclusive(pte_pfn(pte));
 }
 
-/// mm/memory.c do_wp_page() picks wp_page_reuse() for an exclusive anonymous page and
-/// wp_page_copy() otherwise (a uffd-wp entry goes to the monitor first).
-///
-/// wp_page_reuse(): the page is ours alone; make the entry young, dirty, writable.
+/// mm/memory.c wp_page_reuse(): the page is ours alone; make the entry young, dirty, writable.
 vm_fault wp_page_reuse(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
     const pte_t entry = w.maybe_mkwrite(pte_mkdirty(pte_mkyoung(orig)), addr);
     if (w.ops->ptep_set_access_flags(&w.vma, addr, ptep, entry, 1) != 0)
@@ -139,6 +135,11 @@ vm_fault do_nonpresent(world &w, std::uint64_t addr, pte_t orig, bool write) {
 
 } // namespace
 
+vm_fault do_wp_page(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
+    return exclusive_anon(w, orig) ? wp_page_reuse(w, addr, ptep, orig)
+                                   : wp_page_copy(w, addr, ptep, orig);
+}
+
 vm_fault do_anonymous_page(world &w, std::uint64_t addr, unsigned order, bool write) {
     if (order >= w.geo().pmd_order()) {
         const vm_fault r = do_huge_pmd_anonymous_page(w, addr, write);
@@ -236,8 +237,7 @@ vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *p
             if (pte_uffd_wp(orig))
                 return vm_fault::nopage; // handle_userfault(): the monitor resolves it
             taken = exclusive_anon(w, orig) ? fault_path::wp_reuse : fault_path::wp_copy;
-            return taken == fault_path::wp_reuse ? wp_page_reuse(w, addr, *pte, orig)
-                                                 : wp_page_copy(w, addr, *pte, orig);
+            return do_wp_page(w, addr, *pte, orig);
         }
         entry = pte_mkdirty(entry);
     }

@@ -36,6 +36,9 @@ enum class fault_path : std::uint8_t {
     access,        ///< the access-flag / dirty fix-up with ptep_set_access_flags()
     huge_wp_reuse, ///< do_huge_pmd_wp_page() reuses a THP
 };
+/// mm/memory.c do_wp_page() for the read-only present entry orig at addr, the PTL held and the
+/// entry not uffd-wp: wp_page_reuse() of an exclusive anonymous page, else wp_page_copy().
+vm_fault do_wp_page(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig);
 /// mm/memory.c handle_mm_fault() for a fault hardware reported at addr.
 vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *path = nullptr);
 /// A user access: the MMU, and on a fault handle_mm_fault() and the access once more.
@@ -66,7 +69,8 @@ void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr);
 // ---- fork.cpp ------------------------------------------------------------------------------
 /// fork(): mm/memory.c copy_page_range() of the whole window into a child, then the parent's
 /// flush_tlb_mm() (kernel/fork.c dup_mmap()). The child is never run: its mappings count in the
-/// page mapcounts and page_table_check, and hold its pages (page_state::child_map_count).
+/// page mapcounts and page_table_check, and hold its pages (page_state::child_map_count); its
+/// swap entries hold their slots (swap_slot::child_refs).
 /// Device-private and device-exclusive entries and PMD software leaves are not modelled.
 void copy_page_range(world &w);
 

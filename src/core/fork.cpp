@@ -1,6 +1,7 @@
 // fork(): kernel/fork.c dup_mmap() -> mm/memory.c copy_page_range(), the parent's side.
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
+#include "core/unmap.hpp"
 #include "pgtable/softleaf.hpp"
 
 namespace mmfuzz {
@@ -20,16 +21,14 @@ void child_dup(world &w, pte_t child_pte, std::uint64_t nr) {
 }
 
 /// copy_nonpresent_pte(), the parent's entry: a swap entry becomes shared
-/// (pte_swp_clear_exclusive(), swap_duplicate() for the child); a migration entry that is not
-/// plain readable becomes readable, as copy-on-write needs both sides read-only, uffd-wp kept.
-/// Markers and hwpoison entries go to the child only. The child's hold on a swap slot is not
-/// kept (it never swaps in): the parent's swap-in frees the slot and maps the page read-only,
-/// and a write fault reuses it (one mapping makes a page exclusive here), where the kernel's
-/// swap cache keeps the folio while the child's entry holds the slot, so the write copies it
-/// (wp_can_reuse_anon_folio()).
+/// (pte_swp_clear_exclusive()) and the child's copy counts on its slot (swap_duplicate()); a
+/// migration entry that is not plain readable becomes readable, as copy-on-write needs both
+/// sides read-only, uffd-wp kept. Markers and hwpoison entries go to the child only.
 void copy_nonpresent_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
     const softleaf_t e = softleaf_from_pte(orig);
     if (softleaf_is_swap(e)) {
+        if (const auto slot = unmap::core_swap_slot(w, e))
+            ++w.swap_slots[*slot].child_refs;
         if (pte_swp_exclusive(orig))
             w.ops->set_pte_at(&w.m.mm, addr, ptep, pte_swp_clear_exclusive(orig));
         return;

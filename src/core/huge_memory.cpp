@@ -184,7 +184,7 @@ bool can_change_pmd_writable(world &w, pmd_t pmd) {
     if (pmd_protnone(pmd) || pmd_uffd_wp(pmd))
         return false;
     const folio *f = w.m.pfn_folio(pmd_pfn(pmd));
-    return f != nullptr && f->anon && w.mapcount(pmd_pfn(pmd)) <= 1;
+    return f != nullptr && f->anon && w.page_anon_exclusive(pmd_pfn(pmd));
 }
 
 } // namespace

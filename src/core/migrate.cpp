@@ -3,6 +3,8 @@
 #include "core/flows.hpp"
 #include "core/unmap.hpp"
 
+#include <utility>
+
 namespace mmfuzz {
 
 namespace {
@@ -45,12 +47,15 @@ void remove_migration_pte(world &w, const folio &dst, std::uint64_t addr, hw_pte
 
 /// folio_copy() and folio_migrate_flags(): data, dirty and referenced to the new folio; and
 /// __folio_migrate_mapping(): swap-backed only if the old one was, so a lazy-free (MADV_FREE)
-/// folio stays lazy-free.
+/// folio stays lazy-free, and the swap cache's slot moves to the new folio.
 void copy_folio(world &w, const folio &src, folio &dst) {
     const std::uint64_t pages =
         w.canaries.on(canary::migration_copies_head_only) ? 1 : src.nr_pages();
     for (std::uint64_t i = 0; i < pages; ++i)
         w.m.page(dst.pfn + i).content = w.m.page(src.pfn + i).content;
+    for (std::uint64_t i = 0; i < src.nr_pages(); ++i)
+        w.m.page(dst.pfn + i).child_swap_slot =
+            std::exchange(w.m.page(src.pfn + i).child_swap_slot, 0);
     dst.dirty = src.dirty;
     dst.referenced = src.referenced;
     dst.lazyfree = src.lazyfree;
@@ -127,7 +132,10 @@ bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
             return false;
         const pgprot_t prot = unmap::base_prot(orig);
         unmap_to_migration(w, *src, addr, *ptep, src->pfn);
-        folio *dev = w.m.folio_alloc(0, true);
+        // migrate_vma_pages(): a folio in the swap cache moves only if folio_free_swap() drops
+        // it there, which a fork() child's entry naming its slot prevents; migrate_vma_finalize()
+        // restores the mapping, as it does when the driver has no page.
+        folio *dev = w.m.page(src->pfn).child_swap_slot != 0 ? nullptr : w.m.folio_alloc(0, true);
         if (dev == nullptr) {
             remove_migration_pte(w, *src, addr, *ptep, src->pfn, src->pfn, prot);
             return false;

@@ -37,7 +37,7 @@ bool can_change_pte_writable(world &w, pte_t pte) {
     if (pte_protnone(pte) || uffd_wp || pte_special(pte))
         return false;
     const folio *f = w.m.pfn_folio(pte_pfn(pte));
-    return f != nullptr && f->anon && w.mapcount(pte_pfn(pte)) <= 1;
+    return f != nullptr && f->anon && w.page_anon_exclusive(pte_pfn(pte));
 }
 
 void commit_prot_batch(world &w, std::uint64_t addr, hw_ptep ptep, pte_t oldpte, pte_t ptent,

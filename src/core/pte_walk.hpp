@@ -45,8 +45,8 @@ unsigned folio_pte_batch(world &w, hw_ptep ptep, pte_t first, unsigned max, fpb_
 
 /// mm/mprotect.c can_change_pte_writable() in this private anonymous VMA (the caller checks
 /// VM_WRITE): an entry already given the VMA's protection may become writable without a write
-/// fault when it is not PROT_NONE, not uffd-wp, and maps an exclusive anonymous page (one
-/// mapping per page makes it exclusive). mprotect, uffd-wp resolve and the NUMA-hint fault ask.
+/// fault when it is not PROT_NONE, not uffd-wp, and maps an exclusive anonymous page
+/// (world::page_anon_exclusive()). mprotect, uffd-wp resolve and the NUMA-hint fault ask.
 bool can_change_pte_writable(world &w, pte_t pte);
 
 /// The commit of a change_pte_range() batch that modify_prot_start_ptes() started at ptep:

@@ -40,7 +40,7 @@ void zap_for_guard(world &w, std::uint64_t addr, std::uint64_t nr, hw_ptep first
             const softleaf_t e = softleaf_from_pte(pte);
             if (softleaf_is_swap(e)) {
                 if (const auto slot = unmap::core_swap_slot(w, e))
-                    w.swap_slots[*slot].reset(); // free_swap_and_cache()
+                    unmap::swap_put(w, *slot); // free_swap_and_cache()
                 w.ops->pte_clear(mm, addr + i * psz, p);
                 --w.m.mm.rss.swap;
             }

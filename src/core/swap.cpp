@@ -8,12 +8,17 @@ namespace mmfuzz {
 /// through the swap cache (not SWP_SYNCHRONOUS_IO), and one order-0 folio per fault (no mTHP
 /// swap-in). The new page is mapped from vma->vm_page_prot (young); pte_swp_uffd_wp() gives
 /// pte_mkuffd_wp(). An exclusive entry (pte_swp_exclusive()) in a VM_WRITE VMA maps writable
-/// unless uffd-wp, and dirty on a write fault. The slot is then freed (folio_free_swap(), which
-/// dirties the folio: the swap copy is gone), as should_try_to_free_swap() does under swap
-/// pressure (mem_cgroup_swap_full()) or for a write; the model keeps no swap cache. A write fault
-/// the exclusive path did not handle goes to do_wp_page(): the folio is ours alone now, so
-/// wp_page_reuse() makes the entry young, dirty and writable with ptep_set_access_flags(); a
-/// uffd-wp entry is left write-protected for the userfaultfd handler (the access faults again).
+/// unless uffd-wp, and dirty on a write fault. swap_free_nr() then drops this entry's count:
+/// - no other entry names the slot: it is freed (folio_free_swap(), which dirties the folio:
+///   the swap copy is gone), as should_try_to_free_swap() does under swap pressure
+///   (mem_cgroup_swap_full()) or for a write;
+/// - a fork() child's entry still names it (folio_swapped()): the folio stays in the swap
+///   cache, clean, and is not exclusive; the child's swap-in would map this very page
+///   (page_state::child_swap_slot).
+/// A write fault the exclusive path did not handle goes to do_wp_page(): wp_page_reuse() for a
+/// folio that is ours alone, wp_page_copy() for one the swap cache keeps for a child
+/// (wp_can_reuse_anon_folio(): folio_free_swap() fails, the refcount is not 1); a uffd-wp entry
+/// is left write-protected for the userfaultfd handler (the access faults again).
 /// MM_SWAPENTS -> MM_ANONPAGES. nopage when the entry is not a live slot of the core swap
 /// device, oom when no folio can be allocated (the entry stays).
 vm_fault do_swap_page(world &w, std::uint64_t addr, bool write) {
@@ -29,10 +34,12 @@ vm_fault do_swap_page(world &w, std::uint64_t addr, bool write) {
     folio *f = w.m.folio_alloc(0, true);
     if (f == nullptr)
         return vm_fault::oom;
-    w.m.page(f->pfn).content = *w.swap_slots[*slot];
+    swap_slot &s = w.swap_slots[*slot];
+    w.m.page(f->pfn).content = *s.content;
     w.folios.push_back(f);
 
     const bool uffd_wp = pte_swp_uffd_wp(orig);
+    const bool swapped = s.child_refs != 0;
     const bool exclusive = pte_swp_exclusive(orig);
     const bool vm_write = (w.vm_flags_at(addr) & VM_WRITE) != 0;
     pte_t pte = pfn_pte(f->pfn, w.vm_page_prot(addr));
@@ -49,16 +56,15 @@ vm_fault do_swap_page(world &w, std::uint64_t addr, bool write) {
     --w.m.mm.rss.swap;
     w.rmap_add(f->pfn, 1);
     w.ops->set_ptes(mm, addr, *ptep, pte, 1);
-    // should_try_to_free_swap(): the slot goes, the folio holds the only copy.
-    w.swap_slots[*slot].reset();
-    f->dirty = true;
-    w.ops->update_mmu_cache_range(&w.vma, addr, *ptep, 1);
-    if (write && !write_handled && !uffd_wp && vm_write) {
-        // do_wp_page() -> wp_page_reuse()
-        const pte_t entry = w.maybe_mkwrite(pte_mkdirty(pte_mkyoung(pte)), addr);
-        if (w.ops->ptep_set_access_flags(&w.vma, addr, *ptep, entry, 1) != 0)
-            w.ops->update_mmu_cache_range(&w.vma, addr, *ptep, 1);
+    if (swapped) {
+        w.m.page(f->pfn).child_swap_slot = *slot;
+    } else {
+        unmap::swap_put(w, *slot);
+        f->dirty = true;
     }
+    w.ops->update_mmu_cache_range(&w.vma, addr, *ptep, 1);
+    if (write && !write_handled && !uffd_wp && vm_write)
+        return do_wp_page(w, addr, *ptep, w.ops->ptep_get(*ptep));
     return vm_fault::done;
 }
 

@@ -39,7 +39,7 @@ std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr) {
 }
 
 bool anon_exclusive(const world &w, const folio &f, pfn_t pfn) {
-    return f.anon && w.mapcount(pfn) == 1;
+    return f.anon && w.page_anon_exclusive(pfn);
 }
 
 pte_t migration_pte(const world &w, const folio &f, pfn_t pfn, pte_t pteval) {
@@ -62,7 +62,7 @@ std::uint64_t alloc_swap_slots(world &w, std::uint64_t nr) {
         slots.resize(1); // slot 0 stays unused
     std::uint64_t run = 0;
     for (std::uint64_t off = 1; off < slots.size(); ++off) {
-        run = slots[off] ? 0 : run + 1;
+        run = slots[off].in_use() ? 0 : run + 1;
         if (run == nr)
             return off + 1 - nr;
     }
@@ -75,9 +75,15 @@ std::optional<std::uint64_t> core_swap_slot(const world &w, softleaf_t e) {
     if (!softleaf_is_swap(e) || swp_type(e) != core_swap_type)
         return std::nullopt;
     const std::uint64_t off = swp_offset(e);
-    if (off == 0 || off >= w.swap_slots.size() || !w.swap_slots[off])
+    if (off == 0 || off >= w.swap_slots.size() || !w.swap_slots[off].content)
         return std::nullopt;
     return off;
+}
+
+void swap_put(world &w, std::uint64_t off) {
+    swap_slot &s = w.swap_slots[off];
+    if (s.child_refs == 0)
+        s.content.reset();
 }
 
 pgprot_t base_prot(pte_t pte) {

@@ -47,8 +47,7 @@ struct folio_walk {
 /// somewhere other than its linear address (world::mapcount counts every mapping).
 std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr);
 
-/// PageAnonExclusive(): the op language maps a page at most once, so an anonymous page with a
-/// single mapping is exclusive to this mm (no fork shares it).
+/// PageAnonExclusive() of a page of folio f (world::page_anon_exclusive()).
 bool anon_exclusive(const world &w, const folio &f, pfn_t pfn);
 
 /// try_to_migrate_one()'s entry for a page whose present entry was pteval: writable if the
@@ -63,6 +62,10 @@ std::uint64_t alloc_swap_slots(world &w, std::uint64_t nr);
 
 /// The live slot of a swap entry of the core swap device, if it is one.
 std::optional<std::uint64_t> core_swap_slot(const world &w, softleaf_t e);
+
+/// swap_free_nr() and free_swap_and_cache() of this mm's entry for slot off: the slot is free
+/// once no entry names it, so it stays while a fork() child's entry does.
+void swap_put(world &w, std::uint64_t off);
 
 /// The protection of a present entry without write, young, dirty and uffd-wp: what
 /// remove_migration_pte() takes from vma->vm_page_prot. The window's VMA has per-entry

@@ -58,7 +58,11 @@ reclaim_result reclaim_lazyfree(world &w, folio_walk &fw) {
 reclaim_result swap_out(world &w, folio_walk &fw) {
     mm_struct *mm = &w.m.mm;
     folio &f = *fw.f;
-    const std::uint64_t base = unmap::alloc_swap_slots(w, f.nr_pages());
+    // A folio still in the swap cache keeps its slot (add_to_swap() is skipped); one is
+    // there only while a fork() child's entry names the slot, and only after an order-0
+    // swap-in.
+    const std::uint64_t cached = f.nr_pages() == 1 ? w.m.page(f.pfn).child_swap_slot : 0;
+    const std::uint64_t base = cached != 0 ? cached : unmap::alloc_swap_slots(w, f.nr_pages());
     // Offset bit 40 is pte bit 52 (PTE_CONT), which arm64's set_ptes() clears: no device is
     // that large (legalize_softleaf() keeps direct swap entries below it too).
     if (base + f.nr_pages() > (std::uint64_t{1} << 40)) {
@@ -74,7 +78,7 @@ reclaim_result swap_out(world &w, folio_walk &fw) {
         if (pte_dirty(pteval))
             f.dirty = true;
         const std::uint64_t off = base + p.index;
-        w.swap_slots[off] = w.m.page(pfn).content;
+        w.swap_slots[off].content = w.m.page(pfn).content;
         pte_t swp_pte = softleaf_to_pte(swp_entry(core_swap_type, off));
         if (exclusive && !drop_flags)
             swp_pte = pte_swp_mkexclusive(swp_pte);

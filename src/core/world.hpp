@@ -17,6 +17,17 @@ namespace mmfuzz {
 /// The swap type of the core flows' swap device (direct set_softleaf ops use the others).
 constexpr unsigned core_swap_type = 23;
 
+/// A slot of the core swap device (mm/swapfile.c keeps its count in swap_map[]).
+struct swap_slot {
+    /// The data swap-out wrote; empty when no entry names the slot.
+    std::optional<std::uint64_t> content;
+    /// Swap entries of fork() children that name the slot (swap_duplicate() in
+    /// copy_nonpresent_pte()). A child never runs, so it never drops them.
+    int child_refs = 0;
+    /// Whether get_swap_pages() must pass the slot over.
+    [[nodiscard]] bool in_use() const { return content.has_value() || child_refs != 0; }
+};
+
 class world {
   public:
     world(std::string_view impl, const machine_options &opts);
@@ -57,9 +68,8 @@ class world {
     [[nodiscard]] pgprot_t vm_page_prot(std::uint64_t addr) const;
     /// maybe_mkwrite(): writable if the page's VMA flags allow writing.
     [[nodiscard]] pte_t maybe_mkwrite(pte_t pte, std::uint64_t addr) const;
-    /// The swap device (swap type core_swap_type): the content of each slot by offset, empty
-    /// when free. Core state of swap out and swap in.
-    recycled_vector<std::optional<std::uint64_t>> swap_slots;
+    /// The swap device (swap type core_swap_type), by offset. Core state of swap out and swap in.
+    recycled_vector<swap_slot> swap_slots;
     /// folio_add_*_rmap_ptes() with add_mm_counter(): nr pages from pfn became mapped (by PTEs
     /// or a PMD), counted in RSS and the page mapcounts.
     void rmap_add(pfn_t pfn, std::uint64_t nr);
@@ -76,6 +86,12 @@ class world {
     [[nodiscard]] int mapcount(pfn_t pfn) const {
         const std::size_t i = pfn - m.first_data_pfn();
         return i < mapcount_.size() ? mapcount_[i] : 0;
+    }
+    /// PageAnonExclusive() of a mapped anonymous page, as the model derives it: this mm holds
+    /// its only mapping, and no fork() child's swap entry names the slot whose swap-cache copy
+    /// the page is (page_state::child_swap_slot).
+    [[nodiscard]] bool page_anon_exclusive(pfn_t pfn) const {
+        return mapcount(pfn) <= 1 && m.page(pfn).child_swap_slot == 0;
     }
 
   private:

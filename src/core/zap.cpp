@@ -5,6 +5,7 @@
 // migration and device entries are not counted, as in the rest of the model.
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
+#include "core/unmap.hpp"
 #include "machine/tlb.hpp"
 #include "pgtable/softleaf.hpp"
 
@@ -12,10 +13,10 @@ namespace mmfuzz {
 
 namespace {
 
-/// free_swap_and_cache(): the slot of a swap entry of the core swap device is released.
+/// free_swap_and_cache() of a swap entry of the core swap device.
 void free_swap(world &w, softleaf_t e) {
     if (swp_type(e) == core_swap_type && swp_offset(e) < w.swap_slots.size())
-        w.swap_slots[swp_offset(e)].reset();
+        unmap::swap_put(w, swp_offset(e));
 }
 
 /// zap_nonpresent_ptes() for one entry: whether it was cleared. Guard markers survive an

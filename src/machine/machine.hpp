@@ -140,6 +140,11 @@ struct page_state {
     int child_map_count = 0;
     /// The part of the page_table_check counters above that the children's entries hold.
     int child_ptc_count = 0;
+    /// The swap slot whose swap-cache copy the page is while a fork() child's swap entry names
+    /// that slot (0: none; slot 0 is never used). The child's swap-in would map this very page,
+    /// so it is held as a mapped one is (mm/memory.c do_swap_page() keeps the folio in the swap
+    /// cache while the slot's swap count is not zero).
+    std::uint64_t child_swap_slot = 0;
     bool allocated = false;
 };
 

@@ -197,6 +197,11 @@ hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
                                           " reached page " + hex(pfn) + ", which " +
                                           std::to_string(ps.child_map_count) +
                                           " mapping(s) of fork() children still hold");
+        else if (write && ps.child_swap_slot != 0)
+            report(violation_id::COW,
+                   "write of " + hex(value) + " at va " + hex(va) + " reached page " + hex(pfn) +
+                       ", the swap-cache copy of slot " + hex(ps.child_swap_slot) +
+                       ", which a fork() child's swap entry still names");
         if (write)
             ps.content = value;
         res.value = ps.content;

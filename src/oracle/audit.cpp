@@ -25,9 +25,8 @@ std::optional<std::uint64_t> stored_value(const world &w, entry_cursor &cur, std
     if (pte_present(*pte))
         return w.m.page(pte_pfn(*pte)).content;
     const softleaf_t e = softleaf_from_pte(*pte);
-    if (softleaf_is_swap(e) && swp_type(e) == core_swap_type &&
-        swp_offset(e) < w.swap_slots.size() && w.swap_slots[swp_offset(e)])
-        return *w.swap_slots[swp_offset(e)];
+    if (softleaf_is_swap(e) && swp_type(e) == core_swap_type && swp_offset(e) < w.swap_slots.size())
+        return w.swap_slots[swp_offset(e)].content;
     return std::nullopt;
 }
 
@@ -182,6 +181,17 @@ std::optional<finding> checker::audit(const content_spec *content) {
                                        std::to_string(seen[k]),
                                    {}};
             }
+        }
+        // The swap entries of fork() children name their slots for good: each slot keeps the
+        // data the child's swap-in will read.
+        for (std::size_t off = 0; off < w->swap_slots.size(); ++off) {
+            const swap_slot &s = w->swap_slots[off];
+            if (s.child_refs != 0 && !s.content) [[unlikely]]
+                return finding{"COW",
+                               who + " freed swap slot " + hex(off) + ", which " +
+                                   std::to_string(s.child_refs) +
+                                   " swap entries of fork() children still name",
+                               {}};
         }
     }
     return std::nullopt;

@@ -23,8 +23,9 @@ constexpr std::array<invariant_info, 17> catalogue = {{
                        "PMD-order folio, or a migration/device-private softleaf"},
     {"MAPCOUNT", "page_table_check rules: counts never negative, anon/file exclusive, a writable "
                  "anon page mapped once, counts zero at alloc/free and equal to the table's"},
-    {"COW", "no write reaches a page that a child of fork() still maps: copy-on-write gives "
-            "the writer a copy, and the child keeps the page as it was"},
+    {"COW", "no write reaches a page that a child of fork() still maps or will swap in, and no "
+            "swap slot its swap entries name is freed: copy-on-write gives the writer a copy, "
+            "and the child keeps its memory as it was"},
     {"RSS", "the mm's RSS counters equal the pages mapped in the table"},
     {"LOCK", "an API call made without the PTL the kernel holds for it, or a lock misuse"},
     {"UPDATE_MMU_WALK", "update_mmu_cache_range could not reach its entries walking from the root"},

@@ -1,6 +1,7 @@
 // fork() on the parent's side: copy_page_range() write-protects what the child shares, per
 // folio batch and per PMD leaf, makes swap entries shared, flushes the parent's TLB, and the COW
-// monitor holds the child's pages.
+// monitor holds the child's pages; the child's swap entries hold their slots and swap-cache
+// folios.
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
 #include "pgtable/softleaf.hpp"
@@ -154,6 +155,78 @@ TEST(Fork, AWriteToAPageTheChildMapsIsCaught) {
         ASSERT_TRUE(w.m.hw_access(base, true, 0, 7).ok());
         ASSERT_FALSE(w.m.violations().empty()) << impl;
         EXPECT_EQ(w.m.violations().front().id, "COW");
+    }
+}
+
+/// A written order-0 page at the window's base, swapped out, then fork(): the child's entry
+/// names the slot. Returns the slot.
+std::uint64_t swap_out_and_fork(world &w) {
+    const std::uint64_t base = w.m.window_start();
+    EXPECT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+    EXPECT_TRUE(w.m.hw_access(base, true, 0, 0x5a).ok());
+    EXPECT_EQ(shrink_folio(w, base), reclaim_result::swapped);
+    const std::uint64_t slot = swp_offset(softleaf_from_pte(pte_at(w, base)));
+    copy_page_range(w);
+    EXPECT_EQ(w.swap_slots[slot].child_refs, 1);
+    return slot;
+}
+
+TEST(Fork, ASwapInOfASlotTheChildNamesKeepsTheSlotAndTheWriteCopies) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t slot = swap_out_and_fork(w);
+
+        // do_swap_page(): the folio stays in the swap cache for the child, read-only.
+        ASSERT_EQ(do_swap_page(w, base, false), vm_fault::done);
+        const pte_t in = pte_at(w, base);
+        ASSERT_TRUE(pte_present(in)) << impl;
+        EXPECT_FALSE(pte_write(in)) << impl;
+        EXPECT_EQ(w.swap_slots[slot].content, 0x5aU) << impl;
+        EXPECT_EQ(w.m.page(pte_pfn(in)).child_swap_slot, slot);
+        EXPECT_FALSE(w.page_anon_exclusive(pte_pfn(in)));
+
+        // The write copies (wp_can_reuse_anon_folio() cannot free the swap cache).
+        fault_path path = fault_path::none;
+        ASSERT_EQ(handle_mm_fault(w, base, true, &path), vm_fault::done);
+        EXPECT_EQ(path, fault_path::wp_copy) << impl;
+        EXPECT_NE(pte_pfn(pte_at(w, base)), pte_pfn(in)) << impl;
+        ASSERT_TRUE(w.m.hw_access(base, true, 0, 0x6b).ok());
+        EXPECT_EQ(w.m.page(pte_pfn(in)).content, 0x5aU) << impl;
+        EXPECT_EQ(w.swap_slots[slot].content, 0x5aU) << impl;
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, AWriteSwapInCopiesAndReclaimReusesTheCachedSlot) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        const std::uint64_t slot = swap_out_and_fork(w);
+        ASSERT_EQ(do_swap_page(w, base, true), vm_fault::done);
+        const pte_t copied = pte_at(w, base);
+        EXPECT_TRUE(pte_write(copied) && pte_dirty(copied)) << impl;
+        EXPECT_EQ(w.m.page(pte_pfn(copied)).child_swap_slot, 0U) << impl;
+        EXPECT_EQ(w.swap_slots[slot].content, 0x5aU) << impl;
+
+        // A second page: swapped out before the fork, in read-only after it, reclaimed again
+        // into the slot its swap-cache folio keeps, not exclusive.
+        ASSERT_EQ(do_anonymous_page(w, base + ps, 0, true), vm_fault::done);
+        ASSERT_EQ(shrink_folio(w, base + ps), reclaim_result::swapped);
+        const std::uint64_t second = swp_offset(softleaf_from_pte(pte_at(w, base + ps)));
+        copy_page_range(w);
+        ASSERT_EQ(do_swap_page(w, base + ps, false), vm_fault::done);
+        ASSERT_EQ(shrink_folio(w, base + ps), reclaim_result::swapped);
+        const pte_t again = pte_at(w, base + ps);
+        EXPECT_EQ(swp_offset(softleaf_from_pte(again)), second) << impl;
+        EXPECT_FALSE(pte_swp_exclusive(again)) << impl;
+
+        // Zapping the parent's entry leaves the slot to the child.
+        zap_pte_range(w, base + ps, 1);
+        EXPECT_TRUE(w.swap_slots[second].content.has_value()) << impl;
+        EXPECT_EQ(w.swap_slots[second].child_refs, 1) << impl;
+        expect_no_violations(w);
     }
 }
 

@@ -80,7 +80,7 @@ TEST(SwapFlows, SwapOutKeepsFlagsAndDataThenSwapInMapsThem) {
             EXPECT_TRUE(pte_swp_exclusive(p)) << i;
             EXPECT_EQ(pte_swp_uffd_wp(p), i == 16) << i;
             if (i < 16)
-                EXPECT_EQ(*w->swap_slots[swp_offset(e)], 0x100U + i);
+                EXPECT_EQ(w->swap_slots[swp_offset(e)].content, 0x100U + i);
         }
         EXPECT_TRUE(f->dirty);
         EXPECT_EQ(w->m.mm.rss.anon, 0);
@@ -96,7 +96,7 @@ TEST(SwapFlows, SwapOutKeepsFlagsAndDataThenSwapInMapsThem) {
         EXPECT_EQ(do_swap_page(*w, base + 3 * pg, false), vm_fault::done);
         pte_t p = get(*w, base + 3 * pg);
         EXPECT_TRUE(pte_present(p) && pte_write(p) && pte_young(p) && !pte_dirty(p));
-        EXPECT_FALSE(w->swap_slots[slot].has_value());
+        EXPECT_FALSE(w->swap_slots[slot].in_use());
         EXPECT_EQ(read(*w, base + 3 * pg), 0x103U);
         // Write fault: writable and dirty at once.
         EXPECT_EQ(do_swap_page(*w, base + 4 * pg, true), vm_fault::done);

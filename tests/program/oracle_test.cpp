@@ -245,6 +245,18 @@ TEST_F(pair_fixture, AuditRecountsMapcountAndRss) {
     EXPECT_EQ(f->invariant, "RSS");
 }
 
+TEST_F(pair_fixture, AuditFiresOnAFreedSlotAForkChildNames) {
+    for (world *w : {&a, &b}) {
+        w->swap_slots.resize(3);
+        w->swap_slots[2] = swap_slot{.content = 0x77, .child_refs = 1};
+    }
+    EXPECT_FALSE(chk.audit());
+    b.swap_slots[2].content.reset();
+    const auto f = chk.audit();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->invariant, "COW");
+}
+
 TEST(AdSpec, ForgetsOnlyFlagsTheOpDidNotSetAcrossManyOps) {
     ad_spec s(8);
     s.begin_op();
