@@ -146,6 +146,13 @@ constexpr std::array catalogue = {
                 "and the parent's writes reach the child (the reason for folio_pte_batch()'s "
                 "any_writable, now FPB_MERGE_WRITE)",
                 true},
+    canary_info{canary::swapin_reuses_shared_slot, "swapin_reuses_shared_slot",
+                "do_swap_page() counts the folio's references without the swap cache's, so a "
+                "folio whose slot a fork child's swap entry still names looks exclusive: it is "
+                "mapped writable and the parent's writes reach the data the child's swap-in "
+                "will map (the copy-on-write class that reuse_swap_page() and, since 2022, "
+                "PG_anon_exclusive and pte_swp_exclusive() guard)",
+                true},
 };
 } // namespace
 

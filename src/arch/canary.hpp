@@ -39,6 +39,7 @@ enum class canary : std::uint8_t {
     pt_reclaim_frees_unflushed,
     change_huge_pmd_in_place,
     fork_write_bit_from_first,
+    swapin_reuses_shared_slot,
 };
 
 struct canary_info {

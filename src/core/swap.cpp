@@ -40,7 +40,10 @@ vm_fault do_swap_page(world &w, std::uint64_t addr, bool write) {
 
     const bool uffd_wp = pte_swp_uffd_wp(orig);
     const bool swapped = s.child_refs != 0;
-    const bool exclusive = pte_swp_exclusive(orig);
+    // The decision `exclusive || folio_ref_count(folio) == 1`; the canary leaves the swap
+    // cache's reference out of the count.
+    const bool exclusive =
+        pte_swp_exclusive(orig) || (swapped && w.canaries.on(canary::swapin_reuses_shared_slot));
     const bool vm_write = (w.vm_flags_at(addr) & VM_WRITE) != 0;
     pte_t pte = pfn_pte(f->pfn, w.vm_page_prot(addr));
     if (uffd_wp)

@@ -230,6 +230,20 @@ TEST(Fork, AWriteSwapInCopiesAndReclaimReusesTheCachedSlot) {
     }
 }
 
+TEST(Fork, SwapInCanaryIsCaughtAndTheReproducerPassesWithoutIt) {
+    const std::string text = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
+                             "do_anonymous_page addr=0x40000000000 order=0\n"
+                             "shrink_folio addr=0x40000000000\n"
+                             "fork\n"
+                             "do_swap_page addr=0x40000000000 write=0\n"
+                             "hw_access addr=0x40000000000 write=1 slot=0 value=0x5\n";
+    EXPECT_EQ(verdict(run_text(text)), "pass");
+    const run_result r = run_text(text, "swapin_reuses_shared_slot");
+    ASSERT_TRUE(r.violation);
+    EXPECT_EQ(r.violation->invariant, "COW");
+    EXPECT_EQ(r.violation->op_index, 4U);
+}
+
 TEST(Fork, TheCanaryIsCaughtAndTheReproducerPassesWithoutIt) {
     const std::string text = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
                              "do_anonymous_page addr=0x40000000000 order=4\n"
