@@ -95,8 +95,12 @@ void update_shrink(flow_context &c, const op &, const op_result &a, const op_res
             continue;
         }
         // The swap entry carries the present entry's uffd-wp bit, and the page is exclusive
-        // (anonymous, mapped once).
-        c.chk.spec.expect_flags(p, c.chk.spec.expected_uffd_wp(p), flag_expect::set);
+        // (anonymous, mapped once) unless it went back to a slot a fork child names: then it was
+        // that slot's swap-cache copy, which is not.
+        const auto slot = e ? unmap::core_swap_slot(c.ref, softleaf_from_pte(*e)) : std::nullopt;
+        const bool shared = slot && c.ref.swap_slots[*slot].child_refs != 0;
+        c.chk.spec.expect_flags(p, c.chk.spec.expected_uffd_wp(p),
+                                shared ? flag_expect::clear : flag_expect::set);
     }
     if (restored.empty())
         return;
