@@ -36,7 +36,7 @@ struct pair_fixture : ::testing::Test {
     pte_t entry(std::uint64_t page = 0) const {
         return pfn_pte(a.folios[0]->pfn + page, PAGE_SHARED);
     }
-    std::optional<finding> pages(std::vector<std::uint64_t> p) { return chk.check_pages(p); }
+    std::optional<finding> pages(const std::vector<std::uint64_t> &p) { return chk.check_pages(p); }
     world a;
     world b;
     checker chk;
