@@ -230,6 +230,31 @@ TEST(Fork, AWriteSwapInCopiesAndReclaimReusesTheCachedSlot) {
     }
 }
 
+TEST(Fork, MigrationMovesTheSwapCacheSlotAndDeviceMigrationLeavesThePage) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t slot = swap_out_and_fork(w);
+        ASSERT_EQ(do_swap_page(w, base, false), vm_fault::done);
+        const pfn_t cached = pte_pfn(pte_at(w, base));
+
+        // migrate_vma_pages() cannot drop the folio from the swap cache: the mapping stays.
+        EXPECT_FALSE(migrate_device(w, base, false)) << impl;
+        EXPECT_EQ(pte_pfn(pte_at(w, base)), cached) << impl;
+
+        // __folio_migrate_mapping() moves the swap cache to the new folio.
+        ASSERT_TRUE(migrate_folio(w, base)) << impl;
+        const pfn_t moved = pte_pfn(pte_at(w, base));
+        ASSERT_NE(moved, cached) << impl;
+        EXPECT_EQ(w.m.page(moved).child_swap_slot, slot) << impl;
+        EXPECT_EQ(w.m.page(cached).child_swap_slot, 0U) << impl;
+        fault_path path = fault_path::none;
+        ASSERT_EQ(handle_mm_fault(w, base, true, &path), vm_fault::done);
+        EXPECT_EQ(path, fault_path::wp_copy) << impl;
+        expect_no_violations(w);
+    }
+}
+
 TEST(Fork, SwapInCanaryIsCaughtAndTheReproducerPassesWithoutIt) {
     const std::string text = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
                              "do_anonymous_page addr=0x40000000000 order=0\n"
