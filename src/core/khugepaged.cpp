@@ -1,6 +1,7 @@
 // khugepaged: mm/khugepaged.c collapse_huge_page(), to PMD order and to mTHP orders
 // (SEMANTICS 4.2, with the seed 003 ordering for mTHP).
 #include "core/flows.hpp"
+#include "core/unmap.hpp"
 
 #include <vector>
 
@@ -18,15 +19,6 @@ bool collapsible(world &w, pte_t pte) {
         return false;
     const folio *f = w.m.pfn_folio(pte_pfn(pte));
     return f != nullptr && f->anon;
-}
-
-/// folio_maybe_mapped_shared(): a page of the folio is mapped by another mm too (a fork's
-/// child).
-bool maybe_mapped_shared(const world &w, const folio &f) {
-    for (std::uint64_t i = 0; i < f.nr_pages(); ++i)
-        if (w.mapcount(f.pfn + i) > 1)
-            return true;
-    return false;
 }
 
 } // namespace
@@ -82,7 +74,7 @@ bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
                 continue;
             if (const folio *f = w.m.pfn_folio(pte_pfn(pte)); f != last) {
                 last = f;
-                last_shared = maybe_mapped_shared(w, *f);
+                last_shared = unmap::maybe_mapped_shared(w, *f);
             }
             if (last_shared)
                 ok = pmd_order && ++shared <= g.ptrs_per_pte() / 2;

@@ -42,6 +42,20 @@ bool anon_exclusive(const world &w, const folio &f, pfn_t pfn) {
     return f.anon && w.page_anon_exclusive(pfn);
 }
 
+bool maybe_mapped_shared(const world &w, const folio &f) {
+    for (std::uint64_t i = 0; i < f.nr_pages(); ++i)
+        if (w.mapcount(f.pfn + i) > 1)
+            return true;
+    return false;
+}
+
+bool swapcache_held(const world &w, const folio &f) {
+    for (std::uint64_t i = 0; i < f.nr_pages(); ++i)
+        if (w.m.page(f.pfn + i).child_swap_slot != 0)
+            return true;
+    return false;
+}
+
 pte_t migration_pte(const world &w, const folio &f, pfn_t pfn, pte_t pteval) {
     softleaf_t e = pte_write(pteval)           ? make_writable_migration_entry(pfn)
                    : anon_exclusive(w, f, pfn) ? make_readable_exclusive_migration_entry(pfn)

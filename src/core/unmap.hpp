@@ -50,6 +50,14 @@ std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr);
 /// PageAnonExclusive() of a page of folio f (world::page_anon_exclusive()).
 bool anon_exclusive(const world &w, const folio &f, pfn_t pfn);
 
+/// folio_maybe_mapped_shared(): a page of the folio is mapped by another mm too (a fork's
+/// child).
+bool maybe_mapped_shared(const world &w, const folio &f);
+
+/// folio_test_swapcache() where folio_free_swap() cannot drop the folio from the swap cache: a
+/// page of it is the swap-cache copy of a slot a fork child's entry names.
+bool swapcache_held(const world &w, const folio &f);
+
 /// try_to_migrate_one()'s entry for a page whose present entry was pteval: writable if the
 /// entry was, read-exclusive for an exclusive anonymous page, readable otherwise; the entry's
 /// young and dirty carried (make_migration_entry_young/dirty(), arm64 has the bits); uffd-wp

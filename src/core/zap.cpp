@@ -179,13 +179,21 @@ void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr) {
                                         std::min<std::uint64_t>(table_room(w, va), f->nr_pages())));
                 n = std::max(n, beyond);
             }
+            // A folio dirty in its own flag or in the swap cache is left alone if another mm
+            // maps it too (a fork child) or folio_free_swap() cannot drop its swap copy; else
+            // folio_clear_dirty().
+            const bool cached = unmap::swapcache_held(w, *f);
+            if ((f->dirty || cached) && (cached || unmap::maybe_mapped_shared(w, *f))) {
+                i += n;
+                continue;
+            }
+            f->dirty = false;
             // madvise_folio_pte_batch() merges the batch's young and dirty into its entry.
             bool young_or_dirty = false;
             for (unsigned k = 0; k < n && !young_or_dirty; ++k) {
                 const pte_t p = w.ops->ptep_get(hw_pte_add(ptep, static_cast<std::ptrdiff_t>(k)));
                 young_or_dirty = pte_young(p) || pte_dirty(p);
             }
-            f->dirty = false; // folio_clear_dirty()
             if (young_or_dirty) {
                 w.ops->clear_young_dirty_ptes(&w.vma, va, ptep, n,
                                               CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY);

@@ -2,6 +2,7 @@
 // mprotect, zap, MADV_FREE and fork.
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
+#include "core/unmap.hpp"
 #include "pgtable/softleaf.hpp"
 #include "program/flow.hpp"
 #include "program/legalize.hpp"
@@ -422,7 +423,9 @@ op_result apply_free(world &w, const op &o) {
     return {};
 }
 
-/// Whole folios in the range are cleaned and become lazy-free; swap entries are dropped.
+/// Whole folios in the range are cleaned and become lazy-free, but for those madvise_free()
+/// leaves alone (dirty and shared with a fork child, or held in the swap cache for one: still
+/// dirty or held after it); swap entries are dropped.
 void update_free(flow_context &c, const op &o, const op_result &, const op_result &) {
     const std::uint64_t first = o[slot::addr];
     const std::uint64_t end = first + o[slot::nr];
@@ -445,7 +448,8 @@ void update_free(flow_context &c, const op &o, const op_result &, const op_resul
             continue;
         }
         const unsigned n = folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p));
-        if (f->order == 0 || (pte_pfn(e) == f->pfn && n == f->nr_pages())) {
+        const bool left = f->dirty || unmap::swapcache_held(c.ref, *f);
+        if (!left && (f->order == 0 || (pte_pfn(e) == f->pfn && n == f->nr_pages()))) {
             c.chk.young_cleared(p, n);
             for (std::uint64_t q = p; q < p + n; ++q) {
                 c.chk.spec.keep_flags(q);

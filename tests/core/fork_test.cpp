@@ -255,6 +255,42 @@ TEST(Fork, MigrationMovesTheSwapCacheSlotAndDeviceMigrationLeavesThePage) {
     }
 }
 
+TEST(Fork, MadvFreeLeavesADirtyFolioTheChildSharesAndOneTheSwapCacheHolds) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        // Page 1: swapped out and in before the fork, so the folio itself is dirty (the swap
+        // copy is gone); then shared with the child.
+        ASSERT_EQ(do_anonymous_page(w, base + ps, 0, true), vm_fault::done);
+        ASSERT_EQ(shrink_folio(w, base + ps), reclaim_result::swapped);
+        ASSERT_EQ(do_swap_page(w, base + ps, false), vm_fault::done);
+        folio *dirty = w.folios.back();
+        ASSERT_TRUE(dirty->dirty);
+        // Page 0: swapped out, forked, swapped in: the swap cache keeps it for the child.
+        swap_out_and_fork(w);
+        ASSERT_EQ(do_swap_page(w, base, false), vm_fault::done);
+        folio *cached = w.folios.back();
+
+        madvise_free(w, base, 2);
+        EXPECT_FALSE(dirty->lazyfree) << impl;
+        EXPECT_TRUE(dirty->dirty) << impl;
+        EXPECT_TRUE(pte_young(pte_at(w, base + ps))) << impl;
+        EXPECT_FALSE(cached->lazyfree) << impl;
+        EXPECT_TRUE(pte_young(pte_at(w, base))) << impl;
+        expect_no_violations(w);
+    }
+    // Without the fork the same dirty folio is cleaned and becomes lazy-free.
+    world w("generic", opts4k(1));
+    const std::uint64_t base = w.m.window_start();
+    ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+    ASSERT_EQ(shrink_folio(w, base), reclaim_result::swapped);
+    ASSERT_EQ(do_swap_page(w, base, false), vm_fault::done);
+    madvise_free(w, base, 1);
+    EXPECT_TRUE(w.folios.back()->lazyfree);
+    EXPECT_FALSE(w.folios.back()->dirty);
+}
+
 TEST(Fork, SwapInCanaryIsCaughtAndTheReproducerPassesWithoutIt) {
     const std::string text = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
                              "do_anonymous_page addr=0x40000000000 order=0\n"
