@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 
 namespace mmfuzz {
 
@@ -423,9 +424,11 @@ op_result apply_free(world &w, const op &o) {
     return {};
 }
 
-/// Whole folios in the range are cleaned and become lazy-free, but for those madvise_free()
-/// leaves alone (dirty and shared with a fork child, or held in the swap cache for one: still
-/// dirty or held after it); swap entries are dropped.
+/// Whole folios in the range are cleaned and become lazy-free; swap entries are dropped.
+/// madvise_free() leaves alone a folio the swap cache holds for a fork child, and one the
+/// child shares if the folio's own dirty flag is set. That flag comes from the entries' dirt
+/// folded at unmap, which the arm64 world gathers over a CONT block where the other may not:
+/// for a shared folio either outcome is legal.
 void update_free(flow_context &c, const op &o, const op_result &, const op_result &) {
     const std::uint64_t first = o[slot::addr];
     const std::uint64_t end = first + o[slot::nr];
@@ -448,15 +451,24 @@ void update_free(flow_context &c, const op &o, const op_result &, const op_resul
             continue;
         }
         const unsigned n = folio_pte_batch(c.ref, ptep, e, static_cast<unsigned>(end - p));
-        const bool left = f->dirty || unmap::swapcache_held(c.ref, *f);
-        if (!left && (f->order == 0 || (pte_pfn(e) == f->pfn && n == f->nr_pages()))) {
-            c.chk.young_cleared(p, n);
-            for (std::uint64_t q = p; q < p + n; ++q) {
-                c.chk.spec.keep_flags(q);
+        const bool whole = f->order == 0 || (pte_pfn(e) == f->pfn && n == f->nr_pages());
+        if (!whole || unmap::swapcache_held(c.ref, *f)) {
+            p += n;
+            continue;
+        }
+        const bool either = unmap::maybe_mapped_shared(c.ref, *f);
+        std::vector<ad_bits> before;
+        for (std::uint64_t q = p; either && q < p + n; ++q)
+            before.push_back(c.chk.spec.at(q).may);
+        c.chk.young_cleared(p, n);
+        for (std::uint64_t q = p; q < p + n; ++q) {
+            c.chk.spec.keep_flags(q);
+            if (either)
+                c.chk.spec.set(q, ad_interval{{}, before[q - p]});
+            else
                 c.chk.spec.clear_dirty(q);
-                if (f->anon)
-                    c.content.lazyfree(q);
-            }
+            if (f->anon)
+                c.content.lazyfree(q);
         }
         p += n;
     }
