@@ -2,8 +2,9 @@
 // do_numa_page() and the access-flag fix-up, plus a user access that takes them.
 //
 // Simplification: read faults map a zeroed folio as with mm_forbids_zeropage(); the shared zero
-// page is not modelled. Faults on PMD leaves are not taken (PMD THPs are mapped young, dirty and
-// writable, so hardware does not fault on them).
+// page is not modelled. Of the faults on PMD leaves only a write to a read-only THP is taken
+// (do_huge_pmd_wp_page(), after fork or a write-protect): PMD THPs are mapped young and dirty,
+// and a PROT_NONE PMD (NUMA hinting) is not modelled.
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
 #include "pgtable/softleaf.hpp"
@@ -18,14 +19,6 @@ bool pte_range_none(world &w, hw_ptep ptep, unsigned nr) {
         if (!pte_none(w.ops->ptep_get(hw_pte_add(ptep, static_cast<std::ptrdiff_t>(i)))))
             return false;
     return true;
-}
-
-/// The exclusive-anon test of do_wp_page(): PageAnonExclusive() (world::page_anon_exclusive()).
-bool exclusive_anon(world &w, pte_t pte) {
-    if (pte_special(pte))
-        return false;
-    const folio *f = w.m.pfn_folio(pte_pfn(pte));
-    return f != nullptr && f->anon && w.page_anon_exclusive(pte_pfn(pte));
 }
 
 /// mm/memory.c wp_page_reuse(): the page is ours alone; make the entry young, dirty, writable.
@@ -135,9 +128,11 @@ vm_fault do_nonpresent(world &w, std::uint64_t addr, pte_t orig, bool write) {
 
 } // namespace
 
-vm_fault do_wp_page(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
-    return exclusive_anon(w, orig) ? wp_page_reuse(w, addr, ptep, orig)
-                                   : wp_page_copy(w, addr, ptep, orig);
+vm_fault do_wp_page(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig, fault_path *path) {
+    const bool reuse = !pte_special(orig) && w.page_anon_exclusive(pte_pfn(orig));
+    if (path != nullptr)
+        *path = reuse ? fault_path::wp_reuse : fault_path::wp_copy;
+    return reuse ? wp_page_reuse(w, addr, ptep, orig) : wp_page_copy(w, addr, ptep, orig);
 }
 
 vm_fault do_anonymous_page(world &w, std::uint64_t addr, unsigned order, bool write) {
@@ -236,8 +231,7 @@ vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *p
         if (!pte_write(entry)) {
             if (pte_uffd_wp(orig))
                 return vm_fault::nopage; // handle_userfault(): the monitor resolves it
-            taken = exclusive_anon(w, orig) ? fault_path::wp_reuse : fault_path::wp_copy;
-            return do_wp_page(w, addr, *pte, orig);
+            return do_wp_page(w, addr, *pte, orig, &taken);
         }
         entry = pte_mkdirty(entry);
     }

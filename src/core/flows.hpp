@@ -37,8 +37,10 @@ enum class fault_path : std::uint8_t {
     huge_wp_reuse, ///< do_huge_pmd_wp_page() reuses a THP
 };
 /// mm/memory.c do_wp_page() for the read-only present entry orig at addr, the PTL held and the
-/// entry not uffd-wp: wp_page_reuse() of an exclusive anonymous page, else wp_page_copy().
-vm_fault do_wp_page(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig);
+/// entry not uffd-wp: wp_page_reuse() of an exclusive anonymous page, else wp_page_copy();
+/// `path` receives which.
+vm_fault do_wp_page(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig,
+                    fault_path *path = nullptr);
 /// mm/memory.c handle_mm_fault() for a fault hardware reported at addr.
 vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *path = nullptr);
 /// A user access: the MMU, and on a fault handle_mm_fault() and the access once more.

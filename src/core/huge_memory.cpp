@@ -183,8 +183,7 @@ namespace {
 bool can_change_pmd_writable(world &w, pmd_t pmd) {
     if (pmd_protnone(pmd) || pmd_uffd_wp(pmd))
         return false;
-    const folio *f = w.m.pfn_folio(pmd_pfn(pmd));
-    return f != nullptr && f->anon && w.page_anon_exclusive(pmd_pfn(pmd));
+    return w.page_anon_exclusive(pmd_pfn(pmd));
 }
 
 } // namespace
@@ -317,7 +316,7 @@ bool split_folio(world &w, std::uint64_t addr, unsigned new_order) {
         if (pte_dirty(pteval))
             f->dirty = true;
         const pfn_t pfn = pte_pfn(pteval);
-        w.ops->set_pte_at(mm, mp.va, p, unmap::migration_pte(w, *f, pfn, pteval));
+        w.ops->set_pte_at(mm, mp.va, p, unmap::migration_pte(w, pfn, pteval));
         w.rmap_remove(pfn, 1); // folio_remove_rmap_pte()
         w.m.spin_unlock(ptl);
         mp.old = pteval;

@@ -16,7 +16,7 @@ void unmap_to_migration(world &w, folio &f, std::uint64_t addr, hw_ptep ptep, pf
     w.m.flush_tlb_page(addr);
     if (pte_dirty(pteval))
         f.dirty = true;
-    w.ops->set_pte_at(&w.m.mm, addr, ptep, unmap::migration_pte(w, f, pfn, pteval));
+    w.ops->set_pte_at(&w.m.mm, addr, ptep, unmap::migration_pte(w, pfn, pteval));
     w.rmap_remove(pfn, 1);
 }
 

@@ -36,8 +36,7 @@ bool can_change_pte_writable(world &w, pte_t pte) {
     const bool uffd_wp = pte_uffd_wp(pte) && !w.canaries.on(canary::mprotect_ignores_uffd_wp);
     if (pte_protnone(pte) || uffd_wp || pte_special(pte))
         return false;
-    const folio *f = w.m.pfn_folio(pte_pfn(pte));
-    return f != nullptr && f->anon && w.page_anon_exclusive(pte_pfn(pte));
+    return w.page_anon_exclusive(pte_pfn(pte));
 }
 
 void commit_prot_batch(world &w, std::uint64_t addr, hw_ptep ptep, pte_t oldpte, pte_t ptent,

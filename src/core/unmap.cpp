@@ -38,10 +38,6 @@ std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr) {
     return fw;
 }
 
-bool anon_exclusive(const world &w, const folio &f, pfn_t pfn) {
-    return f.anon && w.page_anon_exclusive(pfn);
-}
-
 bool maybe_mapped_shared(const world &w, const folio &f) {
     for (std::uint64_t i = 0; i < f.nr_pages(); ++i)
         if (w.mapcount(f.pfn + i) > 1)
@@ -56,10 +52,10 @@ bool swapcache_held(const world &w, const folio &f) {
     return false;
 }
 
-pte_t migration_pte(const world &w, const folio &f, pfn_t pfn, pte_t pteval) {
-    softleaf_t e = pte_write(pteval)           ? make_writable_migration_entry(pfn)
-                   : anon_exclusive(w, f, pfn) ? make_readable_exclusive_migration_entry(pfn)
-                                               : make_readable_migration_entry(pfn);
+pte_t migration_pte(const world &w, pfn_t pfn, pte_t pteval) {
+    softleaf_t e = pte_write(pteval)            ? make_writable_migration_entry(pfn)
+                   : w.page_anon_exclusive(pfn) ? make_readable_exclusive_migration_entry(pfn)
+                                                : make_readable_migration_entry(pfn);
     if (pte_young(pteval))
         e = make_migration_entry_young(e);
     if (pte_dirty(pteval))

@@ -47,9 +47,6 @@ struct folio_walk {
 /// somewhere other than its linear address (world::mapcount counts every mapping).
 std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr);
 
-/// PageAnonExclusive() of a page of folio f (world::page_anon_exclusive()).
-bool anon_exclusive(const world &w, const folio &f, pfn_t pfn);
-
 /// folio_maybe_mapped_shared(): a page of the folio is mapped by another mm too (a fork's
 /// child).
 bool maybe_mapped_shared(const world &w, const folio &f);
@@ -62,7 +59,7 @@ bool swapcache_held(const world &w, const folio &f);
 /// entry was, read-exclusive for an exclusive anonymous page, readable otherwise; the entry's
 /// young and dirty carried (make_migration_entry_young/dirty(), arm64 has the bits); uffd-wp
 /// kept on the swap pte. Call it while the page is still mapped.
-pte_t migration_pte(const world &w, const folio &f, pfn_t pfn, pte_t pteval);
+pte_t migration_pte(const world &w, pfn_t pfn, pte_t pteval);
 
 /// folio_alloc_swap(): nr contiguous free slots of the core swap device (slot 0 is never
 /// used: type 0 offset 0 would encode as the none entry); the first offset.

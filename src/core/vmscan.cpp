@@ -72,7 +72,7 @@ reclaim_result swap_out(world &w, folio_walk &fw) {
     const bool drop_flags = w.canaries.on(canary::swap_drops_flags);
     for (const unmap::mapped_page &p : fw.pages) {
         const pfn_t pfn = f.pfn + p.index;
-        const bool exclusive = unmap::anon_exclusive(w, f, pfn);
+        const bool exclusive = w.page_anon_exclusive(pfn);
         const pte_t pteval = w.ops->ptep_get_and_clear(mm, p.addr, p.ptep);
         w.m.flush_tlb_page(p.addr);
         if (pte_dirty(pteval))

@@ -87,11 +87,12 @@ class world {
         const std::size_t i = pfn - m.first_data_pfn();
         return i < mapcount_.size() ? mapcount_[i] : 0;
     }
-    /// PageAnonExclusive() of a mapped anonymous page, as the model derives it: this mm holds
-    /// its only mapping, and no fork() child's swap entry names the slot whose swap-cache copy
-    /// the page is (page_state::child_swap_slot).
+    /// PageAnonExclusive() of the page at pfn, as the model derives it: a page of an anonymous
+    /// folio, this mm holds its only mapping, and no fork() child's swap entry names the slot
+    /// whose swap-cache copy the page is (page_state::child_swap_slot).
     [[nodiscard]] bool page_anon_exclusive(pfn_t pfn) const {
-        return mapcount(pfn) <= 1 && m.page(pfn).child_swap_slot == 0;
+        const folio *f = m.pfn_folio(pfn);
+        return f != nullptr && f->anon && mapcount(pfn) <= 1 && m.page(pfn).child_swap_slot == 0;
     }
 
   private:
