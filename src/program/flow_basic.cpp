@@ -146,9 +146,9 @@ std::optional<finding> check_touch(flow_context &c, const op &o, const op_result
     return std::nullopt;
 }
 
-/// A write fault on a THP a fork's child shares splits it first (do_huge_pmd_wp_page()),
-/// spread_split_pmd(). The split is the PMD write whose old value was the leaf
-/// (pmdp_invalidate()).
+/// A write fault on a THP a fork's child shares splits it first (do_huge_pmd_wp_page()) and
+/// copies the page at the PTE level: spread_split_pmd(). The split is the PMD write whose old
+/// value was the leaf (pmdp_invalidate()).
 void spread_split_pmds(flow_context &c) {
     for_each_write(
         c.ref,
@@ -165,7 +165,8 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
     const bool write = o[slot::arg] != 0;
     const auto path = static_cast<fault_path>(a.detail / 8);
     const auto handled = static_cast<vm_fault>(a.detail % 8);
-    spread_split_pmds(c);
+    if (path == fault_path::wp_copy)
+        spread_split_pmds(c);
     if (a.flag && handled == vm_fault::done) {
         ad_interval iv = s.at(page);
         switch (path) {
