@@ -87,12 +87,17 @@ class world {
         const std::size_t i = pfn - m.first_data_pfn();
         return i < mapcount_.size() ? mapcount_[i] : 0;
     }
+    /// Whether a fork() child holds the page at pfn too: it maps the page (the op language maps
+    /// a page once in this mm), or its swap entry names the slot whose swap-cache copy the page
+    /// is (page_state::child_swap_slot).
+    [[nodiscard]] bool page_child_held(pfn_t pfn) const {
+        return mapcount(pfn) > 1 || (m.pfn_valid(pfn) && m.page(pfn).child_swap_slot != 0);
+    }
     /// PageAnonExclusive() of the page at pfn, as the model derives it: a page of an anonymous
-    /// folio, this mm holds its only mapping, and no fork() child's swap entry names the slot
-    /// whose swap-cache copy the page is (page_state::child_swap_slot).
+    /// folio that no fork() child holds.
     [[nodiscard]] bool page_anon_exclusive(pfn_t pfn) const {
         const folio *f = m.pfn_folio(pfn);
-        return f != nullptr && f->anon && mapcount(pfn) <= 1 && m.page(pfn).child_swap_slot == 0;
+        return f != nullptr && f->anon && !page_child_held(pfn);
     }
 
   private:

@@ -41,11 +41,11 @@ bool mapped(const world &w, pfn_t pfn) {
     return w.mapcount(pfn) != 0;
 }
 
-/// Whether any of nr pages from pte's is shared with a fork's child (mapped more than once):
-/// core code never makes such a page writable (PageAnonExclusive() is clear).
+/// Whether a fork's child holds any of nr pages from pte's (world::page_child_held()): core
+/// code never makes such a page writable (PageAnonExclusive() is clear).
 bool shared(const world &w, pte_t pte, std::uint64_t nr) {
     for (std::uint64_t i = 0; i < nr; ++i)
-        if (w.mapcount(pte_pfn(pte) + i) > 1)
+        if (w.page_child_held(pte_pfn(pte) + i))
             return true;
     return false;
 }
