@@ -197,9 +197,13 @@ std::optional<op> legalize_set_ptes(op o, world &ref, const char *&why) {
         if (!pte_write(*old) && shared(ref, *old, 1))
             prot = without_write(prot);
     } else {
-        for (std::uint64_t i = 0; i < nr; ++i)
-            if (mapped(ref, ref.folios[o[slot::folio]]->pfn + o[slot::page] + i))
+        for (std::uint64_t i = 0; i < nr; ++i) {
+            const pfn_t pfn = ref.folios[o[slot::folio]]->pfn + o[slot::page] + i;
+            if (mapped(ref, pfn))
                 return no_op(why, "page already mapped (one mapping per page)");
+            if (ref.page_child_held(pfn))
+                return no_op(why, "page held by a fork child (the swap cache's copy of its slot)");
+        }
     }
     o[slot::arg] = static_cast<std::uint64_t>(prot);
     return o;
