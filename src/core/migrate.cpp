@@ -67,9 +67,11 @@ void copy_folio(world &w, const folio &src, folio &dst) {
 /// false): migrate_folio_unmap() allocates the destination first (no memory: false, nothing
 /// touched), try_to_migrate() turns every mapping into a migration entry (per page, flushed),
 /// move_to_new_folio() copies, remove_migration_ptes() maps the new folio from the entries, one
-/// set_ptes() per entry. Each remapped entry keeps its own protection (the window's VMA has
-/// per-entry protections). The old folio stays allocated (the program's folio table holds it);
-/// the new one is appended to w.folios.
+/// set_ptes() per entry. The rmap walks reach a fork() child's VMA too: its mappings move to
+/// the new folio, which stays shared (read migration entries, no RMAP_EXCLUSIVE). Each
+/// remapped entry keeps its own protection (the window's VMA has per-entry protections). The
+/// old folio stays allocated (the program's folio table holds it); the new one is appended to
+/// w.folios.
 bool migrate_folio(world &w, std::uint64_t addr) {
     if (!w.pte_lookup(addr))
         return false;
@@ -93,6 +95,8 @@ bool migrate_folio(world &w, std::uint64_t addr) {
         }
     }
     copy_folio(w, src, *dst);
+    for (std::uint64_t i = 0; i < src.nr_pages(); ++i)
+        w.child_move(src.pfn + i, dst->pfn + i);
     w.folios.push_back(dst);
     const unmap::ptl_scope ptl(w, fw->start);
     for (std::size_t k = 0; k < fw->pages.size(); ++k) {
@@ -182,7 +186,8 @@ bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
 
 /// mm/memory-failure.c memory_failure() of the order-0 anonymous page mapped at addr:
 /// hwpoison_user_mappings() -> try_to_unmap(TTU_HWPOISON): ptep_clear_flush(), the dirt to the
-/// folio, a hwpoison entry (make_hwpoison_entry()) in place of the entry, MM_ANONPAGES
+/// folio, a hwpoison entry (make_hwpoison_entry()) in place of the entry (and of a fork()
+/// child's, so the child stops mapping the page), MM_ANONPAGES
 /// decremented with the rmap. The page's data is lost by design. A large folio would be split
 /// first (try_to_split_thp_page()): false here.
 bool memory_failure(world &w, std::uint64_t addr) {
@@ -203,6 +208,7 @@ bool memory_failure(world &w, std::uint64_t addr) {
         f->dirty = true;
     w.ops->set_pte_at(mm, addr, *ptep, softleaf_to_pte(make_hwpoison_entry(f->pfn)));
     w.rmap_remove(f->pfn, 1);
+    w.child_unmap(f->pfn); // try_to_unmap() poisons a fork child's entry too
     return true;
 }
 

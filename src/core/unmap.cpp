@@ -24,7 +24,7 @@ std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr) {
     long mappings = 0;
     fw.pages.reserve(f->nr_pages());
     for (std::uint64_t i = 0; i < f->nr_pages(); ++i) {
-        mappings += w.mapcount(f->pfn + i);
+        mappings += w.mapcount(f->pfn + i) - w.m.page(f->pfn + i).child_map_count;
         const hw_ptep p = hw_pte_add(fw.first, static_cast<std::ptrdiff_t>(i));
         const pte_t pte = w.ops->ptep_get(p);
         if (!pte_present(pte) || pte_pfn(pte) != f->pfn + i)

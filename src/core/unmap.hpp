@@ -44,7 +44,8 @@ struct folio_walk {
 /// The walk of the folio that the entry at addr maps, or nullopt when the kernel's rmap walk
 /// would find mappings this model does not reach: no table (a PMD mapping), a none, softleaf
 /// or special entry at addr, a folio that would cross its table, or a page of the folio mapped
-/// somewhere other than its linear address (world::mapcount counts every mapping).
+/// somewhere other than its linear address (world::mapcount counts every mapping). A fork()
+/// child's mappings are on the walk too; the flows that take it handle them.
 std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr);
 
 /// folio_maybe_mapped_shared(): a page of the folio is mapped by another mm too (a fork's

@@ -88,6 +88,17 @@ reclaim_result swap_out(world &w, folio_walk &fw) {
         w.rmap_remove(pfn, 1);
         ++w.m.mm.rss.swap;
     }
+    // The walk reaches a fork() child's mappings too: each becomes a swap entry naming the
+    // page's slot (folio_dup_swap()), and the slot keeps the page's data for the child.
+    for (std::uint64_t i = 0; i < f.nr_pages(); ++i) {
+        const int child = w.child_unmap(f.pfn + i);
+        if (child == 0)
+            continue;
+        swap_slot &s = w.swap_slots[base + i];
+        s.child_refs += child;
+        if (!s.content)
+            s.content = w.m.page(f.pfn + i).content;
+    }
     return reclaim_result::swapped;
 }
 
@@ -96,7 +107,9 @@ reclaim_result swap_out(world &w, folio_walk &fw) {
 /// mm/vmscan.c shrink_folio_list() for the folio mapped at addr, PTE-mapped only (a PMD-mapped
 /// THP would be split first: failed). Lazy-free folios are discarded or kept
 /// (try_to_unmap_one()'s MADV_FREE check); other anonymous folios are swapped out. File folios
-/// are written back to their file, which this model does not have: failed.
+/// are written back to their file, which this model does not have: failed. Precondition: no
+/// fork() child maps a lazy-free folio (whether the child's entries are dirty decides its fate,
+/// and the model does not keep them).
 reclaim_result shrink_folio(world &w, std::uint64_t addr) {
     if (!w.pte_lookup(addr))
         return reclaim_result::failed;

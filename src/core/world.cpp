@@ -73,6 +73,18 @@ void world::rmap_add(pfn_t pfn, std::uint64_t nr) {
         ++mapcount(pfn + i);
 }
 
+int world::child_unmap(pfn_t pfn) {
+    const int n = m.child_unmap(pfn);
+    mapcount(pfn) -= n;
+    return n;
+}
+
+void world::child_move(pfn_t from, pfn_t to) {
+    const int n = m.child_move(from, to);
+    mapcount(from) -= n;
+    mapcount(to) += n;
+}
+
 void world::rmap_remove(pfn_t pfn, std::uint64_t nr) {
     const folio *f = m.pfn_folio(pfn);
     if (f == nullptr)

@@ -87,6 +87,11 @@ class world {
         const std::size_t i = pfn - m.first_data_pfn();
         return i < mapcount_.size() ? mapcount_[i] : 0;
     }
+    /// machine::child_unmap() with the page mapcount: a fork() child stops mapping the page at
+    /// pfn. Returns how many mappings it had.
+    int child_unmap(pfn_t pfn);
+    /// machine::child_move() with the page mapcounts.
+    void child_move(pfn_t from, pfn_t to);
     /// Whether a fork() child holds the page at pfn too: it maps the page (the op language maps
     /// a page once in this mm), or its swap entry names the slot whose swap-cache copy the page
     /// is (page_state::child_swap_slot).

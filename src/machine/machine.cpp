@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 namespace mmfuzz {
 
@@ -538,6 +539,33 @@ void machine::child_map(pte_t pte, std::uint64_t nr) {
         ++ps.child_map_count;
         ps.child_ptc_count += counted ? 1 : 0;
     }
+}
+
+int machine::child_unmap(pfn_t pfn) {
+    if (!pfn_valid(pfn))
+        return 0;
+    page_state &ps = page(pfn);
+    if (ps.child_ptc_count != 0) {
+        int &mine = ptc_anon(pfn) ? ps.anon_map_count : ps.file_map_count;
+        if ((mine -= ps.child_ptc_count) < 0)
+            report("MAPCOUNT", "unmapping a fork child's mappings of page " + hex(pfn) +
+                                   " left counts " + std::to_string(ps.anon_map_count) + "/" +
+                                   std::to_string(ps.file_map_count));
+    }
+    ps.child_ptc_count = 0;
+    return std::exchange(ps.child_map_count, 0);
+}
+
+int machine::child_move(pfn_t from, pfn_t to) {
+    if (!pfn_valid(from) || !pfn_valid(to))
+        return 0;
+    const int counted = page(from).child_ptc_count;
+    const int n = child_unmap(from);
+    page_state &ps = page(to);
+    ps.child_map_count += n;
+    ps.child_ptc_count += counted;
+    (ptc_anon(to) ? ps.anon_map_count : ps.file_map_count) += counted;
+    return n;
 }
 
 // ---- findings -------------------------------------------------------------------------------

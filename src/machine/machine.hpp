@@ -355,6 +355,13 @@ class machine {
     /// keep. page_table_check counts the user-accessible ones; every page is held for the COW
     /// monitor.
     void child_map(pte_t pte, std::uint64_t nr);
+    /// An rmap walk of the parent's flows reached the children's mappings of the page at pfn
+    /// (try_to_unmap(), try_to_migrate()): they stop mapping it, for page_table_check and the
+    /// COW monitor. Returns how many mappings they had.
+    int child_unmap(pfn_t pfn);
+    /// The children's mappings of the page at from now map the page at to instead
+    /// (remove_migration_ptes() over their VMAs). Returns how many moved.
+    int child_move(pfn_t from, pfn_t to);
 
     // ---- findings ----------------------------------------------------------------------------
     void report(std::string_view id, std::string detail);

@@ -57,6 +57,14 @@ op_result boolean(bool flag) {
     return r;
 }
 
+/// Whether a fork() child maps a page of f.
+bool child_mapped(const world &ref, const folio &f) {
+    for (std::uint64_t i = 0; i < f.nr_pages(); ++i)
+        if (ref.m.page(f.pfn + i).child_map_count != 0)
+            return true;
+    return false;
+}
+
 // ---- shrink_folio ---------------------------------------------------------------------------
 
 std::optional<op> legalize_shrink(const op &in, world &ref, const char *&why) {
@@ -65,6 +73,9 @@ std::optional<op> legalize_shrink(const op &in, world &ref, const char *&why) {
         return std::nullopt;
     if (!fw->f->anon)
         return no_op(why, "file folios are written back to their file, which is not modelled");
+    if (fw->f->lazyfree && child_mapped(ref, *fw->f))
+        return no_op(why, "a lazy-free folio a fork child maps: the child's entries' dirty bits "
+                          "decide, which are not modelled");
     return in;
 }
 
@@ -202,8 +213,13 @@ void update_memory_failure(flow_context &c, const op &o, const op_result &a, con
 std::optional<op> legalize_device(const op &raw, world &ref, const char *&why) {
     op in = raw;
     in[slot::flags] = in[slot::flags] != 0 ? 1 : 0;
-    if (in[slot::flags] == 0)
+    if (in[slot::flags] == 0) {
+        const auto fw = mapped_folio(ref, in, why);
+        if (fw && child_mapped(ref, *fw->f))
+            return no_op(why, "a page a fork child maps: migrate_device_unmap() would move the "
+                              "child's mapping to the device too, which is not modelled");
         return legalize_order0_anon(in, ref, why);
+    }
     const auto e = entry_at(ref, in[slot::addr]);
     const softleaf_t l = e ? softleaf_from_pte(*e) : softleaf_mk_none();
     if (!softleaf_is_device_private(l) || ref.m.pfn_folio(softleaf_to_pfn(l)) == nullptr)

@@ -255,6 +255,127 @@ TEST(Fork, MigrationMovesTheSwapCacheSlotAndDeviceMigrationLeavesThePage) {
     }
 }
 
+/// An mTHP of 16 pages at the window's base, page i written with 0x10 + i, then fork().
+/// Returns its PFN.
+pfn_t fork_written_mthp(world &w) {
+    const std::uint64_t base = w.m.window_start();
+    const std::uint64_t ps = w.geo().page_size();
+    EXPECT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    for (unsigned i = 0; i < 16; ++i)
+        EXPECT_TRUE(w.m.hw_access(base + i * ps, true, 0, 0x10 + i).ok());
+    const pfn_t pfn = pte_pfn(pte_at(w, base));
+    copy_page_range(w);
+    return pfn;
+}
+
+TEST(Fork, MigrationMovesTheChildsMappingsAndTheFolioStaysShared) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        const pfn_t old = fork_written_mthp(w);
+        zap_pte_range(w, base + 3 * ps, 1); // the child alone maps page 3 now
+
+        // try_to_migrate() and remove_migration_ptes() walk the child's VMA too.
+        ASSERT_TRUE(migrate_folio(w, base)) << impl;
+        const pfn_t moved = pte_pfn(pte_at(w, base));
+        ASSERT_NE(moved, old) << impl;
+        for (unsigned i = 0; i < 16; ++i) {
+            EXPECT_EQ(w.m.page(moved + i).child_map_count, 1) << impl << " page " << i;
+            EXPECT_EQ(w.m.page(old + i).child_map_count, 0) << impl << " page " << i;
+            EXPECT_EQ(w.mapcount(old + i), 0) << impl << " page " << i;
+            EXPECT_EQ(w.mapcount(moved + i), i == 3 ? 1 : 2) << impl << " page " << i;
+            EXPECT_EQ(w.m.page(moved + i).content, 0x10U + i) << impl << " page " << i;
+        }
+        EXPECT_FALSE(w.page_anon_exclusive(moved)) << impl;
+        EXPECT_FALSE(pte_write(pte_at(w, base))) << impl;
+
+        // The new folio is still shared: the parent's write copies.
+        fault_path path = fault_path::none;
+        ASSERT_EQ(handle_mm_fault(w, base + ps, true, &path), vm_fault::done);
+        EXPECT_EQ(path, fault_path::wp_copy) << impl;
+        ASSERT_TRUE(w.m.hw_access(base + ps, true, 0, 0x99).ok());
+        EXPECT_EQ(w.m.page(moved + 1).content, 0x11U) << impl;
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, ReclaimGivesTheChildsMappingsTheirSlots) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        const pfn_t old = fork_written_mthp(w);
+        zap_pte_range(w, base + 3 * ps, 1);
+
+        // try_to_unmap() turns the child's entries into swap entries of the same slots.
+        ASSERT_EQ(shrink_folio(w, base), reclaim_result::swapped) << impl;
+        const pte_t swp = pte_at(w, base);
+        const std::uint64_t slot = swp_offset(softleaf_from_pte(swp));
+        EXPECT_FALSE(pte_swp_exclusive(swp)) << impl;
+        for (unsigned i = 0; i < 16; ++i) {
+            EXPECT_EQ(w.swap_slots[slot + i].child_refs, 1) << impl << " page " << i;
+            EXPECT_EQ(w.swap_slots[slot + i].content, 0x10U + i) << impl << " page " << i;
+            EXPECT_EQ(w.m.page(old + i).child_map_count, 0) << impl << " page " << i;
+            EXPECT_EQ(w.mapcount(old + i), 0) << impl << " page " << i;
+        }
+
+        // The parent's swap-in leaves the slot to the child and its write copies.
+        ASSERT_EQ(do_swap_page(w, base + ps, false), vm_fault::done) << impl;
+        const pte_t in = pte_at(w, base + ps);
+        EXPECT_EQ(w.m.page(pte_pfn(in)).child_swap_slot, slot + 1) << impl;
+        fault_path path = fault_path::none;
+        ASSERT_EQ(handle_mm_fault(w, base + ps, true, &path), vm_fault::done);
+        EXPECT_EQ(path, fault_path::wp_copy) << impl;
+        EXPECT_EQ(w.swap_slots[slot + 1].content, 0x11U) << impl;
+
+        // Zapping the parent's entries leaves every slot to the child.
+        zap_pte_range(w, base, 16);
+        for (unsigned i = 0; i < 16; ++i)
+            EXPECT_EQ(w.swap_slots[slot + i].content, 0x10U + i) << impl << " page " << i;
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, MemoryFailurePoisonsTheChildsMappingToo) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+        const pfn_t pfn = pte_pfn(pte_at(w, base));
+        copy_page_range(w);
+        ASSERT_TRUE(memory_failure(w, base)) << impl;
+        EXPECT_EQ(w.m.page(pfn).child_map_count, 0) << impl;
+        EXPECT_EQ(w.m.page(pfn).anon_map_count, 0) << impl;
+        EXPECT_EQ(w.mapcount(pfn), 0) << impl;
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, SharedFoliosTheModelCannotFollowAreRefused) {
+    const std::string head = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
+                             "do_anonymous_page addr=0x40000000000 order=0\n"
+                             "fork\n";
+    // A lazy-free folio the child maps, and a move of a shared page to the device.
+    for (const std::string tail : {"madvise_free addr=0x40000000000 nr=1\n"
+                                   "shrink_folio addr=0x40000000000\n",
+                                   "migrate_device addr=0x40000000000 to_ram=0\n"}) {
+        const run_result r = run_text(head + tail);
+        EXPECT_EQ(verdict(r), "pass") << r.trace;
+        EXPECT_EQ(r.noops, 1U) << r.trace;
+    }
+    // Without the fork both are taken.
+    const std::string alone = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
+                              "do_anonymous_page addr=0x40000000000 order=0\n";
+    for (const std::string tail : {"madvise_free addr=0x40000000000 nr=1\n"
+                                   "shrink_folio addr=0x40000000000\n",
+                                   "migrate_device addr=0x40000000000 to_ram=0\n"}) {
+        const run_result r = run_text(alone + tail);
+        EXPECT_EQ(verdict(r), "pass") << r.trace;
+        EXPECT_EQ(r.noops, 0U) << r.trace;
+    }
+}
+
 TEST(Fork, MadvFreeLeavesADirtyFolioTheChildSharesAndOneTheSwapCacheHolds) {
     for (const char *impl : impls) {
         world w(impl, opts4k(1));
