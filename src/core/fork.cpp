@@ -8,24 +8,24 @@ namespace mmfuzz {
 
 namespace {
 
-/// folio_try_dup_anon_rmap_ptes() / folio_dup_file_rmap_ptes() for the child's nr mappings
-/// from child_pte's page, and the child's set_ptes() as page_table_check and the COW monitor
-/// see it. A special entry maps no page (vm_normal_page() is NULL). The child's RSS is its own.
-void child_dup(world &w, pte_t child_pte, std::uint64_t nr) {
-    if (pte_special(child_pte))
-        return;
-    if (w.m.pfn_folio(pte_pfn(child_pte)) != nullptr)
-        for (std::uint64_t i = 0; i < nr; ++i)
-            ++w.mapcount(pte_pfn(child_pte) + i);
-    w.m.child_map(child_pte, nr);
-}
-
 /// copy_nonpresent_pte(), the parent's entry: a swap entry becomes shared
 /// (pte_swp_clear_exclusive()) and the child's copy counts on its slot (swap_duplicate()); a
 /// migration entry that is not plain readable becomes readable, as copy-on-write needs both
-/// sides read-only, uffd-wp kept. Markers and hwpoison entries go to the child only.
+/// sides read-only, uffd-wp kept; so does a writable device-private entry, and the child's
+/// copy holds the device page (folio_try_dup_anon_rmap_pte()). Markers and hwpoison entries go
+/// to the child only.
 void copy_nonpresent_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
     const softleaf_t e = softleaf_from_pte(orig);
+    if (softleaf_is_device_private(e)) {
+        if (softleaf_is_device_private_write(e)) {
+            pte_t pte = softleaf_to_pte(make_readable_device_private_entry(softleaf_to_pfn(e)));
+            if (pte_swp_uffd_wp(orig))
+                pte = pte_swp_mkuffd_wp(pte);
+            w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
+        }
+        w.m.child_map_device(softleaf_to_pfn(e));
+        return;
+    }
     if (softleaf_is_swap(e)) {
         if (const auto slot = unmap::core_swap_slot(w, e))
             ++w.swap_slots[*slot].child_refs;
@@ -60,7 +60,7 @@ unsigned copy_present_ptes(world &w, std::uint64_t addr, hw_ptep ptep, pte_t pte
         w.ops->wrprotect_ptes(&w.m.mm, addr, ptep, nr);
         pte = pte_wrprotect(pte);
     }
-    child_dup(w, pte_clear_uffd_wp(pte_mkold(pte)), nr);
+    w.child_map(pte_clear_uffd_wp(pte_mkold(pte)), nr);
     return nr;
 }
 
@@ -93,7 +93,7 @@ void copy_huge_pmd(world &w, std::uint64_t haddr) {
     w.m.spin_lock(ptl);
     const pmd_t pmd = w.ops->pmdp_get(pmdp);
     w.ops->pmdp_set_wrprotect(&w.m.mm, haddr, pmdp);
-    child_dup(w, pte_clear_uffd_wp(pte_mkold(pte_wrprotect(pmd_pte(pmd)))), w.geo().ptrs_per_pte());
+    w.child_map(pte_clear_uffd_wp(pte_mkold(pte_wrprotect(pmd_pte(pmd)))), w.geo().ptrs_per_pte());
     w.m.spin_unlock(ptl);
 }
 

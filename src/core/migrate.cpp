@@ -118,9 +118,11 @@ bool migrate_folio(world &w, std::uint64_t addr) {
 /// data, and the migration entry becomes a present entry from vma->vm_page_prot, old and clean
 /// (a device entry carries no A/D), writable if the device entry was, else uffd-wp if it was.
 /// A device page was mapped exclusive (remove_migration_pte() with RMAP_EXCLUSIVE), so a read
-/// device entry comes back through a read-exclusive migration entry.
-/// Device-private entries are not counted in RSS here (the model counts present and swap
-/// entries only), so the rmap moves out on the way there and back in on return.
+/// device entry comes back through a read-exclusive migration entry, unless a fork() child's
+/// entry names the page too: then the entry is plain readable and the child's comes back with
+/// it, to the same new page. Device-private entries are not counted in RSS or the page
+/// mapcounts here (the model counts present and swap entries only), so the rmap moves out on
+/// the way there and back in on return.
 bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
     const auto ptep = w.pte_lookup(addr);
     if (!ptep)
@@ -166,13 +168,15 @@ bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
     if (f == nullptr)
         return false;
     const pfn_t dev_pfn = softleaf_to_pfn(e);
-    // migrate_vma_collect_pmd(): the device entry becomes a migration entry.
+    // migrate_vma_collect_pmd(): the device entry becomes a migration entry, exclusive unless
+    // a fork() child's entry names the page too.
+    const bool shared = dev->device_private && w.m.page(dev_pfn).child_map_count != 0;
     w.ops->ptep_get_and_clear(mm, addr, *ptep);
     w.m.flush_tlb_page(addr);
     const softleaf_t mig = softleaf_is_device_private_write(e)
                                ? make_writable_migration_entry(dev_pfn)
-                           : dev->anon ? make_readable_exclusive_migration_entry(dev_pfn)
-                                       : make_readable_migration_entry(dev_pfn);
+                           : dev->anon && !shared ? make_readable_exclusive_migration_entry(dev_pfn)
+                                                  : make_readable_migration_entry(dev_pfn);
     pte_t mig_pte = softleaf_to_pte(mig);
     if (pte_swp_uffd_wp(orig))
         mig_pte = pte_swp_mkuffd_wp(mig_pte);
@@ -180,6 +184,11 @@ bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
     w.m.page(f->pfn).content = w.m.page(dev_pfn).content;
     f->dirty = dev->dirty;
     w.folios.push_back(f);
+    // migrate_device_unmap() -> try_to_migrate() and remove_migration_ptes() take the child's
+    // entries along: the child maps the new page, old and read-only.
+    const int children = shared ? w.m.child_unmap(dev_pfn) : 0;
+    for (int i = 0; i < children; ++i)
+        w.child_map(pte_mkold(pfn_pte(f->pfn, w.vm_page_prot(addr))), 1);
     remove_migration_pte(w, *f, addr, *ptep, dev_pfn, f->pfn, w.vm_page_prot(addr));
     return true;
 }
@@ -187,9 +196,9 @@ bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
 /// mm/memory-failure.c memory_failure() of the order-0 anonymous page mapped at addr:
 /// hwpoison_user_mappings() -> try_to_unmap(TTU_HWPOISON): ptep_clear_flush(), the dirt to the
 /// folio, a hwpoison entry (make_hwpoison_entry()) in place of the entry (and of a fork()
-/// child's, so the child stops mapping the page), MM_ANONPAGES
-/// decremented with the rmap. The page's data is lost by design. A large folio would be split
-/// first (try_to_split_thp_page()): false here.
+/// child's, so the child stops mapping the page), MM_ANONPAGES decremented with the rmap. The
+/// page's data is lost by design. A large folio would be split first
+/// (try_to_split_thp_page()): false here.
 bool memory_failure(world &w, std::uint64_t addr) {
     const auto ptep = w.pte_lookup(addr);
     if (!ptep)

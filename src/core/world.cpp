@@ -73,6 +73,15 @@ void world::rmap_add(pfn_t pfn, std::uint64_t nr) {
         ++mapcount(pfn + i);
 }
 
+void world::child_map(pte_t pte, std::uint64_t nr) {
+    if (pte_special(pte))
+        return;
+    if (m.pfn_folio(pte_pfn(pte)) != nullptr)
+        for (std::uint64_t i = 0; i < nr; ++i)
+            ++mapcount(pte_pfn(pte) + i);
+    m.child_map(pte, nr);
+}
+
 int world::child_unmap(pfn_t pfn) {
     const int n = m.child_unmap(pfn);
     mapcount(pfn) -= n;

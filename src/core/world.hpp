@@ -87,16 +87,21 @@ class world {
         const std::size_t i = pfn - m.first_data_pfn();
         return i < mapcount_.size() ? mapcount_[i] : 0;
     }
+    /// A fork() child maps nr pages from pte's PFN with pte (folio_try_dup_anon_rmap_ptes()):
+    /// they count in the page mapcounts, and machine::child_map() holds them for
+    /// page_table_check and the COW monitor. A special entry maps no page.
+    void child_map(pte_t pte, std::uint64_t nr);
     /// machine::child_unmap() with the page mapcount: a fork() child stops mapping the page at
     /// pfn. Returns how many mappings it had.
     int child_unmap(pfn_t pfn);
     /// machine::child_move() with the page mapcounts.
     void child_move(pfn_t from, pfn_t to);
     /// Whether a fork() child holds the page at pfn too: it maps the page (the op language maps
-    /// a page once in this mm), or its swap entry names the slot whose swap-cache copy the page
-    /// is (page_state::child_swap_slot).
+    /// a page once in this mm), its device-private entry names it, or its swap entry names the
+    /// slot whose swap-cache copy the page is (page_state::child_swap_slot).
     [[nodiscard]] bool page_child_held(pfn_t pfn) const {
-        return mapcount(pfn) > 1 || (m.pfn_valid(pfn) && m.page(pfn).child_swap_slot != 0);
+        return mapcount(pfn) > 1 || (m.pfn_valid(pfn) && (m.page(pfn).child_map_count != 0 ||
+                                                          m.page(pfn).child_swap_slot != 0));
     }
     /// PageAnonExclusive() of the page at pfn, as the model derives it: a page of an anonymous
     /// folio that no fork() child holds.

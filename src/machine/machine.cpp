@@ -541,6 +541,11 @@ void machine::child_map(pte_t pte, std::uint64_t nr) {
     }
 }
 
+void machine::child_map_device(pfn_t pfn) {
+    if (pfn_valid(pfn))
+        ++page(pfn).child_map_count;
+}
+
 int machine::child_unmap(pfn_t pfn) {
     if (!pfn_valid(pfn))
         return 0;

@@ -355,6 +355,9 @@ class machine {
     /// keep. page_table_check counts the user-accessible ones; every page is held for the COW
     /// monitor.
     void child_map(pte_t pte, std::uint64_t nr);
+    /// A fork() child's device-private entry names the page at pfn (a device page): held for
+    /// the COW monitor; page_table_check counts no entry that is not present.
+    void child_map_device(pfn_t pfn);
     /// An rmap walk of the parent's flows reached the children's mappings of the page at pfn
     /// (try_to_unmap(), try_to_migrate()): they stop mapping it, for page_table_check and the
     /// COW monitor. Returns how many mappings they had.

@@ -478,8 +478,9 @@ void update_free(flow_context &c, const op &o, const op_result &, const op_resul
 // ---- fork ----------------------------------------------------------------------------------
 
 /// The whole window, as dup_mmap() copies every VMA. Refused over what copy_page_range() would
-/// hand to the child in ways this model does not follow (device-private and device-exclusive
-/// entries, PMD software leaves), and when nothing is mapped.
+/// hand to the child in ways this model does not follow (device-exclusive entries, which it
+/// restores first; device-private entries that name no device page, which only direct ops
+/// write; PMD software leaves), and when nothing is mapped.
 std::optional<op> legalize_fork(const op &o, world &ref, const char *&why) {
     bool mapped = false;
     const std::uint64_t per = per_table(ref);
@@ -498,9 +499,14 @@ std::optional<op> legalize_fork(const op &o, world &ref, const char *&why) {
                 continue;
             mapped = true;
             const softleaf_t l = pte_present(e) ? softleaf_mk_none() : softleaf_from_pte(e);
-            if (softleaf_is_device_private(l) || softleaf_is_device_exclusive(l))
-                return no_op(why, "fork over device-private or device-exclusive entries is not "
-                                  "modelled");
+            if (softleaf_is_device_exclusive(l))
+                return no_op(why, "fork over a device-exclusive entry is not modelled");
+            if (softleaf_is_device_private(l)) {
+                const folio *f = ref.m.pfn_folio(softleaf_to_pfn(l));
+                if (f == nullptr || !f->device_private)
+                    return no_op(why, "fork over a device-private entry that names no device "
+                                      "page is not modelled");
+            }
         }
     }
     if (!mapped)

@@ -213,7 +213,7 @@ std::optional<op> legalize_softleaf(op o, world &ref, const char *&why) {
     const auto old = entry_at(ref, o[slot::addr]);
     if (old && pte_present(*old))
         return no_op(why, "a software leaf replaces only a non-present entry");
-    const auto kind = static_cast<leaf_kind>(o[slot::arg]);
+    auto kind = static_cast<leaf_kind>(o[slot::arg]);
     const bool has_pfn = kind != leaf_kind::swap && kind != leaf_kind::marker;
     if (has_pfn) {
         if (ref.folios.empty())
@@ -222,6 +222,14 @@ std::optional<op> legalize_softleaf(op o, world &ref, const char *&why) {
         o[slot::page] %= ref.folios[o[slot::folio]]->nr_pages();
         o[slot::nr] = 0;
         o[slot::value] = 0;
+        // A page a fork child holds is never writable (its PageAnonExclusive() is clear).
+        if (ref.page_child_held(ref.folios[o[slot::folio]]->pfn + o[slot::page])) {
+            if (kind == leaf_kind::device_write)
+                kind = leaf_kind::device_read;
+            else if (kind == leaf_kind::migration_write)
+                kind = leaf_kind::migration_read;
+            o[slot::arg] = static_cast<std::uint64_t>(kind);
+        }
     } else {
         o[slot::folio] = 0;
         o[slot::page] = 0;

@@ -135,7 +135,8 @@ const std::array<op_desc, 34> descs = {
     make(op_kind::fork, "fork", {}, {},
          "copy_page_range() of the window into a child that never runs: the parent's "
          "writable entries write-protected per folio batch (wrprotect_ptes) or PMD, swap "
-         "entries made shared, then flush_tlb_mm"),
+         "entries made shared, migration and device-private entries readable, then "
+         "flush_tlb_mm"),
 };
 
 } // namespace

@@ -352,11 +352,72 @@ TEST(Fork, MemoryFailurePoisonsTheChildsMappingToo) {
     }
 }
 
+TEST(Fork, ADevicePrivateEntryIsSharedAndComesBackToRamShared) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+        ASSERT_TRUE(w.m.hw_access(base, true, 0, 0x5a).ok());
+        ASSERT_TRUE(migrate_device(w, base, false)) << impl;
+        ASSERT_TRUE(softleaf_is_device_private_write(softleaf_from_pte(pte_at(w, base))));
+        const pfn_t dev = softleaf_to_pfn(softleaf_from_pte(pte_at(w, base)));
+
+        // copy_nonpresent_pte(): both sides readable, the child's entry holds the device page.
+        copy_page_range(w);
+        const softleaf_t e = softleaf_from_pte(pte_at(w, base));
+        EXPECT_TRUE(softleaf_is_device_private(e) && !softleaf_is_device_private_write(e)) << impl;
+        EXPECT_EQ(w.m.page(dev).child_map_count, 1) << impl;
+        EXPECT_TRUE(w.page_child_held(dev)) << impl;
+
+        // migrate_to_ram() takes the child's entry along: both map the new page, shared.
+        ASSERT_TRUE(migrate_device(w, base, true)) << impl;
+        const pte_t back = pte_at(w, base);
+        ASSERT_TRUE(pte_present(back)) << impl;
+        EXPECT_FALSE(pte_write(back)) << impl;
+        EXPECT_EQ(w.m.page(dev).child_map_count, 0) << impl;
+        EXPECT_EQ(w.m.page(pte_pfn(back)).child_map_count, 1) << impl;
+        EXPECT_EQ(w.mapcount(pte_pfn(back)), 2) << impl;
+        EXPECT_EQ(w.m.page(pte_pfn(back)).anon_map_count, 2) << impl;
+        fault_path path = fault_path::none;
+        ASSERT_EQ(handle_mm_fault(w, base, true, &path), vm_fault::done);
+        EXPECT_EQ(path, fault_path::wp_copy) << impl;
+        ASSERT_TRUE(w.m.hw_access(base, true, 0, 0x6b).ok());
+        EXPECT_EQ(w.m.page(pte_pfn(back)).content, 0x5aU) << impl;
+        expect_no_violations(w);
+    }
+}
+
+TEST(Fork, DirectWritableSoftleavesOfAHeldPageAreMadeReadable) {
+    const run_result r = run_text("mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
+                                  "do_anonymous_page addr=0x40000000000 order=0\n"
+                                  "fork\n"
+                                  "set_softleaf addr=0x40000001000 type=device_write folio=0 "
+                                  "page=0\n"
+                                  "set_softleaf addr=0x40000002000 type=migration_write folio=0 "
+                                  "page=0\n");
+    EXPECT_EQ(verdict(r), "pass") << r.trace;
+    EXPECT_NE(r.trace.find("set_softleaf addr=0x40000001000 type=device_read "), std::string::npos)
+        << r.trace;
+    EXPECT_NE(r.trace.find("set_softleaf addr=0x40000002000 type=migration_read "),
+              std::string::npos)
+        << r.trace;
+}
+
 TEST(Fork, SharedFoliosTheModelCannotFollowAreRefused) {
     const std::string head = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
                              "do_anonymous_page addr=0x40000000000 order=0\n"
                              "fork\n";
-    // A lazy-free folio the child maps, and a move of a shared page to the device.
+    // A lazy-free folio the child maps, a move of a shared page to the device, and fork over
+    // a device-private entry a direct op wrote over a page that is not a device page.
+    {
+        const run_result r = run_text("mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
+                                      "folio_alloc order=0\n"
+                                      "set_softleaf addr=0x40000000000 type=device_write "
+                                      "folio=0 page=0\n"
+                                      "fork\n");
+        EXPECT_EQ(verdict(r), "pass") << r.trace;
+        EXPECT_EQ(r.noops, 1U) << r.trace;
+    }
     for (const std::string tail : {"madvise_free addr=0x40000000000 nr=1\n"
                                    "shrink_folio addr=0x40000000000\n",
                                    "migrate_device addr=0x40000000000 to_ram=0\n"}) {
