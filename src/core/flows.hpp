@@ -72,8 +72,8 @@ void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr);
 /// fork(): mm/memory.c copy_page_range() of the whole window into a child, then the parent's
 /// flush_tlb_mm() (kernel/fork.c dup_mmap()). The child is never run: its mappings count in the
 /// page mapcounts and page_table_check, and hold its pages (page_state::child_map_count); its
-/// swap entries hold their slots (swap_slot::child_refs).
-/// Device-private and device-exclusive entries and PMD software leaves are not modelled.
+/// swap entries hold their slots (swap_slot::child_refs) and its device-private entries their
+/// device pages. Device-exclusive entries and PMD software leaves are not modelled.
 void copy_page_range(world &w);
 
 // ---- huge_memory.cpp, khugepaged.cpp ---------------------------------------------------------
