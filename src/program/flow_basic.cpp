@@ -524,7 +524,8 @@ op_result apply_fork(world &w, const op &) {
 }
 
 /// Every entry keeps its young/dirty and uffd-wp; swap entries lose their exclusive flag
-/// (shared with the child), and so do the migration entries fork rebuilt readable.
+/// (shared with the child), and so do the migration and device-private entries fork rebuilt
+/// readable (copy_nonpresent_pte() carries only their uffd-wp bit over).
 void update_fork(flow_context &c, const op &, const op_result &, const op_result &) {
     const std::uint64_t per = per_table(c.ref);
     for (std::uint64_t t = 0; t < c.ref.nr_pages(); t += per) {
@@ -550,7 +551,9 @@ void update_fork(flow_context &c, const op &, const op_result &, const op_result
         c.ref, [](const pgtable_write &) {},
         [&](const pgtable_write &wr, std::uint64_t p) {
             const pte_t old{wr.old_val};
-            if (!wr.by_hw && pte_is_softleaf(old) && softleaf_is_migration(softleaf_from_pte(old)))
+            if (!wr.by_hw && pte_is_softleaf(old) &&
+                (softleaf_is_migration(softleaf_from_pte(old)) ||
+                 softleaf_is_device_private(softleaf_from_pte(old))))
                 c.chk.spec.expect_flags(p, c.chk.spec.expected_uffd_wp(p), flag_expect::clear);
         });
 }
