@@ -170,13 +170,12 @@ bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
     const pfn_t dev_pfn = softleaf_to_pfn(e);
     // migrate_vma_collect_pmd(): the device entry becomes a migration entry, exclusive unless
     // a fork() child's entry names the page too.
-    const bool shared = dev->device_private && w.m.page(dev_pfn).child_map_count != 0;
     w.ops->ptep_get_and_clear(mm, addr, *ptep);
     w.m.flush_tlb_page(addr);
-    const softleaf_t mig = softleaf_is_device_private_write(e)
-                               ? make_writable_migration_entry(dev_pfn)
-                           : dev->anon && !shared ? make_readable_exclusive_migration_entry(dev_pfn)
-                                                  : make_readable_migration_entry(dev_pfn);
+    const softleaf_t mig =
+        softleaf_is_device_private_write(e) ? make_writable_migration_entry(dev_pfn)
+        : w.page_anon_exclusive(dev_pfn)    ? make_readable_exclusive_migration_entry(dev_pfn)
+                                            : make_readable_migration_entry(dev_pfn);
     pte_t mig_pte = softleaf_to_pte(mig);
     if (pte_swp_uffd_wp(orig))
         mig_pte = pte_swp_mkuffd_wp(mig_pte);
@@ -186,7 +185,7 @@ bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
     w.folios.push_back(f);
     // migrate_device_unmap() -> try_to_migrate() and remove_migration_ptes() take the child's
     // entries along: the child maps the new page, old and read-only.
-    const int children = shared ? w.m.child_unmap(dev_pfn) : 0;
+    const int children = dev->device_private ? w.m.child_unmap(dev_pfn) : 0;
     for (int i = 0; i < children; ++i)
         w.child_map(pte_mkold(pfn_pte(f->pfn, w.vm_page_prot(addr))), 1);
     remove_migration_pte(w, *f, addr, *ptep, dev_pfn, f->pfn, w.vm_page_prot(addr));

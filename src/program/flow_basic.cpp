@@ -551,9 +551,10 @@ void update_fork(flow_context &c, const op &, const op_result &, const op_result
         c.ref, [](const pgtable_write &) {},
         [&](const pgtable_write &wr, std::uint64_t p) {
             const pte_t old{wr.old_val};
-            if (!wr.by_hw && pte_is_softleaf(old) &&
-                (softleaf_is_migration(softleaf_from_pte(old)) ||
-                 softleaf_is_device_private(softleaf_from_pte(old))))
+            if (wr.by_hw || !pte_is_softleaf(old))
+                return;
+            const softleaf_t l = softleaf_from_pte(old);
+            if (softleaf_is_migration(l) || softleaf_is_device_private(l))
                 c.chk.spec.expect_flags(p, c.chk.spec.expected_uffd_wp(p), flag_expect::clear);
         });
 }

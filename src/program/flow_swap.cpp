@@ -214,11 +214,11 @@ std::optional<op> legalize_device(const op &raw, world &ref, const char *&why) {
     op in = raw;
     in[slot::flags] = in[slot::flags] != 0 ? 1 : 0;
     if (in[slot::flags] == 0) {
-        const auto fw = mapped_folio(ref, in, why);
-        if (fw && child_mapped(ref, *fw->f))
+        const auto o = legalize_order0_anon(in, ref, why);
+        if (o && ref.m.page(pte_pfn(*entry_at(ref, in[slot::addr]))).child_map_count != 0)
             return no_op(why, "a page a fork child maps: migrate_device_unmap() would move the "
                               "child's mapping to the device too, which is not modelled");
-        return legalize_order0_anon(in, ref, why);
+        return o;
     }
     const auto e = entry_at(ref, in[slot::addr]);
     const softleaf_t l = e ? softleaf_from_pte(*e) : softleaf_mk_none();
