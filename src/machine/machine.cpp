@@ -349,32 +349,33 @@ folio *machine::folio_alloc(unsigned order, bool anon) {
     if (order > geo_.pmd_order())
         throw api_misuse("folio_alloc: order " + std::to_string(order) + " above PMD order");
     const std::uint64_t n = std::uint64_t{1} << order;
+    const auto used = [](std::uint32_t index) { return index != 0; };
+    const auto at = [&](std::uint64_t off) {
+        return folio_of_.begin() + static_cast<std::ptrdiff_t>(off);
+    };
     // First fit: every frame below free_hint_ is allocated, so no slot starts below it.
     for (std::uint64_t off = (free_hint_ + n - 1) & ~(n - 1); off + n <= nr_frames_; off += n) {
-        const std::uint64_t known = std::min<std::uint64_t>(pages_.size(), off + n);
-        const bool free =
-            off >= known || std::none_of(pages_.begin() + static_cast<std::ptrdiff_t>(off),
-                                         pages_.begin() + static_cast<std::ptrdiff_t>(known),
-                                         [](const page_state &p) { return p.allocated; });
-        if (!free)
+        const std::uint64_t known = std::min<std::uint64_t>(folio_of_.size(), off + n);
+        if (off < known && std::any_of(at(off), at(known), used))
             continue;
+        // Frames new to this machine start as page_state{}; frames freed since they were
+        // handed out start over too, and must not be mapped.
+        const std::uint64_t reused = known;
         grow_frames(off + n);
         const pfn_t head = data_base_ + off;
-        folios_.push_back(folio{.pfn = head, .order = order, .anon = anon, .refcount = 1});
-        const auto index = static_cast<std::uint32_t>(folios_.size());
-        for (std::uint64_t i = 0; i < n; ++i) {
-            page_state &ps = pages_[off + i];
+        for (std::uint64_t i = off; i < reused; ++i) {
+            page_state &ps = pages_[i];
             if (ps.anon_map_count != 0 || ps.file_map_count != 0)
-                report("MAPCOUNT", "page " + hex(head + i) + " allocated with map counts " +
+                report("MAPCOUNT", "page " + hex(head + i - off) + " allocated with map counts " +
                                        std::to_string(ps.anon_map_count) + "/" +
                                        std::to_string(ps.file_map_count));
             ps = page_state{};
-            ps.allocated = true;
-            folio_of_[off + i] = index;
         }
+        folios_.push_back(folio{.pfn = head, .order = order, .anon = anon, .refcount = 1});
+        std::fill(at(off), at(off + n), static_cast<std::uint32_t>(folios_.size()));
         ++nr_folios_;
-        while (free_hint_ < pages_.size() && pages_[free_hint_].allocated)
-            ++free_hint_;
+        free_hint_ = static_cast<std::uint64_t>(
+            std::find_if_not(at(free_hint_), folio_of_.end(), used) - folio_of_.begin());
         return &folios_.back();
     }
     return nullptr;
@@ -387,7 +388,6 @@ void machine::folio_free(folio *f) {
             report("MAPCOUNT", "page " + hex(f->pfn + i) + " freed while still mapped (" +
                                    std::to_string(ps.anon_map_count) + "/" +
                                    std::to_string(ps.file_map_count) + ")");
-        ps.allocated = false;
         folio_of_[f->pfn + i - data_base_] = 0;
     }
     f->refcount = 0;

@@ -145,7 +145,6 @@ struct page_state {
     /// so it is held as a mapped one is (mm/memory.c do_swap_page() keeps the folio in the swap
     /// cache while the slot's swap count is not zero).
     std::uint64_t child_swap_slot = 0;
-    bool allocated = false;
 };
 
 /// A PTL: 0 is mm->page_table_lock, otherwise the split lock of the table page with that PFN.
@@ -470,7 +469,7 @@ class machine {
     // folios, and a machine is built for every program run.
     recycled_vector<page_state> pages_;
     std::deque<folio> folios_;                ///< every folio allocated, stable addresses
-    recycled_vector<std::uint32_t> folio_of_; ///< per frame: index + 1 into folios_, or 0
+    recycled_vector<std::uint32_t> folio_of_; ///< per frame: index + 1 into folios_, or 0 (free)
     void grow_frames(std::uint64_t count);
     std::size_t nr_folios_ = 0;
     std::uint64_t free_hint_ = 0; ///< frames below it are all allocated
