@@ -5,7 +5,7 @@
 #   --libc++     also libc++, for scripts/check-oss-fuzz-build.sh --libc++
 set -euo pipefail
 
-packages=(cmake ninja-build clang libclang-rt-14-dev libgtest-dev librapidcheck-dev zip unzip)
+packages=(cmake ninja-build clang lld libclang-rt-14-dev libgtest-dev librapidcheck-dev zip unzip)
 for arg in "$@"; do
   case "$arg" in
     --coverage) packages+=(llvm-14) ;;
