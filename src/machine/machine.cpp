@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 namespace mmfuzz {
@@ -59,12 +61,12 @@ thread_local table_memory_pool table_pool;
 /// when pte_alloc_one() hands it out, so the arena needs no clearing up front.
 template <typename T>
 T *alloc_table_memory(std::size_t entries, std::size_t align_bytes, bool zeroed) {
-    auto *t = static_cast<T *>(table_pool.take(entries * sizeof(T), align_bytes));
+    static_assert(std::is_trivial_v<T>);
+    void *p = table_pool.take(entries * sizeof(T), align_bytes);
+    // A memset: value-constructing the entries one by one is a scalar loop.
     if (zeroed)
-        std::uninitialized_value_construct_n(t, entries);
-    else
-        std::uninitialized_default_construct_n(t, entries);
-    return t;
+        std::memset(p, 0, entries * sizeof(T));
+    return static_cast<T *>(p);
 }
 
 } // namespace
