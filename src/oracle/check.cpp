@@ -305,24 +305,28 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
 
 namespace {
 
-/// checker::foldable() with the caller's cursor on the reference world.
+/// checker::foldable() with the caller's cursor on the reference world. It reads the raw
+/// entries: a view differs from them only in young/dirty and PTE_CONT, which it ignores.
 checker::foldability foldable_at(world &ref, entry_cursor &cur, std::uint64_t first) {
     const std::uint64_t n = ref.geo().cont_ptes();
-    const auto head = cur.api(first);
-    if (!head || !pte_present(*head) || pte_pfn(*head) % n != 0)
+    const auto run = cur.raw_run(first, n);
+    if (run.empty())
         return {};
-    if (!pte_special(*head)) {
-        const folio *f = ref.m.pfn_folio(pte_pfn(*head));
-        if (f == nullptr || !f->contains(pte_pfn(*head) + n - 1))
+    const pte_t head = run[0];
+    if (!pte_present(head) || pte_pfn(head) % n != 0)
+        return {};
+    if (!pte_special(head)) {
+        const folio *f = ref.m.pfn_folio(pte_pfn(head));
+        if (f == nullptr || !f->contains(pte_pfn(head) + n - 1))
             return {};
     }
-    bool valid = pte_valid(*head);
-    const pte_t norm = pte_normal_form(*head);
+    bool valid = pte_valid(head);
+    const pte_t norm = pte_normal_form(pte_mknoncont(head));
     for (std::uint64_t i = 1; i < n; ++i) {
-        const auto p = cur.api(first + i);
-        if (!p || !pte_present(*p) || pte_normal_form(*p) != pte_advance_pfn(norm, i))
+        const pte_t p = run[i];
+        if (!pte_present(p) || pte_normal_form(pte_mknoncont(p)) != pte_advance_pfn(norm, i))
             return {};
-        valid = valid && pte_valid(*p);
+        valid = valid && pte_valid(p);
     }
     return {valid, true};
 }
