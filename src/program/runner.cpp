@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -346,15 +347,22 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     note_flushes();
     const auto [first, nr] = range;
     checker::touched_set &t = orc_->touched;
-    orc_->chk.touched(first, nr, opts_.whole_blocks || is_flow(o.kind), t);
+    // Entries only change by writes, and the spec only where an op named them; an op that wrote
+    // nothing in either world leaves nothing new to compare (its results were checked above),
+    // and its spec changes are spread over the blocks it named.
+    const bool wrote = !ref_.m.write_log().empty() || !opt_.m.write_log().empty();
+    if (wrote) {
+        orc_->chk.touched(first, nr, opts_.whole_blocks || is_flow(o.kind), t);
+    } else {
+        t.pages.resize(std::min(nr, ref_.nr_pages() - std::min(first, ref_.nr_pages())));
+        std::iota(t.pages.begin(), t.pages.end(), first);
+    }
     orc_->chk.spread(t.pages);
     if (monitors)
         return monitors;
     if (returns)
         return returns;
-    // Entries only change by writes, and the spec only where an op named them; an op that wrote
-    // nothing in either world leaves nothing new to compare (its results were checked above).
-    if (ref_.m.write_log().empty() && opt_.m.write_log().empty())
+    if (!wrote)
         return std::nullopt;
     if (auto f = orc_->chk.check_pmds(t.pmds))
         return f;
