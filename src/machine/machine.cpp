@@ -360,12 +360,11 @@ folio *machine::folio_alloc(unsigned order, bool anon) {
         const std::uint64_t known = std::min<std::uint64_t>(folio_of_.size(), off + n);
         if (off < known && std::any_of(at(off), at(known), used))
             continue;
-        // Frames new to this machine start as page_state{}; frames freed since they were
-        // handed out start over too, and must not be mapped.
-        const std::uint64_t reused = known;
+        // Frames new to this machine start as page_state{}; those below `known` may have been
+        // handed out and freed before: they start over too, and must not be mapped.
         grow_frames(off + n);
         const pfn_t head = data_base_ + off;
-        for (std::uint64_t i = off; i < reused; ++i) {
+        for (std::uint64_t i = off; i < known; ++i) {
             page_state &ps = pages_[i];
             if (ps.anon_map_count != 0 || ps.file_map_count != 0)
                 report("MAPCOUNT", "page " + hex(head + i - off) + " allocated with map counts " +
