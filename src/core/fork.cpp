@@ -8,6 +8,16 @@ namespace mmfuzz {
 
 namespace {
 
+/// The parent's entry rebuilt as `readable`, with only its uffd-wp bit carried over, as
+/// copy_nonpresent_pte() does for writable migration and device-private entries.
+void make_parent_readable(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig,
+                          softleaf_t readable) {
+    pte_t pte = softleaf_to_pte(readable);
+    if (pte_swp_uffd_wp(orig))
+        pte = pte_swp_mkuffd_wp(pte);
+    w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
+}
+
 /// copy_nonpresent_pte(), the parent's entry: a swap entry becomes shared
 /// (pte_swp_clear_exclusive()) and the child's copy counts on its slot (swap_duplicate()); a
 /// migration entry that is not plain readable becomes readable, as copy-on-write needs both
@@ -17,12 +27,9 @@ namespace {
 void copy_nonpresent_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
     const softleaf_t e = softleaf_from_pte(orig);
     if (softleaf_is_device_private(e)) {
-        if (softleaf_is_device_private_write(e)) {
-            pte_t pte = softleaf_to_pte(make_readable_device_private_entry(softleaf_to_pfn(e)));
-            if (pte_swp_uffd_wp(orig))
-                pte = pte_swp_mkuffd_wp(pte);
-            w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
-        }
+        if (softleaf_is_device_private_write(e))
+            make_parent_readable(w, addr, ptep, orig,
+                                 make_readable_device_private_entry(softleaf_to_pfn(e)));
         w.m.child_map_device(softleaf_to_pfn(e));
         return;
     }
@@ -33,12 +40,8 @@ void copy_nonpresent_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig)
             w.ops->set_pte_at(&w.m.mm, addr, ptep, pte_swp_clear_exclusive(orig));
         return;
     }
-    if (softleaf_is_migration(e) && !softleaf_is_migration_read(e)) {
-        pte_t pte = softleaf_to_pte(swp_entry(SWP_MIGRATION_READ, swp_offset(e)));
-        if (pte_swp_uffd_wp(orig))
-            pte = pte_swp_mkuffd_wp(pte);
-        w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
-    }
+    if (softleaf_is_migration(e) && !softleaf_is_migration_read(e))
+        make_parent_readable(w, addr, ptep, orig, swp_entry(SWP_MIGRATION_READ, swp_offset(e)));
 }
 
 /// copy_present_ptes() and __copy_present_ptes() for the batch at ptep: entries of one large

@@ -367,7 +367,7 @@ folio *machine::folio_alloc(unsigned order, bool anon) {
         for (std::uint64_t i = off; i < known; ++i) {
             page_state &ps = pages_[i];
             if (ps.anon_map_count != 0 || ps.file_map_count != 0)
-                report("MAPCOUNT", "page " + hex(head + i - off) + " allocated with map counts " +
+                report("MAPCOUNT", "page " + hex(data_base_ + i) + " allocated with map counts " +
                                        std::to_string(ps.anon_map_count) + "/" +
                                        std::to_string(ps.file_map_count));
             ps = page_state{};
