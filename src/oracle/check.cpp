@@ -163,6 +163,31 @@ std::optional<finding> checker::check_pages(const std::vector<std::uint64_t> &pa
     return std::nullopt;
 }
 
+std::optional<finding> checker::check_block(std::uint64_t first, std::span<const pte_t> run) {
+    const std::uint64_t n = run.size();
+    const pte_t head = run[0];
+    const folio *f = opt_.m.pfn_folio(pte_pfn(head));
+    const pte_t norm = pte_normal_form(pte_mknoncont(head));
+    const bool aligned = pte_pfn(head) % n == 0;
+    // A special entry has no folio to keep to (foldable() says why); equal normal forms make
+    // every entry of the block special with the head.
+    const bool any_folio = pte_special(head);
+    for (std::uint64_t i = 0; i < n; ++i) {
+        const pte_t p = run[i];
+        if (pte_valid_cont(p) && aligned && pte_pfn(p) == pte_pfn(head) + i &&
+            (any_folio || (f != nullptr && f->contains(pte_pfn(p)))) &&
+            pte_normal_form(pte_mknoncont(p)) == pte_advance_pfn(norm, i))
+            continue;
+        std::vector<std::uint64_t> block(n);
+        std::iota(block.begin(), block.end(), first);
+        return make("CONT_BLOCK",
+                    "entry " + std::to_string(i) + " of a block with PTE_CONT is " +
+                        describe_pte(p),
+                    std::move(block));
+    }
+    return std::nullopt;
+}
+
 std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &pages) {
     const std::uint64_t n = opt_.geo().cont_ptes();
     entry_cursor cur(opt_);
@@ -175,27 +200,18 @@ std::optional<finding> checker::check_blocks(const std::vector<std::uint64_t> &p
         const auto run = cur.raw_run(first, n);
         if (!any_valid_cont(run))
             continue;
-        const pte_t head = run[0];
-        const folio *f = opt_.m.pfn_folio(pte_pfn(head));
-        const pte_t norm = pte_normal_form(pte_mknoncont(head));
-        const bool aligned = pte_pfn(head) % n == 0;
-        // A special entry has no folio to keep to (foldable() says why); equal normal forms make
-        // every entry of the block special with the head.
-        const bool any_folio = pte_special(head);
-        for (std::uint64_t i = 0; i < n; ++i) {
-            const pte_t p = run[i];
-            if (pte_valid_cont(p) && aligned && pte_pfn(p) == pte_pfn(head) + i &&
-                (any_folio || (f != nullptr && f->contains(pte_pfn(p)))) &&
-                pte_normal_form(pte_mknoncont(p)) == pte_advance_pfn(norm, i))
-                continue;
-            std::vector<std::uint64_t> block(n);
-            std::iota(block.begin(), block.end(), first);
-            return make("CONT_BLOCK",
-                        "entry " + std::to_string(i) + " of a block with PTE_CONT is " +
-                            describe_pte(p),
-                        std::move(block));
-        }
+        if (auto f = check_block(first, run))
+            return f;
     }
+    return std::nullopt;
+}
+
+std::optional<finding> checker::check_cont_blocks(const std::vector<std::uint64_t> &blocks) {
+    const std::uint64_t n = opt_.geo().cont_ptes();
+    entry_cursor cur(opt_);
+    for (const std::uint64_t first : blocks)
+        if (auto f = check_block(first, cur.raw_run(first, n)))
+            return f;
     return std::nullopt;
 }
 
@@ -248,6 +264,7 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
     const std::uint64_t total = ref_.nr_pages();
     out.written.clear();
     out.pages.clear();
+    out.cont_blocks.clear();
     out.pmds.clear();
     for (std::uint64_t p = first; p < first + nr && p < total; ++p)
         out.written.push_back(p);
@@ -289,7 +306,10 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
         const std::uint64_t b = block_of(page);
         if (b != last) {
             last = b;
-            whole = whole_blocks || cont_in(cb, b) || cont_in(ca, b);
+            const bool opt_cont = cont_in(cb, b);
+            if (opt_cont)
+                out.cont_blocks.push_back(b);
+            whole = whole_blocks || opt_cont || cont_in(ca, b);
             if (whole) {
                 const std::size_t at = out.pages.size();
                 out.pages.resize(at + std::min(n, total - b));

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,9 @@ class checker {
     std::optional<finding> check_pages(const std::vector<std::uint64_t> &pages);
     /// CONT_BLOCK over the blocks holding these pages (optimized world's raw table).
     std::optional<finding> check_blocks(const std::vector<std::uint64_t> &pages);
+    /// CONT_BLOCK over these blocks (their first pages), each known to hold a valid PTE_CONT
+    /// entry: touched_set::cont_blocks.
+    std::optional<finding> check_cont_blocks(const std::vector<std::uint64_t> &blocks);
     std::optional<finding> check_pmds(const std::vector<std::size_t> &pmds);
     /// Violations the machines' monitors reported during the op.
     std::optional<finding> check_monitors();
@@ -81,6 +85,9 @@ class checker {
         /// that gathered over a block without PTE_CONT is left to the end-of-program audit
         /// (run_options::whole_blocks checks it after the op).
         recycled_vector<std::uint64_t> pages;
+        /// The blocks of `pages` (their first pages) that hold a valid PTE_CONT entry in the
+        /// optimized world after the op: the only ones CONT_BLOCK has anything to check in.
+        recycled_vector<std::uint64_t> cont_blocks;
         recycled_vector<std::size_t> pmds;
     };
     void touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, touched_set &out);
@@ -125,6 +132,8 @@ class checker {
     std::optional<finding> check_flags(std::uint64_t page, pte_t seen) const;
     /// A software leaf core code sees must be one in the raw table too, and re-encode to itself.
     std::optional<finding> check_leaf(world &w, std::uint64_t page, pte_t raw);
+    /// CONT_BLOCK over one block with a valid PTE_CONT entry, `run` its raw entries.
+    std::optional<finding> check_block(std::uint64_t first, std::span<const pte_t> run);
     world &ref_;
     world &opt_;
     recycled_vector<std::uint64_t> page_bits_;   ///< touched() scratch: one bit per window page

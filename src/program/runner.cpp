@@ -368,7 +368,7 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
         return f;
     if (auto f = orc_->chk.check_pages(t.pages))
         return f;
-    if (auto f = orc_->chk.check_blocks(t.pages))
+    if (auto f = orc_->chk.check_cont_blocks(t.cont_blocks))
         return f;
     if (auto f = orc_->chk.check_content(orc_->content, t.written))
         return f;
