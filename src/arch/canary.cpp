@@ -153,6 +153,21 @@ constexpr std::array catalogue = {
                 "will map (the copy-on-write class that reuse_swap_page() and, since 2022, "
                 "PG_anon_exclusive and pte_swp_exclusive() guard)",
                 true},
+    canary_info{canary::writable_ignores_anon_exclusive, "writable_ignores_anon_exclusive",
+                "can_change_pte_writable() takes any page of an anonymous folio for one it may "
+                "make writable without a write fault, not only an exclusive one "
+                "(PageAnonExclusive()): mprotect(PROT_WRITE), uffd-wp resolve and the NUMA-hint "
+                "fault make writable a page a fork child shares, and the parent's writes reach "
+                "the child (mm/mprotect.c: \"we can only special-case on exclusive anonymous "
+                "pages\"; review of the 2025 mprotect PTE-batching series caught a version "
+                "that asked the folio instead of PageAnonExclusive())",
+                true},
+    canary_info{canary::fork_keeps_swp_exclusive, "fork_keeps_swp_exclusive",
+                "copy_nonpresent_pte() gives the child a copy of a swap entry without clearing "
+                "the parent's exclusive flag (pte_swp_clear_exclusive()), so the parent's "
+                "swap-in maps the page writable while the child's entry names the same slot, "
+                "and the parent's writes reach the data the child's swap-in will map",
+                true},
 };
 } // namespace
 

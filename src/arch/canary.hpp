@@ -40,6 +40,8 @@ enum class canary : std::uint8_t {
     change_huge_pmd_in_place,
     fork_write_bit_from_first,
     swapin_reuses_shared_slot,
+    writable_ignores_anon_exclusive,
+    fork_keeps_swp_exclusive,
 };
 
 struct canary_info {

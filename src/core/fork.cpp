@@ -36,7 +36,7 @@ void copy_nonpresent_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig)
     if (softleaf_is_swap(e)) {
         if (const auto slot = unmap::core_swap_slot(w, e))
             ++w.swap_slots[*slot].child_refs;
-        if (pte_swp_exclusive(orig))
+        if (pte_swp_exclusive(orig) && !w.canaries.on(canary::fork_keeps_swp_exclusive))
             w.ops->set_pte_at(&w.m.mm, addr, ptep, pte_swp_clear_exclusive(orig));
         return;
     }

@@ -36,6 +36,10 @@ bool can_change_pte_writable(world &w, pte_t pte) {
     const bool uffd_wp = pte_uffd_wp(pte) && !w.canaries.on(canary::mprotect_ignores_uffd_wp);
     if (pte_protnone(pte) || uffd_wp || pte_special(pte))
         return false;
+    if (w.canaries.on(canary::writable_ignores_anon_exclusive)) {
+        const folio *f = w.m.pfn_folio(pte_pfn(pte));
+        return f != nullptr && f->anon;
+    }
     return w.page_anon_exclusive(pte_pfn(pte));
 }
 
