@@ -259,7 +259,8 @@ std::optional<finding> checker::check_monitors() {
     return std::nullopt;
 }
 
-void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, touched_set &out) {
+void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks,
+                      const std::vector<std::uint64_t> &also, touched_set &out) {
     const std::uint64_t n = ref_.geo().cont_ptes();
     const std::uint64_t total = ref_.nr_pages();
     out.written.clear();
@@ -268,17 +269,19 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, 
     out.pmds.clear();
     for (std::uint64_t p = first; p < first + nr && p < total; ++p)
         out.written.push_back(p);
+    // Most pages fall in the op's range, or repeat the last page: no sort needed then.
+    const auto add = [&](std::uint64_t page) {
+        if ((page < first || page >= first + nr) &&
+            (out.written.empty() || out.written.back() != page))
+            out.written.push_back(page);
+    };
     for (const world *w : {&ref_, &opt_}) {
         for_each_write(
             *w, [&](const pgtable_write &wr) { out.pmds.push_back(wr.index); },
-            [&](const pgtable_write &, std::uint64_t page) {
-                // Most writes fall in the op's range, or repeat the last page: no sort needed
-                // then.
-                if ((page < first || page >= first + nr) &&
-                    (out.written.empty() || out.written.back() != page))
-                    out.written.push_back(page);
-            });
+            [&](const pgtable_write &, std::uint64_t page) { add(page); });
     }
+    for (const std::uint64_t page : also)
+        add(page);
     if (!std::is_sorted(out.written.begin(), out.written.end())) {
         // Out of order after a flow that wrote thousands of entries in each world: sort through
         // a bitmap of the window, which also drops the repeats.

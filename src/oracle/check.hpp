@@ -90,7 +90,10 @@ class checker {
         recycled_vector<std::uint64_t> cont_blocks;
         recycled_vector<std::size_t> pmds;
     };
-    void touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks, touched_set &out);
+    /// What the op that named [first, first + nr) touched: that range, the pages either world
+    /// wrote, and `also` (pages whose spec the op tightened, written or not).
+    void touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks,
+                 const std::vector<std::uint64_t> &also, touched_set &out);
     /// Whether a CONT-aligned block is one contpte could map with PTE_CONT, seen in the
     /// reference world: present entries mapping one folio contiguously from an aligned PFN
     /// with equal protection. `valid`: all of them valid as well. Special entries count:

@@ -341,18 +341,20 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     const page_range range = op_range(o);
     auto monitors = orc_->chk.check_monitors();
     auto returns = check_returns(o, range, a, b);
-    orc_->chk.spec.begin_op();
+    orc_->chk.spec.begin_op(is_flow(o.kind));
     update_spec(o, range, a, b);
     forget_rewritten_flags();
     note_flushes();
     const auto [first, nr] = range;
     checker::touched_set &t = orc_->touched;
-    // Entries only change by writes, and the spec only where an op named them; an op that wrote
-    // nothing in either world leaves nothing new to compare (its results were checked above),
-    // and its spec changes are spread over the blocks it named.
-    const bool wrote = !ref_.m.write_log().empty() || !opt_.m.write_log().empty();
+    // Entries only change by writes, and the spec only where an op named them or gave an entry
+    // flag expectations; an op that did neither leaves nothing new to compare (its results were
+    // checked above), and its spec changes are spread over the blocks it named.
+    const auto &flags_set = orc_->chk.spec.flags_set_pages();
+    const bool wrote =
+        !ref_.m.write_log().empty() || !opt_.m.write_log().empty() || !flags_set.empty();
     if (wrote) {
-        orc_->chk.touched(first, nr, opts_.whole_blocks || is_flow(o.kind), t);
+        orc_->chk.touched(first, nr, opts_.whole_blocks || is_flow(o.kind), flags_set, t);
     } else {
         t.pages.resize(std::min(nr, ref_.nr_pages() - std::min(first, ref_.nr_pages())));
         std::iota(t.pages.begin(), t.pages.end(), first);
