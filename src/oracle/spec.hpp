@@ -109,10 +109,7 @@ class ad_spec {
     // ---- uffd-wp and swap-exclusive expectations -------------------------------------------
     /// A new op starts: entries it writes without setting or keeping their expectations are
     /// forgotten after it (the runner does that).
-    /// `list_flag_pages`: keep flags_set_pages() in this op (a direct op sets expectations only
-    /// on entries it writes, which are checked anyway).
-    void begin_op(bool list_flag_pages = true) {
-        list_flag_pages_ = list_flag_pages;
+    void begin_op() {
         flags_set_.clear();
         // One byte per page: on wrap-around, no page was set in the new op.
         if (++op_seq_ == 0) {
@@ -125,8 +122,7 @@ class ad_spec {
         wp_[page] = static_cast<std::uint8_t>(uffd_wp);
         excl_[page] = static_cast<std::uint8_t>(exclusive);
         flags_op_[page] = op_seq_;
-        if (list_flag_pages_)
-            flags_set_.push_back(page);
+        flags_set_.push_back(page);
     }
     /// The pages expect_flags() gave expectations in this op, in call order: a flow may set
     /// them on entries it should have rewritten and did not (fork() over a swap entry), so they
@@ -170,7 +166,6 @@ class ad_spec {
     recycled_vector<std::uint8_t> excl_;
     recycled_vector<std::uint8_t> flags_op_;
     recycled_vector<std::uint64_t> flags_set_;
-    bool list_flag_pages_ = true;
     std::uint8_t op_seq_ = 1;
 };
 

@@ -341,7 +341,7 @@ std::optional<finding> session::step(const op &o, const op_result &a, const op_r
     const page_range range = op_range(o);
     auto monitors = orc_->chk.check_monitors();
     auto returns = check_returns(o, range, a, b);
-    orc_->chk.spec.begin_op(is_flow(o.kind));
+    orc_->chk.spec.begin_op();
     update_spec(o, range, a, b);
     forget_rewritten_flags();
     note_flushes();
