@@ -6,6 +6,7 @@
 
 #include "pgtable/softleaf.hpp"
 
+#include <optional>
 #include <vector>
 
 namespace mmfuzz {
@@ -50,6 +51,20 @@ pte_t split_softleaf(pmd_t pmd, std::uint64_t i) {
     if (pte_swp_uffd_wp(pmd_pte(pmd)))
         pte = pte_swp_mkuffd_wp(pte);
     return pte;
+}
+
+/// mm/huge_memory.c __pmd_trans_huge_lock(): the PMD lock, taken and returned held when the PMD
+/// maps a THP or holds a PMD-level software leaf (is_swap_pmd(), a migration entry), dropped
+/// again otherwise (nullopt). `cur` is the PMD as read under the lock.
+std::optional<spinlock_t> pmd_trans_huge_lock(world &w, hw_pmdp pmdp, pmd_t &cur, bool &softleaf) {
+    const spinlock_t ptl = w.m.pmd_lockptr();
+    w.m.spin_lock(ptl);
+    cur = w.ops->pmdp_get(pmdp);
+    softleaf = !pmd_none(cur) && !pmd_present(cur) && pmd_is_valid_softleaf(cur);
+    if (pmd_trans_huge(cur) || softleaf)
+        return ptl;
+    w.m.spin_unlock(ptl);
+    return std::nullopt;
 }
 
 } // namespace
@@ -101,14 +116,11 @@ void split_huge_pmd(world &w, std::uint64_t addr) {
     const std::uint64_t haddr = pmd_align_down(w, addr);
     const hw_pmdp pmdp = w.m.pmd_off(haddr);
     mm_struct *mm = &w.m.mm;
-    const spinlock_t ptl = w.m.pmd_lockptr();
-    w.m.spin_lock(ptl);
-    const pmd_t cur = w.ops->pmdp_get(pmdp);
-    const bool softleaf = !pmd_none(cur) && !pmd_present(cur) && pmd_is_valid_softleaf(cur);
-    if (!pmd_trans_huge(cur) && !softleaf) {
-        w.m.spin_unlock(ptl);
+    pmd_t cur;
+    bool softleaf = false;
+    const auto ptl = pmd_trans_huge_lock(w, pmdp, cur, softleaf);
+    if (!ptl)
         return;
-    }
     const std::uint64_t nr = w.geo().ptrs_per_pte();
     const pmd_t old_pmd = softleaf ? cur : w.ops->pmdp_invalidate(&w.vma, haddr, pmdp);
     bool dirty = false;
@@ -137,7 +149,7 @@ void split_huge_pmd(world &w, std::uint64_t addr) {
     }
     if (!early)
         w.ops->pmd_populate(mm, pmdp, pgtable); // after smp_wmb(): the filled table goes live
-    w.m.spin_unlock(ptl);
+    w.m.spin_unlock(*ptl);
 }
 
 /// mm/huge_memory.c zap_huge_pmd(): pmdp_huge_get_and_clear_full(), the PMD range recorded in
@@ -147,14 +159,11 @@ void zap_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr) {
     const std::uint64_t haddr = pmd_align_down(w, addr);
     const hw_pmdp pmdp = w.m.pmd_off(haddr);
     mm_struct *mm = &w.m.mm;
-    const spinlock_t ptl = w.m.pmd_lockptr();
-    w.m.spin_lock(ptl);
-    const pmd_t cur = w.ops->pmdp_get(pmdp);
-    const bool softleaf = !pmd_none(cur) && !pmd_present(cur) && pmd_is_valid_softleaf(cur);
-    if (!pmd_trans_huge(cur) && !softleaf) {
-        w.m.spin_unlock(ptl);
+    pmd_t cur;
+    bool softleaf = false;
+    const auto ptl = pmd_trans_huge_lock(w, pmdp, cur, softleaf);
+    if (!ptl)
         return;
-    }
     const pmd_t orig = w.ops->pmdp_huge_get_and_clear(mm, haddr, pmdp);
     // Canary: the PMD recorded as the PTEs it mapped, so the flush is hinted at the PTE level.
     if (w.canaries.on(canary::zap_huge_pmd_pte_level))
@@ -173,7 +182,7 @@ void zap_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr) {
             w.rmap_remove(f->pfn, f->nr_pages());
         }
     }
-    w.m.spin_unlock(ptl);
+    w.m.spin_unlock(*ptl);
 }
 
 namespace {
