@@ -55,11 +55,14 @@ touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std:
 // ---- aging.cpp, mprotect.cpp, zap.cpp --------------------------------------------------------
 /// mm/rmap.c folio_referenced_one() over the folio mapped at addr: whether any entry was young.
 bool folio_referenced(world &w, std::uint64_t addr);
-/// mm/mprotect.c mprotect_fixup() with the new VMA flags, then change_protection() over
-/// [addr, addr + nr pages) with one mmu_gather: per PMD, change_huge_pmd() for a leaf the range
-/// covers whole, __split_huge_pmd() of one it covers in part, and change_pte_range() over the
-/// part of the table in the range.
-void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t newflags);
+/// mm/mprotect.c do_mprotect_pkey() over [addr, addr + nr pages) with `prot` (VM_READ,
+/// VM_WRITE, VM_EXEC) and one mmu_gather: mprotect_fixup() for each VMA in the range (a run of
+/// pages with equal flags, as the window keeps flags per page), which leaves one whose flags
+/// do not change alone ("newflags == oldflags") and otherwise sets them and runs
+/// change_protection(): per PMD, change_huge_pmd() for a leaf the VMA covers whole,
+/// __split_huge_pmd() of one it covers in part, and change_pte_range() over the part of the
+/// table in the VMA.
+void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t prot);
 /// mm/memory.c unmap_page_range() over [addr, addr + nr pages) as MADV_DONTNEED calls it: one
 /// mmu_gather for the range; per PMD, zap_huge_pmd() for a leaf the range covers whole, else
 /// zap_pte_range() over the part of the table in the range, which unlinks and frees a table it

@@ -1,5 +1,5 @@
-// mprotect: mm/mprotect.c mprotect_fixup(), change_protection(), change_pmd_range() and
-// change_pte_range().
+// mprotect: mm/mprotect.c do_mprotect_pkey(), mprotect_fixup(), change_protection(),
+// change_pmd_range() and change_pte_range().
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
 #include "machine/tlb.hpp"
@@ -32,17 +32,13 @@ void change_softleaf_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) 
     w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
 }
 
-} // namespace
-
-void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t newflags) {
+/// change_protection() over [addr, end), pages of one VMA whose flags have been set: per PMD,
+/// change_pmd_range()'s choice between change_huge_pmd() and a split, then change_pte_range().
+void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint64_t end) {
     const std::uint64_t ps = w.geo().page_size();
-    const std::uint64_t end = addr + nr * ps;
-    for (std::uint64_t a = addr; a < end; a += ps)
-        w.set_vm_flags(a, newflags);
     // vma_wants_manual_pte_write_upgrade(): a private writable mapping gets PAGE_READONLY and
     // change_pte_range() upgrades what may be written (MM_CP_TRY_CHANGE_WRITABLE).
-    const bool try_writable = (newflags & VM_WRITE) != 0;
-    mmu_gather tlb(w.m);
+    const bool try_writable = (w.vm_flags_at(addr) & VM_WRITE) != 0;
     for (std::uint64_t a = addr; a < end;) {
         const std::uint64_t room = std::min(table_room(w, a), (end - a) / ps);
         // change_pmd_range(): a PMD leaf is changed whole or split first.
@@ -78,6 +74,28 @@ void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t n
             i += n;
         }
         a += room * ps;
+    }
+}
+
+} // namespace
+
+void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t prot) {
+    const std::uint64_t ps = w.geo().page_size();
+    const std::uint64_t end = addr + nr * ps;
+    constexpr vm_flags_t prot_mask = VM_READ | VM_WRITE | VM_EXEC;
+    mmu_gather tlb(w.m);
+    for (std::uint64_t a = addr; a < end;) {
+        const vm_flags_t oldflags = w.vm_flags_at(a);
+        std::uint64_t vma_end = a + ps;
+        while (vma_end < end && w.vm_flags_at(vma_end) == oldflags)
+            vma_end += ps;
+        const vm_flags_t newflags = (oldflags & ~prot_mask) | (prot & prot_mask);
+        if (newflags != oldflags) {
+            for (std::uint64_t p = a; p < vma_end; p += ps)
+                w.set_vm_flags(p, newflags);
+            change_protection(w, tlb, a, vma_end);
+        }
+        a = vma_end;
     }
     if (!w.canaries.on(canary::mprotect_no_flush))
         tlb.finish_mmu();

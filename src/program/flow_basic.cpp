@@ -329,7 +329,10 @@ std::uint64_t first_exec_change(world &ref, std::uint64_t p, std::uint64_t next,
 /// split_huge_pmd and an mprotect within the table already reach. The range is cut before the
 /// first valid PTE whose execute permission the new protection would change (a live UXN change
 /// needs break-before-make, which change_pte_range() does not do), and, for PROT_NONE, before
-/// the first PMD leaf (a PROT_NONE PMD, NUMA hinting's, is not modelled).
+/// the first PMD leaf (a PROT_NONE PMD, NUMA hinting's, is not modelled). It is one VMA that
+/// changes: cut where the pages' flags change (a VMA ends there), a no-op when they already
+/// are the new ones (mprotect_fixup() returns at once), so the spec sees only entries the flow
+/// rewrote.
 std::optional<op> legalize_mprotect(const op &in, world &ref, const char *&why) {
     op o = in;
     o[slot::arg] %= prot_flags.size();
@@ -337,6 +340,14 @@ std::optional<op> legalize_mprotect(const op &in, world &ref, const char *&why) 
     const bool exec = (flags & VM_EXEC) != 0;
     const std::uint64_t per = per_table(ref);
     auto [first, end] = whole_leaf_range(o, ref);
+    const vm_flags_t old = ref.vm_flags_at(ref.page_va(first));
+    if ((old & (VM_READ | VM_WRITE | VM_EXEC)) == flags)
+        return no_op(why, "the VMA already has this protection: mprotect_fixup() changes nothing");
+    for (std::uint64_t p = first + 1; p < end; ++p)
+        if (ref.vm_flags_at(ref.page_va(p)) != old) {
+            end = p;
+            break;
+        }
     for (std::uint64_t p = first; p < end;) {
         const std::uint64_t next = std::min(end, (p | (per - 1)) + 1);
         const bool leaf = pmd_is_leaf(ref, p);

@@ -105,6 +105,28 @@ TEST_P(BasicFlows, AnonymousFaultOrdersStayInsideTheVma) {
     EXPECT_TRUE(pte_none(entry(w2, base)));
 }
 
+// mprotect_fixup() returns at once for a VMA whose flags do not change ("newflags ==
+// oldflags"): mprotect to the protection a VMA has leaves its entries as they are, a read-only
+// exclusive page included, and over two VMAs only the one that changes is walked.
+TEST_P(BasicFlows, MprotectLeavesAVmaWhoseFlagsDoNotChange) {
+    world w(GetParam(), opts());
+    for (const std::uint64_t va : {base, base + 0x1000}) {
+        ASSERT_EQ(do_anonymous_page(w, va, 0, true), vm_fault::done);
+        const pte_locked ptl(w, va);
+        w.ops->ptep_set_wrprotect(&w.m.mm, va, *w.pte_lookup(va));
+    }
+    mprotect_fixup(w, base, 2, VM_READ | VM_WRITE);
+    EXPECT_FALSE(pte_write(entry(w, base)));
+    EXPECT_FALSE(pte_write(entry(w, base + 0x1000)));
+    mprotect_fixup(w, base + 0x1000, 1, VM_READ);
+    mprotect_fixup(w, base, 2, VM_READ | VM_WRITE);
+    EXPECT_FALSE(pte_write(entry(w, base)));
+    // The exclusive anonymous page of the VMA that changed gets its write permission back.
+    EXPECT_TRUE(pte_write(entry(w, base + 0x1000)));
+    EXPECT_EQ(w.vm_flags_at(base + 0x1000), VM_READ | VM_WRITE);
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
 TEST_P(BasicFlows, WriteFaultReusesAnExclusivePageAndCopiesAShared) {
     world w(GetParam(), opts());
     ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
@@ -360,6 +382,21 @@ TEST(BasicFlowsOracle, ContentSurvivesMprotectAndIsDroppedByZap) {
                                   "handle_mm_fault addr=0x40000003000 write=0 slot=0 value=0x0\n");
     ASSERT_TRUE(r.passed()) << r.violation->report;
     EXPECT_EQ(r.applied, 6U);
+}
+
+// An mprotect op is one VMA that changes: a no-op where the flags already are the new ones,
+// and cut where the pages' flags change.
+TEST(BasicFlowsOracle, MprotectIsLegalizedToOneVmaThatChanges) {
+    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=4\n"
+                                  "mprotect addr=0x40000000000 nr=16 prot=rw\n"
+                                  "mprotect addr=0x40000004000 nr=4 prot=ro\n"
+                                  "mprotect addr=0x40000000000 nr=16 prot=none\n"
+                                  "mprotect addr=0x40000004000 nr=12 prot=rw\n");
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.noops, 1U) << r.trace;
+    ASSERT_EQ(r.legalized.ops.size(), 4U) << r.trace;
+    EXPECT_EQ(r.legalized.ops[2][slot::nr], 4U) << r.trace;
+    EXPECT_EQ(r.legalized.ops[3][slot::nr], 4U) << r.trace;
 }
 
 TEST(BasicFlowsOracle, AZapRunsAcrossPageTablesAndTakesATHPItReachesWhole) {
