@@ -3,6 +3,8 @@
 #include "core/pte_walk.hpp"
 #include "core/unmap.hpp"
 
+#include <algorithm>
+
 namespace mmfuzz {
 
 namespace {
@@ -11,7 +13,10 @@ using unmap::folio_walk;
 
 /// try_to_unmap_one() for a lazy-free (MADV_FREE, !swapbacked) folio, in address order, a batch
 /// at a time: folio_unmap_pte_batch() is a folio_pte_batch() that respects the write bit, inside
-/// the table and the VMA; get_and_clear_ptes() clears it and the range is flushed (mm/rmap.c).
+/// the table and the VMA, and a single entry in a VMA registered for uffd-wp ("if
+/// (userfaultfd_wp(vma)) return 1"): the window has no registration, so a folio with a uffd-wp
+/// entry stands for one. get_and_clear_ptes() clears a batch and the range is flushed
+/// (mm/rmap.c).
 /// Dirt found in a batch goes to the folio (folio_mark_dirty()). While the folio is clean its
 /// pages are discarded (their entries stay none, their data is gone by design); once it is
 /// redirtied, the batch just cleared is mapped again with the value read (set_ptes()), the
@@ -21,11 +26,14 @@ reclaim_result reclaim_lazyfree(world &w, folio_walk &fw) {
     mm_struct *mm = &w.m.mm;
     folio &f = *fw.f;
     const std::uint64_t psz = w.geo().page_size();
+    const bool uffd_wp = std::any_of(fw.pages.begin(), fw.pages.end(), [&](const auto &p) {
+        return pte_uffd_wp(w.ops->ptep_get(p.ptep));
+    });
     for (std::size_t k = 0; k < fw.pages.size();) {
         const unmap::mapped_page &p = fw.pages[k];
         const vm_flags_t flags = w.vm_flags_at(p.addr);
         unsigned max = 1;
-        while (k + max < fw.pages.size() && fw.pages[k + max].index == p.index + max &&
+        while (!uffd_wp && k + max < fw.pages.size() && fw.pages[k + max].index == p.index + max &&
                w.vm_flags_at(fw.pages[k + max].addr) == flags)
             ++max;
         const unsigned nr =

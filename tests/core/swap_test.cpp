@@ -192,6 +192,27 @@ TEST(SwapFlows, LazyFreeUnmapsInBatchesAndStopsAtTheRedirtiedOne) {
     }
 }
 
+TEST(SwapFlows, LazyFreeUnmapsOnePageAtATimeWithUffdWp) {
+    // folio_unmap_pte_batch(): no batching in a VMA registered for uffd-wp, so the clean pages
+    // before the redirtied one are discarded one by one and only that one is mapped again.
+    const std::string text = clean16 + "uffd_writeprotect addr=0x40000000000 nr=16 enable=1\n"
+                                       "set_ptes addr=0x40000009000 nr=1 folio=0 page=9 prot=ro "
+                                       "flags=young|dirty|uffd_wp\n";
+    for (const char *impl : impls) {
+        SCOPED_TRACE(impl);
+        auto w = setup(impl, text);
+        folio *f = w->folios[0];
+        f->lazyfree = true;
+        EXPECT_EQ(shrink_folio(*w, base + 5 * pg), reclaim_result::kept);
+        for (int i = 0; i < 9; ++i)
+            EXPECT_TRUE(pte_none(get(*w, base + i * pg))) << i;
+        for (int i = 9; i < 16; ++i)
+            EXPECT_TRUE(pte_present(get(*w, base + i * pg))) << i;
+        EXPECT_EQ(w->m.mm.rss.anon, 7);
+        expect_clean_run(*w);
+    }
+}
+
 TEST(SwapFlows, MigrationKeepsALazyFreeFolioLazyFree) {
     // __folio_migrate_mapping() sets swap-backed on the new folio only if the old one was.
     for (const char *impl : impls) {
