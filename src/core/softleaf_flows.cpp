@@ -14,7 +14,8 @@ hw_ptep at(hw_ptep first, std::uint64_t i) {
 
 /// zap_page_range_single() as madvise_guard_install() calls it (mm/memory.c zap_pte_range()):
 /// present entries in folio batches with get_and_clear_full_ptes(), their young and dirty to
-/// the folio, the rmap and RSS dropped; swap entries cleared and their slots freed; guard
+/// a file folio (zap_present_folio_ptes(): an anonymous one "need not" have them), the rmap and
+/// RSS dropped; swap entries cleared and their slots freed; guard
 /// markers kept. One range flush at the end (tlb_finish_mmu()).
 void zap_for_guard(world &w, std::uint64_t addr, std::uint64_t nr, hw_ptep first) {
     mm_struct *mm = &w.m.mm;
@@ -30,8 +31,10 @@ void zap_for_guard(world &w, std::uint64_t addr, std::uint64_t nr, hw_ptep first
                                       ? w.ops->ptep_get_and_clear(mm, addr + i * psz, p)
                                       : w.ops->get_and_clear_full_ptes(mm, addr + i * psz, p, n, 0);
                 if (folio *f = w.m.pfn_folio(pte_pfn(old))) {
-                    f->dirty |= pte_dirty(old);
-                    f->referenced |= pte_young(old);
+                    if (!f->anon && !pte_special(old)) {
+                        f->dirty |= pte_dirty(old);
+                        f->referenced |= pte_young(old);
+                    }
                     w.rmap_remove(pte_pfn(old), n);
                 }
                 i += n;
