@@ -169,9 +169,9 @@ bool migrate_device(world &w, std::uint64_t addr, bool to_ram) {
         return false;
     const pfn_t dev_pfn = softleaf_to_pfn(e);
     // migrate_vma_collect_pmd(): the device entry becomes a migration entry, exclusive unless
-    // a fork() child's entry names the page too.
+    // a fork() child's entry names the page too. The entry is not accessible, so clearing it
+    // needs no flush (ptep_clear_flush() flushes only a pte_accessible() one).
     w.ops->ptep_get_and_clear(mm, addr, *ptep);
-    w.m.flush_tlb_page(addr);
     const softleaf_t mig =
         softleaf_is_device_private_write(e) ? make_writable_migration_entry(dev_pfn)
         : w.page_anon_exclusive(dev_pfn)    ? make_readable_exclusive_migration_entry(dev_pfn)
