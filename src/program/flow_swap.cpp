@@ -199,6 +199,18 @@ std::optional<op> legalize_order0_anon(const op &in, world &ref, const char *&wh
     return in;
 }
 
+/// memory_failure() of an order-0 anonymous page. One in the swap cache (a fork child's swap
+/// entry names its slot) is refused: unmap_poisoned_folio() then keeps it there and drops
+/// TTU_HWPOISON ("keeping poisoned page in swap cache"), so try_to_unmap_one() writes a swap
+/// entry, a path the model does not take.
+std::optional<op> legalize_memory_failure(const op &in, world &ref, const char *&why) {
+    const auto o = legalize_order0_anon(in, ref, why);
+    if (o && ref.m.page(pte_pfn(*entry_at(ref, in[slot::addr]))).child_swap_slot != 0)
+        return no_op(why, "a page in the swap cache: memory_failure() would keep it there and "
+                          "unmap it to a swap entry, which is not modelled");
+    return o;
+}
+
 op_result apply_memory_failure(world &w, const op &o) {
     return boolean(memory_failure(w, w.page_va(o[slot::addr])));
 }
@@ -335,7 +347,7 @@ const std::array<flow_op, 7> flows = {{
     {op_kind::migrate_folio, legalize_migrate, one_page, apply_migrate, nullptr, update_migrate},
     {op_kind::madvise_guard, legalize_guard, nr_pages, apply_guard, nullptr, update_guard},
     {op_kind::uffd_writeprotect, legalize_uffd, nr_pages, apply_uffd, nullptr, update_uffd},
-    {op_kind::memory_failure, legalize_order0_anon, one_page, apply_memory_failure, nullptr,
+    {op_kind::memory_failure, legalize_memory_failure, one_page, apply_memory_failure, nullptr,
      update_memory_failure},
     {op_kind::migrate_device, legalize_device, one_page, apply_device, nullptr, update_device},
 }};

@@ -425,6 +425,19 @@ TEST(Fork, SharedFoliosTheModelCannotFollowAreRefused) {
         EXPECT_EQ(verdict(r), "pass") << r.trace;
         EXPECT_EQ(r.noops, 1U) << r.trace;
     }
+    // memory_failure() of a page the swap cache holds for a slot the child names.
+    {
+        const run_result r = run_text("mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
+                                      "handle_mm_fault addr=0x40000000000 write=1 slot=0 "
+                                      "value=0x5a\n"
+                                      "shrink_folio addr=0x40000000000\n"
+                                      "fork\n"
+                                      "handle_mm_fault addr=0x40000000000 write=0 slot=0 "
+                                      "value=0x0\n"
+                                      "memory_failure addr=0x40000000000\n");
+        EXPECT_EQ(verdict(r), "pass") << r.trace;
+        EXPECT_EQ(r.noops, 1U) << r.trace;
+    }
     // Without the fork both are taken.
     const std::string alone = "mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n"
                               "do_anonymous_page addr=0x40000000000 order=0\n";
