@@ -10,7 +10,10 @@ namespace mmfuzz {
 namespace {
 
 /// change_softleaf_pte(): write permission is taken from migration and device-private entries
-/// ("a protection check is difficult so just be safe and disable write"), flags kept.
+/// ("a protection check is difficult so just be safe and disable write"). The new entry is
+/// built afresh from the type and offset (young and dirty of a migration entry live in the
+/// offset): a device-private one keeps the old entry's uffd-wp bit, neither keeps the
+/// swap-exclusive bit.
 void change_softleaf_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) {
     const softleaf_t e = softleaf_from_pte(old);
     softleaf_t ne = e;
@@ -25,9 +28,7 @@ void change_softleaf_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) 
         return;
     }
     pte_t pte = softleaf_to_pte(ne);
-    if (pte_swp_exclusive(old))
-        pte = pte_swp_mkexclusive(pte);
-    if (pte_swp_uffd_wp(old))
+    if (softleaf_is_device_private(ne) && pte_swp_uffd_wp(old))
         pte = pte_swp_mkuffd_wp(pte);
     w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
 }

@@ -2,8 +2,10 @@
 
 #include "core/pte_walk.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 namespace mmfuzz {
 
@@ -34,6 +36,19 @@ bool spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr)
         p += n;
     }
     return true;
+}
+
+std::vector<std::uint64_t> written_pages(world &w) {
+    std::vector<std::uint64_t> out;
+    for_each_write(
+        w, [](const pgtable_write &) {},
+        [&](const pgtable_write &wr, std::uint64_t page) {
+            if (wr.live && !wr.by_hw)
+                out.push_back(page);
+        });
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
 }
 
 void spread_split_pmd(flow_context &c, std::uint64_t first) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 namespace mmfuzz {
 
@@ -48,6 +49,10 @@ struct flow_op {
 /// reference now shows; `must` stays. The write bit is ignored here: a commit may have made
 /// part of a batch writable (commit_prot_batch()). False when no table maps `first`.
 bool spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr);
+
+/// Window pages whose live PTE the op wrote in w (the reference world's own writes: no
+/// contpte conversions), in order.
+std::vector<std::uint64_t> written_pages(world &w);
 
 /// The spec after __split_huge_pmd() of the PMD whose first page is `first`: every PTE takes
 /// the PMD's young and dirty, so each page's interval becomes the gather over the PMD's pages.

@@ -375,8 +375,9 @@ op_result apply_mprotect(world &w, const op &o) {
     return {};
 }
 
-/// `may` spreads over the folio batches (spread_prot_batches()); pte_modify(), pmd_modify() and
-/// change_softleaf_pte() keep the flags.
+/// `may` spreads over the folio batches (spread_prot_batches()); pte_modify() and pmd_modify()
+/// keep the flags. change_softleaf_pte() builds the read entry it writes afresh: no
+/// swap-exclusive bit, and uffd-wp only on a device-private one.
 void update_mprotect(flow_context &c, const op &o, const op_result &, const op_result &) {
     const std::uint64_t per = per_table(c.ref);
     const std::uint64_t end = o[slot::addr] + o[slot::nr];
@@ -386,6 +387,14 @@ void update_mprotect(flow_context &c, const op &o, const op_result &, const op_r
             for (std::uint64_t q = p; q < next; ++q)
                 c.chk.spec.keep_flags(q);
         p = next;
+    }
+    for (const std::uint64_t p : written_pages(c.ref)) {
+        const auto e = entry_at(c.ref, p);
+        if (!e || pte_none(*e) || pte_present(*e))
+            continue;
+        const bool device = softleaf_is_device_private(softleaf_from_pte(*e));
+        c.chk.spec.expect_flags(p, device ? c.chk.spec.expected_uffd_wp(p) : flag_expect::clear,
+                                flag_expect::clear);
     }
 }
 

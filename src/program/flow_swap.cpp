@@ -28,21 +28,6 @@ std::optional<unmap::folio_walk> mapped_folio(world &ref, const op &o, const cha
     return fw;
 }
 
-/// Window pages whose live PTE the op wrote in w (the reference world's own writes: no
-/// contpte conversions), in order.
-std::vector<std::uint64_t> written_pages(world &w) {
-    std::vector<std::uint64_t> out;
-    for_each_write(
-        w, [](const pgtable_write &) {},
-        [&](const pgtable_write &wr, std::uint64_t page) {
-            if (wr.live && !wr.by_hw)
-                out.push_back(page);
-        });
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
-}
-
 range_t one_page(const op &o) {
     return {o[slot::addr], 1};
 }

@@ -375,6 +375,33 @@ run_result run_text(const std::string &body, const std::string &inject = "") {
                        o);
 }
 
+// change_softleaf_pte() builds the read entry afresh: the swap-exclusive bit is not kept, a
+// device-private entry keeps uffd-wp. The oracle expects the same (no SOFTLEAF_ROUNDTRIP).
+TEST(SwapFlows, MprotectRebuildsWritableSoftleaves) {
+    const std::string text = "folio_alloc order=0 anon=1\n"
+                             "folio_alloc order=0 anon=1\n"
+                             "set_softleaf addr=0x40000000000 type=migration_write folio=0 page=0 "
+                             "flags=exclusive\n"
+                             "set_softleaf addr=0x40000001000 type=device_write folio=1 page=0 "
+                             "flags=exclusive|uffd_wp\n";
+    for (const char *impl : impls) {
+        SCOPED_TRACE(impl);
+        auto w = setup(impl, text);
+        mprotect_fixup(*w, base, 2, VM_READ);
+        const pte_t mig = get(*w, base);
+        EXPECT_TRUE(softleaf_is_migration_read_exclusive(softleaf_from_pte(mig)));
+        EXPECT_FALSE(pte_swp_exclusive(mig));
+        const pte_t dev = get(*w, base + pg);
+        EXPECT_TRUE(softleaf_is_device_private(softleaf_from_pte(dev)) &&
+                    !softleaf_is_device_private_write(softleaf_from_pte(dev)));
+        EXPECT_FALSE(pte_swp_exclusive(dev));
+        EXPECT_TRUE(pte_swp_uffd_wp(dev));
+    }
+    const run_result r = run_text(text + "mprotect addr=0x40000000000 nr=2 prot=ro\n");
+    EXPECT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.noops, 0U) << r.trace;
+}
+
 TEST(SwapFlows, ProgramsKeepDataAcrossEveryFlow) {
     const std::string body = mapped16 + "shrink_folio addr=0x40000003000\n"
                                         "do_swap_page addr=0x40000003000 write=0\n"
