@@ -24,8 +24,10 @@ bool collapsible(world &w, pte_t pte) {
 } // namespace
 
 /// mm/khugepaged.c collapse_huge_page() over the 2^order pages around addr, order from 1 to the
-/// PMD order. The scan (hpage_collapse_scan_pmd(), __collapse_huge_page_isolate()) refuses
-/// pages a fork's child shares beyond khugepaged_max_ptes_shared, and any for an mTHP. The
+/// PMD order, in a VMA that covers the whole PMD range. The scan (hpage_collapse_scan_pmd(),
+/// __collapse_huge_page_isolate()) refuses pages a fork's child shares beyond
+/// khugepaged_max_ptes_shared, and any for an mTHP, and for an mTHP a folio of that order or
+/// larger. The
 /// new folio is allocated first (alloc_charge_folio()). Under the mmap write lock and the
 /// anon_vma lock (implicit: one context runs at a time), with the PMD lock:
 /// pmdp_collapse_flush() clears the PMD and flushes the PMD range, so the table is detached.
@@ -52,7 +54,9 @@ bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
     mm_struct *mm = &w.m.mm;
     const hw_pmdp pmdp = w.m.pmd_off(start);
     const auto first = w.m.pte_offset_map(pmdp, start); // find_pmd_or_thp_or_none(): a table
-    if (!first || !w.one_vma(start, nr))
+    // hugepage_vma_revalidate(): the whole PMD range lies in the VMA, whatever the order
+    // ("Always check the PMD order here").
+    if (!first || !w.one_vma(haddr, g.ptrs_per_pte()))
         return false;
 
     // hpage_collapse_scan_pmd(): at least one present page, and nothing that cannot collapse.
@@ -75,6 +79,8 @@ bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
             if (const folio *f = w.m.pfn_folio(pte_pfn(pte)); f != last) {
                 last = f;
                 last_shared = unmap::maybe_mapped_shared(w, *f);
+                // SCAN_PTE_MAPPED_HUGEPAGE: an mTHP collapse of a folio already that large.
+                ok = pmd_order || f->order < order;
             }
             if (last_shared)
                 ok = pmd_order && ++shared <= g.ptrs_per_pte() / 2;

@@ -413,10 +413,27 @@ TEST(CollapseHugePage, PmdOrderDepositsTheOldTable) {
     }
 }
 
+TEST(CollapseHugePage, MthpOrderRefusesAFolioAlreadyThatLarge) {
+    // __collapse_huge_page_isolate(): SCAN_PTE_MAPPED_HUGEPAGE for an mTHP order no larger than
+    // a source folio's.
+    for (const char *impl : impls) {
+        world w(impl, opts4k());
+        const std::uint64_t base = w.m.window_start();
+        ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+        ASSERT_EQ(w.m.pfn_folio(pte_pfn(get(w, base)))->order, 4U) << impl;
+        EXPECT_FALSE(collapse_huge_page(w, base, 4)) << impl;
+        EXPECT_FALSE(collapse_huge_page(w, base, 3)) << impl;
+        EXPECT_TRUE(collapse_huge_page(w, base, 5)) << impl;
+        EXPECT_EQ(w.m.pfn_folio(pte_pfn(get(w, base)))->order, 5U) << impl;
+        expect_no_violations(w);
+    }
+}
+
 TEST(CollapseHugePage, MthpOrderInAReadOnlyVmaIsMappedClean) {
-    // map_anon_folio_pte_nopf(): dirty and writable only where the VMA is writable.
+    // map_anon_folio_pte_nopf(): dirty and writable only where the VMA is writable. The VMA
+    // covers the whole PMD range, which hugepage_vma_revalidate() asks for every order.
     const run_result r =
-        run_text(sixteen_small_pages() + "mprotect addr=0x40000000000 nr=16 prot=ro\n"
+        run_text(sixteen_small_pages() + "mprotect addr=0x40000000000 nr=512 prot=ro\n"
                                          "collapse_huge_page addr=0x40000000000 order=4\n"
                                          "hw_access addr=0x40000003000 write=0 slot=0 value=0\n");
     EXPECT_TRUE(r.passed()) << verdict(r);
@@ -430,6 +447,8 @@ TEST(CollapseHugePage, MthpOrderInAReadOnlyVmaIsMappedClean) {
         ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
         ASSERT_EQ(do_anonymous_page(w, base + 5 * ps, 0, true), vm_fault::done);
         mprotect_fixup(w, base, 16, VM_READ);
+        EXPECT_FALSE(collapse_huge_page(w, base, 4)) << impl; // the VMA ends inside the PMD
+        mprotect_fixup(w, base, w.geo().ptrs_per_pte(), VM_READ);
         ASSERT_TRUE(collapse_huge_page(w, base, 4)) << impl;
         for (std::uint64_t i = 0; i < 16; ++i) {
             const pte_t pte = get(w, base + i * ps);
