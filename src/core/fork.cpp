@@ -67,7 +67,8 @@ unsigned copy_present_ptes(world &w, std::uint64_t addr, hw_ptep ptep, pte_t pte
     return nr;
 }
 
-/// copy_pte_range() over the table mapping start, under its PTL.
+/// copy_pte_range() over the table mapping start, under its PTL. dup_mmap() copies one VMA at
+/// a time, so a batch ends where the pages' flags change (a VMA ends there).
 void copy_pte_range(world &w, std::uint64_t start) {
     const std::uint64_t ps = w.geo().page_size();
     const auto per = static_cast<unsigned>(w.geo().ptrs_per_pte());
@@ -82,7 +83,11 @@ void copy_pte_range(world &w, std::uint64_t start) {
             copy_nonpresent_pte(w, addr, ptep, pte);
             ++i;
         } else {
-            i += copy_present_ptes(w, addr, ptep, pte, per - i);
+            const vm_flags_t flags = w.vm_flags_at(addr);
+            unsigned max_nr = 1;
+            while (i + max_nr < per && w.vm_flags_at(addr + max_nr * ps) == flags)
+                ++max_nr;
+            i += copy_present_ptes(w, addr, ptep, pte, max_nr);
         }
     }
 }

@@ -72,6 +72,26 @@ TEST(Fork, WriteProtectsABatchWhoseFirstEntryIsAlreadyReadOnly) {
     }
 }
 
+TEST(Fork, BatchesStopWhereTheVmaEnds) {
+    // dup_mmap() copies a VMA at a time: the read-only half of the folio (a VMA of its own) is
+    // a batch without a writable entry, so wrprotect_ptes() leaves it alone.
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+        mprotect_fixup(w, base, 8, VM_READ);
+        w.m.clear_logs();
+        copy_page_range(w);
+        for (const pgtable_write &wr : w.m.write_log())
+            if (wr.level == pt_level::pte)
+                EXPECT_GE(wr.index, 8U) << impl << " wrote page " << wr.index;
+        for (unsigned i = 0; i < 16; ++i)
+            EXPECT_FALSE(pte_write(pte_at(w, base + i * ps))) << impl << " page " << i;
+        expect_no_violations(w);
+    }
+}
+
 TEST(Fork, WriteProtectsAPmdLeafAndMakesSwapEntriesShared) {
     for (const char *impl : impls) {
         world w(impl, opts4k(2));
