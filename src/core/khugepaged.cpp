@@ -27,9 +27,8 @@ bool collapsible(world &w, pte_t pte) {
 /// PMD order, in a VMA that covers the whole PMD range. The scan (hpage_collapse_scan_pmd(),
 /// __collapse_huge_page_isolate()) refuses pages a fork's child shares beyond
 /// khugepaged_max_ptes_shared, and any for an mTHP, and for an mTHP a folio of that order or
-/// larger. The
-/// new folio is allocated first (alloc_charge_folio()). Under the mmap write lock and the
-/// anon_vma lock (implicit: one context runs at a time), with the PMD lock:
+/// larger. The new folio is allocated first (alloc_charge_folio()). Under the mmap write lock and
+/// the anon_vma lock (implicit: one context runs at a time), with the PMD lock:
 /// pmdp_collapse_flush() clears the PMD and flushes the PMD range, so the table is detached.
 /// __collapse_huge_page_isolate() reads the source entries through the detached table (on
 /// failure pmd_populate() puts the table back); __collapse_huge_page_copy() copies each page

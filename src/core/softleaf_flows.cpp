@@ -15,8 +15,8 @@ hw_ptep at(hw_ptep first, std::uint64_t i) {
 /// zap_page_range_single() as madvise_guard_install() calls it (mm/memory.c zap_pte_range()):
 /// present entries in folio batches with get_and_clear_full_ptes(), their young and dirty to
 /// a file folio (zap_present_folio_ptes(): an anonymous one "need not" have them), the rmap and
-/// RSS dropped; swap entries cleared and their slots freed; guard
-/// markers kept. One range flush at the end (tlb_finish_mmu()).
+/// RSS dropped; swap entries cleared and their slots freed; guard markers kept. One range flush
+/// at the end (tlb_finish_mmu()).
 void zap_for_guard(world &w, std::uint64_t addr, std::uint64_t nr, hw_ptep first) {
     mm_struct *mm = &w.m.mm;
     const std::uint64_t psz = w.geo().page_size();
