@@ -123,7 +123,10 @@ vm_fault do_nonpresent(world &w, std::uint64_t addr, pte_t orig, bool write) {
         return vm_fault::sigbus;
     if (softleaf_is_guard_marker(e))
         return vm_fault::sigsegv;
-    return vm_fault::nopage; // uffd-wp marker: handle_userfault(); device exclusive
+    // Not modelled: the kernel takes the fault on an uffd-wp marker as a missing page
+    // (pte_marker_handle_uffd_wp(): do_pte_missing(), which maps the page uffd-wp), and restores
+    // a device-exclusive entry (remove_device_exclusive_entry()). The access does not complete.
+    return vm_fault::nopage;
 }
 
 } // namespace
