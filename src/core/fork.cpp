@@ -73,6 +73,7 @@ void copy_pte_range(world &w, std::uint64_t start) {
     const std::uint64_t ps = w.geo().page_size();
     const auto per = static_cast<unsigned>(w.geo().ptrs_per_pte());
     const pte_locked first(w, start);
+    unsigned vma_end = 0; ///< the end of the run of equal flags entry i lies in
     for (unsigned i = 0; i < per;) {
         const std::uint64_t addr = start + i * ps;
         const hw_ptep ptep = hw_pte_add(*first, i);
@@ -83,11 +84,13 @@ void copy_pte_range(world &w, std::uint64_t start) {
             copy_nonpresent_pte(w, addr, ptep, pte);
             ++i;
         } else {
-            const vm_flags_t flags = w.vm_flags_at(addr);
-            unsigned max_nr = 1;
-            while (i + max_nr < per && w.vm_flags_at(addr + max_nr * ps) == flags)
-                ++max_nr;
-            i += copy_present_ptes(w, addr, ptep, pte, max_nr);
+            if (i >= vma_end) {
+                const vm_flags_t flags = w.vm_flags_at(addr);
+                vma_end = i + 1;
+                while (vma_end < per && w.vm_flags_at(start + vma_end * ps) == flags)
+                    ++vma_end;
+            }
+            i += copy_present_ptes(w, addr, ptep, pte, vma_end - i);
         }
     }
 }
