@@ -21,6 +21,23 @@ bool pte_range_none(world &w, hw_ptep ptep, unsigned nr) {
     return true;
 }
 
+/// The entries for a new anonymous folio of 2^order pages at start (do_anonymous_page(),
+/// map_anon_folio_pte_nopf()): mk_pte() with vm_page_prot is young on arm64 (PTE_AF in
+/// PROT_DEFAULT); writable and dirty in a writable VMA; uffd-wp, which write-protects, where the
+/// fault replaced a uffd-wp marker.
+void map_anon_folio(world &w, std::uint64_t start, hw_ptep ptep, folio &f, bool uffd_wp) {
+    const auto nr = static_cast<unsigned>(f.nr_pages());
+    pte_t entry = pfn_pte(f.pfn, w.vm_page_prot(start));
+    if ((w.vm_flags_at(start) & VM_WRITE) != 0)
+        entry = pte_mkwrite_novma(pte_mkdirty(entry));
+    if (uffd_wp)
+        entry = pte_mkuffd_wp(entry);
+    f.refcount += static_cast<int>(nr);
+    w.rmap_add(f.pfn, nr);
+    w.ops->set_ptes(&w.m.mm, start, ptep, entry, nr);
+    w.ops->update_mmu_cache_range(&w.vma, start, ptep, nr);
+}
+
 /// mm/memory.c wp_page_reuse(): the page is ours alone; make the entry young, dirty, writable.
 vm_fault wp_page_reuse(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig) {
     const pte_t entry = w.maybe_mkwrite(pte_mkdirty(pte_mkyoung(orig)), addr);
@@ -110,26 +127,97 @@ vm_fault do_numa_page(world &w, std::uint64_t addr, hw_ptep ptep) {
     return vm_fault::done;
 }
 
-/// mm/memory.c do_swap_page()'s dispatch on the software leaf, and handle_pte_marker().
-vm_fault do_nonpresent(world &w, std::uint64_t addr, pte_t orig, bool write) {
+/// mm/memory.c handle_pte_marker() -> pte_marker_handle_uffd_wp() -> do_pte_missing() ->
+/// do_anonymous_page() for a uffd-wp marker: the page was write-protected before it was unmapped,
+/// so the new folio is mapped uffd-wp (vmf_orig_pte_uffd_wp()), at order 0 (alloc_anon_folio()
+/// falls back in a userfaultfd-armed VMA), over the marker if it is still there
+/// (vmf_pte_changed() with FAULT_FLAG_ORIG_PTE_VALID). The window has no registration; a marker
+/// stands for one, as a uffd-wp entry does elsewhere, so pte_marker_clear() is not taken. A write
+/// then faults on the write-protected entry, where the monitor resolves it.
+vm_fault do_uffd_wp_marker(world &w, std::uint64_t addr, pte_t orig) {
+    pte_locked pte(w, addr);
+    if (!pte_same(w.ops->ptep_get(*pte), orig))
+        return vm_fault::nopage;
+    folio *f = alloc_anon_folio(w, 0);
+    if (f == nullptr)
+        return vm_fault::oom;
+    map_anon_folio(w, addr, *pte, *f, true);
+    return vm_fault::done;
+}
+
+/// mm/memory.c do_swap_page()'s dispatch on the software leaf, and handle_pte_marker(), which
+/// tests a marker's poison bit, then guard, then uffd-wp.
+vm_fault do_nonpresent(world &w, std::uint64_t addr, pte_t orig, bool write, fault_path &taken) {
     const softleaf_t e = softleaf_from_pte(orig);
-    if (softleaf_is_swap(e))
+    if (softleaf_is_swap(e)) {
+        taken = fault_path::swap;
         return swp_type(e) == core_swap_type ? do_swap_page(w, addr, write) : vm_fault::nopage;
+    }
     if (softleaf_is_migration(e))
         return vm_fault::nopage; // migration_entry_wait()
-    if (softleaf_is_device_private(e))
+    if (softleaf_is_device_private(e)) {
+        taken = fault_path::device;
         return migrate_device(w, addr, true) ? vm_fault::done : vm_fault::nopage;
+    }
     if (softleaf_is_hwpoison(e) || softleaf_is_poison_marker(e))
         return vm_fault::sigbus;
     if (softleaf_is_guard_marker(e))
         return vm_fault::sigsegv;
-    // Not modelled: the kernel takes the fault on an uffd-wp marker as a missing page
-    // (pte_marker_handle_uffd_wp(): do_pte_missing(), which maps the page uffd-wp), and restores
-    // a device-exclusive entry (remove_device_exclusive_entry()). The access does not complete.
+    if (softleaf_is_uffd_wp_marker(e)) {
+        taken = fault_path::anon_uffd_wp;
+        return do_uffd_wp_marker(w, addr, orig);
+    }
+    // Not modelled: the kernel restores a device-exclusive entry
+    // (remove_device_exclusive_entry()); one set by an op names a frame the model does not
+    // account as mapped. The access does not complete.
     return vm_fault::nopage;
 }
 
 } // namespace
+
+const char *fault_path_name(fault_path p) {
+    switch (p) {
+    case fault_path::none:
+        return "no handler";
+    case fault_path::anon:
+        return "do_anonymous_page";
+    case fault_path::swap:
+        return "do_swap_page";
+    case fault_path::device:
+        return "do_swap_page, device-private";
+    case fault_path::numa:
+        return "do_numa_page";
+    case fault_path::wp_reuse:
+        return "wp_page_reuse";
+    case fault_path::wp_copy:
+        return "wp_page_copy";
+    case fault_path::access:
+        return "ptep_set_access_flags";
+    case fault_path::huge_wp_reuse:
+        return "do_huge_pmd_wp_page";
+    case fault_path::anon_uffd_wp:
+        return "do_anonymous_page, uffd-wp marker";
+    }
+    return "?";
+}
+
+const char *vm_fault_name(vm_fault f) {
+    switch (f) {
+    case vm_fault::done:
+        return "handled";
+    case vm_fault::oom:
+        return "VM_FAULT_OOM";
+    case vm_fault::sigbus:
+        return "VM_FAULT_SIGBUS";
+    case vm_fault::sigsegv:
+        return "VM_FAULT_SIGSEGV";
+    case vm_fault::fallback:
+        return "VM_FAULT_FALLBACK";
+    case vm_fault::nopage:
+        return "nothing done";
+    }
+    return "?";
+}
 
 vm_fault do_wp_page(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig, fault_path *path) {
     const bool reuse = !pte_special(orig) && w.page_anon_exclusive(pte_pfn(orig));
@@ -170,14 +258,7 @@ vm_fault do_anonymous_page(world &w, std::uint64_t addr, unsigned order, bool wr
                 return vm_fault::oom;
             continue;
         }
-        // mk_pte() with vm_page_prot is young on arm64 (PTE_AF in PROT_DEFAULT).
-        pte_t entry = pfn_pte(f->pfn, w.vm_page_prot(start));
-        if ((w.vm_flags_at(start) & VM_WRITE) != 0)
-            entry = pte_mkwrite_novma(pte_mkdirty(entry));
-        f->refcount += static_cast<int>(nr);
-        w.rmap_add(f->pfn, nr);
-        w.ops->set_ptes(&w.m.mm, start, *pte, entry, nr);
-        w.ops->update_mmu_cache_range(&w.vma, start, *pte, nr);
+        map_anon_folio(w, start, *pte, *f, false);
         return vm_fault::done;
     }
 }
@@ -214,14 +295,8 @@ vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *p
         taken = fault_path::anon;
         return do_anonymous_page(w, addr, 0, write);
     }
-    if (!pte_present(orig)) {
-        const softleaf_t e = softleaf_from_pte(orig);
-        if (softleaf_is_swap(e))
-            taken = fault_path::swap;
-        else if (softleaf_is_device_private(e))
-            taken = fault_path::device;
-        return do_nonpresent(w, addr, orig, write);
-    }
+    if (!pte_present(orig))
+        return do_nonpresent(w, addr, orig, write, taken);
     pte_locked pte(w, addr);
     if (!pte_same(w.ops->ptep_get(*pte), orig))
         return vm_fault::nopage;

@@ -132,14 +132,19 @@ op_result apply_touch(world &w, const op &o) {
     return r;
 }
 
+std::string describe_touch(const op_result &r) {
+    return "fault " + std::to_string(r.fault) + " value " + std::to_string(r.value) +
+           (r.flag ? " faulted" : "") + (r.failed ? " oom" : "") + " (" +
+           fault_path_name(static_cast<fault_path>(r.detail / 8)) + ": " +
+           vm_fault_name(static_cast<vm_fault>(r.detail % 8)) + ")";
+}
+
 std::optional<finding> check_touch(flow_context &c, const op &o, const op_result &a,
                                    const op_result &b) {
     if (a.fault != b.fault || a.value != b.value || a.flag != b.flag || a.detail != b.detail ||
         a.failed != b.failed)
         return finding{"EQUIV",
-                       "handle_mm_fault: fault " + std::to_string(a.fault) + " path " +
-                           std::to_string(a.detail) + " vs fault " + std::to_string(b.fault) +
-                           " path " + std::to_string(b.detail),
+                       "handle_mm_fault: " + describe_touch(a) + " vs " + describe_touch(b),
                        {o[slot::addr]}};
     if (a.fault == 0 && o[slot::arg] == 0)
         return c.chk.check_read(c.content, o[slot::addr], a.value, "handle_mm_fault");
@@ -171,9 +176,13 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
         ad_interval iv = s.at(page);
         switch (path) {
         case fault_path::anon:
-            // young from PROT_DEFAULT; dirty (and writable) where the VMA is writable
+        case fault_path::anon_uffd_wp:
+            // A new zeroed folio, young from PROT_DEFAULT, dirty where the VMA is writable;
+            // uffd-wp (and so read-only) where it replaced a uffd-wp marker.
             s.set_exact(page, true, (c.ref.vm_flags_at(c.ref.page_va(page)) & VM_WRITE) != 0);
-            s.expect_flags(page, flag_expect::clear, flag_expect::unknown);
+            s.expect_flags(page, path == fault_path::anon ? flag_expect::clear : flag_expect::set,
+                           flag_expect::unknown);
+            c.content.dropped(page);
             break;
         case fault_path::swap:
         case fault_path::device:

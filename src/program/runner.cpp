@@ -1,6 +1,7 @@
 #include "program/runner.hpp"
 #include "pgtable/format.hpp"
 
+#include "core/flows.hpp"
 #include "core/world.hpp"
 #include "oracle/check.hpp"
 #include "oracle/invariants.hpp"
@@ -41,8 +42,14 @@ std::string describe_result(const op_result &r) {
         return describe_pte(r.pte);
     case result_kind::boolean:
         return r.flag ? "1" : "0";
-    case result_kind::access:
-        return r.fault == 0 ? "ok value=" + hex(r.value) : "fault " + std::to_string(r.fault);
+    case result_kind::access: {
+        std::string s =
+            r.fault == 0 ? "ok value=" + hex(r.value) : "fault " + std::to_string(r.fault);
+        if (r.flag) // handle_mm_fault() ran: apply_touch() packs its handler and outcome
+            s += std::string(" (") + fault_path_name(static_cast<fault_path>(r.detail / 8)) + ": " +
+                 vm_fault_name(static_cast<vm_fault>(r.detail % 8)) + ")";
+        return s;
+    }
     case result_kind::folio:
         return r.failed ? "no memory" : "ok";
     default:

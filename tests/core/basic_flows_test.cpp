@@ -32,11 +32,12 @@ pte_t raw(world &w, std::uint64_t va) {
     return w.m.peek_pte(*w.m.live_table_for(va), w.geo().pte_index(va));
 }
 
-run_result run_text(const std::string &body, const std::string &inject = "") {
+run_result run_text(const std::string &body, const std::string &inject = "", bool trace = false) {
     const program p =
         parse_text("mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n" + body, "test");
     run_options o;
     o.inject = inject;
+    o.trace = trace;
     return run_program(p, o);
 }
 
@@ -161,6 +162,38 @@ TEST_P(BasicFlows, WriteFaultReusesAnExclusivePageAndCopiesAShared) {
     EXPECT_EQ(w.m.mm.rss.anon, 2);
     EXPECT_EQ(w.m.mm.rss.file, 0);
     EXPECT_EQ(pte_pfn(entry(w, base)), pfn);
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+// A fault on a uffd-wp marker maps a new page uffd-wp (pte_marker_handle_uffd_wp() ->
+// do_anonymous_page()): a read completes, a write stops at the write-protected entry.
+TEST_P(BasicFlows, AFaultOnAUffdWpMarkerMapsANewPageUffdWp) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 0, true), vm_fault::done);
+    const pte_t marker = softleaf_to_pte(make_pte_marker_entry(PTE_MARKER_UFFD_WP));
+    for (const std::uint64_t va : {base + 0x1000, base + 0x2000}) {
+        const pte_locked pte(w, va);
+        w.ops->set_pte_at(&w.m.mm, va, *pte, marker);
+    }
+    const touch_result r = touch(w, base + 0x1000, false, 0, 0);
+    EXPECT_TRUE(r.access.ok());
+    EXPECT_EQ(r.access.value, 0U);
+    EXPECT_EQ(r.path, fault_path::anon_uffd_wp);
+    const pte_t read = entry(w, base + 0x1000);
+    EXPECT_TRUE(pte_present(read) && pte_uffd_wp(read) && !pte_write(read) && pte_young(read));
+    EXPECT_EQ(w.mapcount(pte_pfn(read)), 1);
+
+    const touch_result wr = touch(w, base + 0x2000, true, 0, 0x5);
+    EXPECT_EQ(wr.handled, vm_fault::done);
+    EXPECT_EQ(wr.path, fault_path::anon_uffd_wp);
+    EXPECT_FALSE(wr.access.ok());
+    const pte_t written = entry(w, base + 0x2000);
+    EXPECT_TRUE(pte_uffd_wp(written) && !pte_write(written) && pte_dirty(written));
+    EXPECT_NE(pte_pfn(written), pte_pfn(read));
+    // The next write stops at the monitor, and the entry stays.
+    EXPECT_EQ(touch(w, base + 0x2000, true, 0, 0x5).handled, vm_fault::nopage);
+    EXPECT_EQ(entry(w, base + 0x2000), written);
+    EXPECT_EQ(w.m.mm.rss.anon, 3);
     EXPECT_TRUE(w.m.violations().empty());
 }
 
@@ -382,6 +415,26 @@ TEST(BasicFlowsOracle, ContentSurvivesMprotectAndIsDroppedByZap) {
                                   "handle_mm_fault addr=0x40000003000 write=0 slot=0 value=0x0\n");
     ASSERT_TRUE(r.passed()) << r.violation->report;
     EXPECT_EQ(r.applied, 6U);
+}
+
+// A uffd-wp marker where a written page was zapped faults in a zeroed page, which the oracle
+// expects uffd-wp, then a write stops at it.
+TEST(BasicFlowsOracle, AUffdWpMarkerFaultsInAZeroedPage) {
+    const run_result r =
+        run_text("handle_mm_fault addr=0x40000001000 write=1 slot=0 value=0x42\n"
+                 "zap_pte_range addr=0x40000001000 nr=1\n"
+                 "set_softleaf addr=0x40000001000 type=marker folio=0 page=0 swapfile=0 "
+                 "offset=0x1 flags=0\n"
+                 "handle_mm_fault addr=0x40000001000 write=0 slot=0 value=0x0\n"
+                 "handle_mm_fault addr=0x40000001000 write=1 slot=0 value=0x9\n"
+                 "handle_mm_fault addr=0x40000001000 write=0 slot=0 value=0x0\n",
+                 "", true);
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 6U);
+    EXPECT_NE(r.trace.find("3  handle_mm_fault addr=0x40000001000 write=0 slot=0 value=0x0  => ok "
+                           "value=0x0 (do_anonymous_page, uffd-wp marker: handled)"),
+              std::string::npos)
+        << r.trace;
 }
 
 // An mprotect op is one VMA that changes: a no-op where the flags already are the new ones,
