@@ -168,6 +168,14 @@ constexpr std::array catalogue = {
                 "swap-in maps the page writable while the child's entry names the same slot, "
                 "and the parent's writes reach the data the child's swap-in will map",
                 true},
+    canary_info{canary::lazyfree_batch_ignores_write, "lazyfree_batch_ignores_write",
+                "folio_unmap_pte_batch() batches a lazy-free folio's entries with "
+                "folio_pte_batch(), which ignores the write bit, and try_to_unmap_one() puts a "
+                "redirtied folio's batch back with set_ptes() of the first entry's value: "
+                "read-only entries after a writable first one come back writable (fixed in 2026 "
+                "by \"mm/rmap: fix incorrect pte restoration for lazyfree folios\", "
+                "FPB_RESPECT_WRITE)",
+                true},
 };
 } // namespace
 

@@ -42,6 +42,7 @@ enum class canary : std::uint8_t {
     swapin_reuses_shared_slot,
     writable_ignores_anon_exclusive,
     fork_keeps_swp_exclusive,
+    lazyfree_batch_ignores_write,
 };
 
 struct canary_info {

@@ -12,16 +12,17 @@ namespace {
 using unmap::folio_walk;
 
 /// try_to_unmap_one() for a lazy-free (MADV_FREE, !swapbacked) folio, in address order, a batch
-/// at a time: folio_unmap_pte_batch() is a folio_pte_batch() that respects the write bit, inside
-/// the table and the VMA, and a single entry in a VMA registered for uffd-wp ("if
-/// (userfaultfd_wp(vma)) return 1"): the window has no registration, so a folio with a uffd-wp
-/// entry stands for one. get_and_clear_ptes() clears a batch and the range is flushed
-/// (mm/rmap.c).
-/// Dirt found in a batch goes to the folio (folio_mark_dirty()). While the folio is clean its
-/// pages are discarded (their entries stay none, their data is gone by design); once it is
-/// redirtied, the batch just cleared is mapped again with the value read (set_ptes()), the
-/// folio becomes swap-backed again (folio_set_swapbacked()) so reclaim keeps it, and the walk
-/// stops (walk_abort): batches discarded before stay discarded, the ones after stay mapped.
+/// at a time: folio_unmap_pte_batch() is a folio_pte_batch_flags() that respects the write bit
+/// (FPB_RESPECT_WRITE, since "mm/rmap: fix incorrect pte restoration for lazyfree folios"; the
+/// soft-dirty bit it also respects is not modelled), inside the table and the VMA, and a single
+/// entry in a VMA registered for uffd-wp ("if (userfaultfd_wp(vma)) return 1"): the window has no
+/// registration, so a folio with a uffd-wp entry stands for one. get_and_clear_ptes() clears a
+/// batch and the range is flushed (mm/rmap.c). Dirt found in a batch goes to the folio
+/// (folio_mark_dirty()). While the folio is clean its pages are discarded (their entries stay none,
+/// their data is gone by design); once it is redirtied, the batch just cleared is mapped again with
+/// the value read (set_ptes()), the folio becomes swap-backed again (folio_set_swapbacked()) so
+/// reclaim keeps it, and the walk stops (walk_abort): batches discarded before stay discarded, the
+/// ones after stay mapped.
 reclaim_result reclaim_lazyfree(world &w, folio_walk &fw) {
     mm_struct *mm = &w.m.mm;
     folio &f = *fw.f;
@@ -36,8 +37,11 @@ reclaim_result reclaim_lazyfree(world &w, folio_walk &fw) {
         while (!uffd_wp && k + max < fw.pages.size() && fw.pages[k + max].index == p.index + max &&
                w.vm_flags_at(fw.pages[k + max].addr) == flags)
             ++max;
-        const unsigned nr =
-            folio_pte_batch(w, p.ptep, w.ops->ptep_get(p.ptep), max, FPB_RESPECT_WRITE);
+        // Canary: the batch before 2026's fix, blind to the write bit, so the restore below
+        // gives every entry of a mixed batch the first one's.
+        const fpb_t fpb =
+            w.canaries.on(canary::lazyfree_batch_ignores_write) ? 0 : FPB_RESPECT_WRITE;
+        const unsigned nr = folio_pte_batch(w, p.ptep, w.ops->ptep_get(p.ptep), max, fpb);
         const pte_t pteval = w.ops->get_and_clear_full_ptes(mm, p.addr, p.ptep, nr, 0);
         w.m.flush_tlb_range(p.addr, p.addr + nr * psz);
         if (pte_dirty(pteval))

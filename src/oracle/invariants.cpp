@@ -5,7 +5,7 @@
 namespace mmfuzz {
 
 namespace {
-constexpr std::array<invariant_info, 17> catalogue = {{
+constexpr std::array<invariant_info, 18> catalogue = {{
     {"EQUIV", "both worlds show core code the same entries: exact on all fields but young/dirty, "
               "young/dirty inside the spec interval; op results likewise"},
     {"DIRTY_LOSS", "an entry or op result shows clean where the page is known dirty"},
@@ -30,6 +30,8 @@ constexpr std::array<invariant_info, 17> catalogue = {{
     {"LOCK", "an API call made without the PTL the kernel holds for it, or a lock misuse"},
     {"UPDATE_MMU_WALK", "update_mmu_cache_range could not reach its entries walking from the root"},
     {"LIVENESS", "a live handle used on an unreachable table, or a staged handle on a live one"},
+    {"RESTORE", "an entry a flow takes down and puts back by design (reclaim keeping a "
+                "redirtied lazy-free folio) comes back as it was, young and dirty aside"},
     {"CONTENT", "a read returned other than the last value written (zero only where the kernel "
                 "may discard)"},
     {"API", "a page-table API call broke its documented preconditions (a batch over entries "

@@ -2,6 +2,7 @@
 // swap.cpp, migrate.cpp, softleaf_flows.cpp).
 #include "core/flows.hpp"
 #include "core/unmap.hpp"
+#include "oracle/view.hpp"
 #include "program/flow.hpp"
 #include "program/legalize.hpp"
 
@@ -69,6 +70,38 @@ op_result apply_shrink(world &w, const op &o) {
     op_result res = boolean(r != reclaim_result::failed);
     res.value = static_cast<std::uint64_t>(r);
     return res;
+}
+
+/// try_to_unmap_one() puts the batch of a redirtied lazy-free folio back as it found it ("If
+/// unmap fails, we need to restore the ptes", mm/rmap.c): every entry the reference cleared and
+/// mapped again shows what it showed before the op, young and dirty aside.
+std::optional<finding> check_shrink(flow_context &c, const op &o, const op_result &a,
+                                    const op_result &b) {
+    if (a.flag != b.flag || a.value != b.value || a.failed != b.failed)
+        return finding{"EQUIV",
+                       "shrink_folio: result " + std::to_string(a.value) + " vs " +
+                           std::to_string(b.value),
+                       {o[slot::addr]}};
+    if (static_cast<reclaim_result>(a.value) != reclaim_result::kept)
+        return std::nullopt;
+    std::vector<std::pair<std::uint64_t, pte_t>> before; // each page's first old value
+    for_each_write(
+        c.ref, [](const pgtable_write &) {},
+        [&](const pgtable_write &wr, std::uint64_t p) {
+            if (std::none_of(before.begin(), before.end(),
+                             [&](const auto &e) { return e.first == p; }))
+                before.emplace_back(p, pte_t{wr.old_val});
+        });
+    for (const auto &[p, old] : before) {
+        const auto now = entry_at(c.ref, p);
+        if (!pte_present(old) || !now || !pte_present(*now) || exact_part(old) == exact_part(*now))
+            continue;
+        return finding{"RESTORE",
+                       "shrink_folio: a redirtied lazy-free folio's entry came back as " +
+                           describe_pte(*now) + ", was " + describe_pte(old),
+                       {p}};
+    }
+    return std::nullopt;
 }
 
 /// Swapped or discarded pages leave the spec (discarded data is gone); a lazy-free folio kept
@@ -327,7 +360,7 @@ void update_uffd(flow_context &c, const op &o, const op_result &, const op_resul
 }
 
 const std::array<flow_op, 7> flows = {{
-    {op_kind::shrink_folio, legalize_shrink, one_page, apply_shrink, nullptr, update_shrink},
+    {op_kind::shrink_folio, legalize_shrink, one_page, apply_shrink, check_shrink, update_shrink},
     {op_kind::do_swap_page, legalize_swapin, one_page, apply_swapin, nullptr, update_swapin},
     {op_kind::migrate_folio, legalize_migrate, one_page, apply_migrate, nullptr, update_migrate},
     {op_kind::madvise_guard, legalize_guard, nr_pages, apply_guard, nullptr, update_guard},

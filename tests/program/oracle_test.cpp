@@ -283,9 +283,10 @@ TEST(AdSpec, ForgetsOnlyFlagsTheOpDidNotSetAcrossManyOps) {
 }
 
 TEST(Invariants, CatalogueHasTheDesignIdsWithDocs) {
-    for (const char *id : {"EQUIV", "DIRTY_LOSS", "CONT_LEAK", "CONT_BLOCK", "BBM", "TLB_STALE",
-                           "SOFTLEAF_ROUNDTRIP", "SOFTLEAF_NOT_VALID", "PMD_WELLFORMED", "MAPCOUNT",
-                           "RSS", "LOCK", "UPDATE_MMU_WALK", "LIVENESS", "CONTENT", "API"})
+    for (const char *id :
+         {"EQUIV", "DIRTY_LOSS", "CONT_LEAK", "CONT_BLOCK", "BBM", "TLB_STALE",
+          "SOFTLEAF_ROUNDTRIP", "SOFTLEAF_NOT_VALID", "PMD_WELLFORMED", "MAPCOUNT", "COW", "RSS",
+          "LOCK", "UPDATE_MMU_WALK", "LIVENESS", "RESTORE", "CONTENT", "API"})
         EXPECT_TRUE(is_invariant(id)) << id;
     for (const auto &i : invariants())
         EXPECT_FALSE(i.doc.empty());
