@@ -72,6 +72,9 @@ void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t p
 /// zap_pte_range() over the part of the table in the range, which unlinks and frees a table it
 /// empties whole (zap_details.reclaim_pt).
 void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr);
+/// The same zap with or without table reclaim: zap_page_range_single() with details NULL, as
+/// madvise_guard_install() calls it, reclaims none.
+void zap_page_range(world &w, std::uint64_t addr, std::uint64_t nr, bool reclaim_pt);
 /// mm/madvise.c madvise_free_pte_range() over [addr, addr + nr pages).
 void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr);
 

@@ -12,57 +12,17 @@ hw_ptep at(hw_ptep first, std::uint64_t i) {
     return hw_pte_add(first, static_cast<std::ptrdiff_t>(i));
 }
 
-/// zap_page_range_single() as madvise_guard_install() calls it (mm/memory.c zap_pte_range()):
-/// present entries in folio batches with get_and_clear_full_ptes(), their young and dirty to
-/// a file folio (zap_present_folio_ptes(): an anonymous one "need not" have them), the rmap and
-/// RSS dropped; swap entries cleared and their slots freed; guard markers kept. One range flush
-/// at the end (tlb_finish_mmu()).
-void zap_for_guard(world &w, std::uint64_t addr, std::uint64_t nr, hw_ptep first) {
-    mm_struct *mm = &w.m.mm;
-    const std::uint64_t psz = w.geo().page_size();
-    {
-        const unmap::ptl_scope ptl(w, addr);
-        for (std::uint64_t i = 0; i < nr;) {
-            const hw_ptep p = at(first, i);
-            const pte_t pte = w.ops->ptep_get(p);
-            if (pte_present(pte)) {
-                const unsigned n = folio_pte_batch(w, p, pte, static_cast<unsigned>(nr - i));
-                const pte_t old = n == 1
-                                      ? w.ops->ptep_get_and_clear(mm, addr + i * psz, p)
-                                      : w.ops->get_and_clear_full_ptes(mm, addr + i * psz, p, n, 0);
-                if (folio *f = w.m.pfn_folio(pte_pfn(old))) {
-                    if (!f->anon && !pte_special(old)) {
-                        f->dirty |= pte_dirty(old);
-                        f->referenced |= pte_young(old);
-                    }
-                    w.rmap_remove(pte_pfn(old), n);
-                }
-                i += n;
-                continue;
-            }
-            const softleaf_t e = softleaf_from_pte(pte);
-            if (softleaf_is_swap(e)) {
-                if (const auto slot = unmap::core_swap_slot(w, e))
-                    unmap::swap_put(w, *slot); // free_swap_and_cache()
-                w.ops->pte_clear(mm, addr + i * psz, p);
-                --w.m.mm.rss.swap;
-            }
-            ++i;
-        }
-    }
-    w.m.flush_tlb_range(addr, addr + nr * psz);
-}
-
 } // namespace
 
-/// mm/madvise.c madvise_guard_install(): zap the range first, then walk it and set a
-/// PTE_MARKER_GUARD marker in every none entry (guard_install_set_pte(), set_pte_at(); the
-/// walk allocates the table). Entries a zap keeps (guard markers) stay as they are.
+/// mm/madvise.c madvise_guard_install(): zap the range first (zap_page_range_single(), which
+/// reclaims no table), then walk it and set a PTE_MARKER_GUARD marker in every none entry
+/// (guard_install_set_pte(), set_pte_at(); the walk allocates the table). Entries a zap keeps
+/// (guard markers) stay as they are.
 void madvise_guard_install(world &w, std::uint64_t addr, std::uint64_t nr) {
     const auto first = w.pte_alloc_map(addr);
     if (!first)
         return;
-    zap_for_guard(w, addr, nr, *first);
+    zap_page_range(w, addr, nr, false);
     const unmap::ptl_scope ptl(w, addr);
     const pte_t marker = softleaf_to_pte(make_pte_marker_entry(PTE_MARKER_GUARD));
     for (std::uint64_t i = 0; i < nr; ++i) {

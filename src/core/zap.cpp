@@ -91,7 +91,7 @@ void zap_table(world &w, mmu_gather &tlb, std::uint64_t a, std::uint64_t room, b
 
 } // namespace
 
-void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
+void zap_page_range(world &w, std::uint64_t addr, std::uint64_t nr, bool reclaim_pt) {
     const std::uint64_t ps = w.geo().page_size();
     const std::uint64_t end = addr + nr * ps;
     mmu_gather tlb(w.m);
@@ -107,9 +107,9 @@ void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
             a += room * ps;
             continue;
         }
-        // MADV_DONTNEED reclaims a PTE table it empties whole (zap_details.reclaim_pt,
+        // A PTE table emptied whole is reclaimed (zap_details.reclaim_pt,
         // pte_table_reclaim_enabled()): the range must cover the table and skip no entry.
-        bool reclaim = room == w.geo().ptrs_per_pte();
+        bool reclaim = reclaim_pt && room == w.geo().ptrs_per_pte();
         const pgtable_t table = w.m.table_of(*ptep);
         zap_table(w, tlb, a, room, reclaim);
         // pte_free_tlb() once the PTL is dropped: the table goes after the gather's flush.
@@ -122,6 +122,10 @@ void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
         a += room * ps;
     }
     tlb.finish_mmu();
+}
+
+void zap_pte_range(world &w, std::uint64_t addr, std::uint64_t nr) {
+    zap_page_range(w, addr, nr, true);
 }
 
 void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr) {
