@@ -9,6 +9,8 @@
 #include "core/pte_walk.hpp"
 #include "pgtable/softleaf.hpp"
 
+#include <array>
+
 namespace mmfuzz {
 
 namespace {
@@ -176,47 +178,23 @@ vm_fault do_nonpresent(world &w, std::uint64_t addr, pte_t orig, bool write, fau
 } // namespace
 
 const char *fault_path_name(fault_path p) {
-    switch (p) {
-    case fault_path::none:
-        return "no handler";
-    case fault_path::anon:
-        return "do_anonymous_page";
-    case fault_path::swap:
-        return "do_swap_page";
-    case fault_path::device:
-        return "do_swap_page, device-private";
-    case fault_path::numa:
-        return "do_numa_page";
-    case fault_path::wp_reuse:
-        return "wp_page_reuse";
-    case fault_path::wp_copy:
-        return "wp_page_copy";
-    case fault_path::access:
-        return "ptep_set_access_flags";
-    case fault_path::huge_wp_reuse:
-        return "do_huge_pmd_wp_page";
-    case fault_path::anon_uffd_wp:
-        return "do_anonymous_page, uffd-wp marker";
-    }
-    return "?";
+    static constexpr std::array names = {
+        "no handler",          "do_anonymous_page",
+        "do_swap_page",        "do_swap_page, device-private",
+        "do_numa_page",        "wp_page_reuse",
+        "wp_page_copy",        "ptep_set_access_flags",
+        "do_huge_pmd_wp_page", "do_anonymous_page, uffd-wp marker"};
+    static_assert(names.size() == static_cast<std::size_t>(fault_path::anon_uffd_wp) + 1);
+    const auto i = static_cast<std::size_t>(p);
+    return i < names.size() ? names[i] : "?";
 }
 
 const char *vm_fault_name(vm_fault f) {
-    switch (f) {
-    case vm_fault::done:
-        return "handled";
-    case vm_fault::oom:
-        return "VM_FAULT_OOM";
-    case vm_fault::sigbus:
-        return "VM_FAULT_SIGBUS";
-    case vm_fault::sigsegv:
-        return "VM_FAULT_SIGSEGV";
-    case vm_fault::fallback:
-        return "VM_FAULT_FALLBACK";
-    case vm_fault::nopage:
-        return "nothing done";
-    }
-    return "?";
+    static constexpr std::array names = {"handled",          "VM_FAULT_OOM",      "VM_FAULT_SIGBUS",
+                                         "VM_FAULT_SIGSEGV", "VM_FAULT_FALLBACK", "nothing done"};
+    static_assert(names.size() == static_cast<std::size_t>(vm_fault::nopage) + 1);
+    const auto i = static_cast<std::size_t>(f);
+    return i < names.size() ? names[i] : "?";
 }
 
 vm_fault do_wp_page(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig, fault_path *path) {

@@ -37,7 +37,8 @@ enum class fault_path : std::uint8_t {
     huge_wp_reuse, ///< do_huge_pmd_wp_page() reuses a THP
     anon_uffd_wp,  ///< a uffd-wp marker: do_anonymous_page() maps the page uffd-wp
 };
-/// The handler's kernel name and the outcome, for traces: "do_anonymous_page, uffd-wp marker".
+/// The handler's kernel name and the outcome, for traces: "do_anonymous_page, uffd-wp marker"
+/// (names follow the enums' order).
 const char *fault_path_name(fault_path p);
 const char *vm_fault_name(vm_fault f);
 /// mm/memory.c do_wp_page() for the read-only present entry orig at addr, the PTL held and the

@@ -17,12 +17,12 @@ using unmap::folio_walk;
 /// soft-dirty bit it also respects is not modelled), inside the table and the VMA, and a single
 /// entry in a VMA registered for uffd-wp ("if (userfaultfd_wp(vma)) return 1"): the window has no
 /// registration, so a folio with a uffd-wp entry stands for one. get_and_clear_ptes() clears a
-/// batch and the range is flushed (mm/rmap.c). Dirt found in a batch goes to the folio
-/// (folio_mark_dirty()). While the folio is clean its pages are discarded (their entries stay none,
-/// their data is gone by design); once it is redirtied, the batch just cleared is mapped again with
-/// the value read (set_ptes()), the folio becomes swap-backed again (folio_set_swapbacked()) so
-/// reclaim keeps it, and the walk stops (walk_abort): batches discarded before stay discarded, the
-/// ones after stay mapped.
+/// batch and the range is flushed (mm/rmap.c).
+/// Dirt found in a batch goes to the folio (folio_mark_dirty()). While the folio is clean its
+/// pages are discarded (their entries stay none, their data is gone by design); once it is
+/// redirtied, the batch just cleared is mapped again with the value read (set_ptes()), the
+/// folio becomes swap-backed again (folio_set_swapbacked()) so reclaim keeps it, and the walk
+/// stops (walk_abort): batches discarded before stay discarded, the ones after stay mapped.
 reclaim_result reclaim_lazyfree(world &w, folio_walk &fw) {
     mm_struct *mm = &w.m.mm;
     folio &f = *fw.f;

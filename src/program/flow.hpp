@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -57,6 +58,10 @@ std::vector<std::uint64_t> written_pages(world &w);
 /// The spec after __split_huge_pmd() of the PMD whose first page is `first`: every PTE takes
 /// the PMD's young and dirty, so each page's interval becomes the gather over the PMD's pages.
 void spread_split_pmd(flow_context &c, std::uint64_t first);
+
+/// handle_mm_fault()'s handler and outcome as apply_touch() packs them in op_result::detail,
+/// for traces and reports: "(do_anonymous_page: handled)".
+std::string describe_fault_detail(std::uint8_t detail);
 
 /// The flow op of a kind, or nullptr when this build has none for it.
 const flow_op *find_flow(op_kind kind);

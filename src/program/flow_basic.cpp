@@ -134,9 +134,8 @@ op_result apply_touch(world &w, const op &o) {
 
 std::string describe_touch(const op_result &r) {
     return "fault " + std::to_string(r.fault) + " value " + std::to_string(r.value) +
-           (r.flag ? " faulted" : "") + (r.failed ? " oom" : "") + " (" +
-           fault_path_name(static_cast<fault_path>(r.detail / 8)) + ": " +
-           vm_fault_name(static_cast<vm_fault>(r.detail % 8)) + ")";
+           (r.flag ? " faulted" : "") + (r.failed ? " oom" : "") + " " +
+           describe_fault_detail(r.detail);
 }
 
 std::optional<finding> check_touch(flow_context &c, const op &o, const op_result &a,
@@ -606,6 +605,11 @@ const std::array<flow_op, 7> flows = {
 
 std::span<const flow_op> basic_flows() {
     return flows;
+}
+
+std::string describe_fault_detail(std::uint8_t detail) {
+    return std::string("(") + fault_path_name(static_cast<fault_path>(detail / 8)) + ": " +
+           vm_fault_name(static_cast<vm_fault>(detail % 8)) + ")";
 }
 
 } // namespace mmfuzz

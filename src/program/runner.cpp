@@ -1,7 +1,6 @@
 #include "program/runner.hpp"
 #include "pgtable/format.hpp"
 
-#include "core/flows.hpp"
 #include "core/world.hpp"
 #include "oracle/check.hpp"
 #include "oracle/invariants.hpp"
@@ -46,8 +45,7 @@ std::string describe_result(const op_result &r) {
         std::string s =
             r.fault == 0 ? "ok value=" + hex(r.value) : "fault " + std::to_string(r.fault);
         if (r.flag) // handle_mm_fault() ran: apply_touch() packs its handler and outcome
-            s += std::string(" (") + fault_path_name(static_cast<fault_path>(r.detail / 8)) + ": " +
-                 vm_fault_name(static_cast<vm_fault>(r.detail % 8)) + ")";
+            s += " " + describe_fault_detail(r.detail);
         return s;
     }
     case result_kind::folio:
