@@ -176,6 +176,13 @@ constexpr std::array catalogue = {
                 "by \"mm/rmap: fix incorrect pte restoration for lazyfree folios\", "
                 "FPB_RESPECT_WRITE)",
                 true},
+    canary_info{canary::set_access_flags_gathered_noop, "set_access_flags_gathered_noop",
+                "contpte_ptep_set_access_flags() decides it has nothing to do from the gathered "
+                "ptep_get(), so a sibling's AF or dirty hides the faulting entry's clear AF or "
+                "read-only state, and a walker that reads each entry alone (an SMMU without "
+                "HTTU, a CPU without hardware dirty state) faults on it forever (fixed in 2026 by "
+                "\"arm64: contpte: fix set_access_flags() no-op check for SMMU/ATS faults\")",
+                false},
 };
 } // namespace
 

@@ -43,6 +43,7 @@ enum class canary : std::uint8_t {
     writable_ignores_anon_exclusive,
     fork_keeps_swp_exclusive,
     lazyfree_batch_ignores_write,
+    set_access_flags_gathered_noop,
 };
 
 struct canary_info {

@@ -310,4 +310,16 @@ touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std:
     return r;
 }
 
+touch_result sva_touch(world &w, std::uint64_t addr, bool write, std::uint64_t value) {
+    touch_result r;
+    r.access = w.m.device_access(addr, write, value);
+    if (r.access.ok())
+        return r;
+    r.faulted = true;
+    r.handled = handle_mm_fault(w, addr, write, &r.path);
+    if (r.handled == vm_fault::done)
+        r.access = w.m.device_access(addr, write, value);
+    return r;
+}
+
 } // namespace mmfuzz

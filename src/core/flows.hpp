@@ -56,6 +56,10 @@ struct touch_result {
     bool faulted = false;
 };
 touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std::uint64_t value);
+/// An SVA-bound device's access (machine::device_access()), and on a fault the I/O page fault
+/// path, drivers/iommu/iommu-sva.c iommu_sva_handle_mm(): handle_mm_fault() with
+/// FAULT_FLAG_REMOTE (the VMA's permissions checked as for a CPU), then the device's retry.
+touch_result sva_touch(world &w, std::uint64_t addr, bool write, std::uint64_t value);
 
 // ---- aging.cpp, mprotect.cpp, zap.cpp --------------------------------------------------------
 /// mm/rmap.c folio_referenced_one() over the folio mapped at addr: whether any entry was young.

@@ -267,6 +267,11 @@ class machine {
     /// odd.
     hw_access_result hw_access(std::uint64_t va, bool write, unsigned slot = 0,
                                std::uint64_t value = 0);
+    /// An access by a device through an SMMU without HTTU (an SVA-bound device): it walks the
+    /// live tables for every access (no IOTLB, no walk cache) and evaluates va's own descriptor
+    /// alone: AF clear is an access-flag fault and any read-only entry faults on a write, since
+    /// it neither sets AF nor updates the dirty state. Nothing is cached and no entry written.
+    hw_access_result device_access(std::uint64_t va, bool write, std::uint64_t value = 0);
     /// The TLB entry a lookup of va would use, if any.
     [[nodiscard]] std::optional<tlb_entry> tlb_lookup(std::uint64_t va) const;
     [[nodiscard]] std::size_t tlb_nr_entries() const;
@@ -426,6 +431,9 @@ class machine {
     void tlb_apply_flush(const tlb_flush &f);
     [[nodiscard]] std::uint64_t tlb_entry_size(tlb_kind k) const;
     void hw_store(bool pmd, pfn_t table, std::size_t index, pteval_t new_val);
+    /// The data access of a translated va to frame pfn: the COW check, the store or the load.
+    void access_frame(hw_access_result &res, std::uint64_t va, pfn_t pfn, bool write,
+                      std::uint64_t value);
     // monitors.cpp
     const char *stale_reason(std::uint64_t va, pfn_t pfn, pteval_t desc) const;
     [[nodiscard]] bool cont_block_hw_dirty(pfn_t table, std::size_t index) const;

@@ -187,25 +187,6 @@ void machine::hw_store(bool pmd, pfn_t table, std::size_t index, pteval_t new_va
 hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
                                     std::uint64_t value) {
     hw_access_result res;
-    const auto access_frame = [&](pfn_t pfn) {
-        res.pfn = pfn;
-        if (!pfn_valid(pfn))
-            return; // not a data frame: nothing to read or store
-        page_state &ps = page(pfn);
-        if (write && ps.child_map_count != 0)
-            report(violation_id::COW, "write of " + hex(value) + " at va " + hex(va) +
-                                          " reached page " + hex(pfn) + ", which " +
-                                          std::to_string(ps.child_map_count) +
-                                          " mapping(s) of fork() children still hold");
-        else if (write && ps.child_swap_slot != 0)
-            report(violation_id::COW,
-                   "write of " + hex(value) + " at va " + hex(va) + " reached page " + hex(pfn) +
-                       ", the swap-cache copy of slot " + hex(ps.child_swap_slot) +
-                       ", which a fork() child's swap entry still names");
-        if (write)
-            ps.content = value;
-        res.value = ps.content;
-    };
     if (!in_window(va)) {
         res.fault = hw_fault::none_entry;
         return res;
@@ -222,7 +203,7 @@ hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
         if (!clean_write) {
             res.tlb_hit = true;
             res.pmd_leaf = e->kind == tlb_kind::pmd;
-            access_frame(e->pfn + ((va - e->va) >> geo_.page_shift));
+            access_frame(res, va, e->pfn + ((va - e->va) >> geo_.page_shift), write, value);
             return res;
         }
         // The dirty update goes to memory: walk again.
@@ -290,8 +271,55 @@ hw_access_result machine::hw_access(std::uint64_t va, bool write, unsigned slot,
     else
         tlb_insert({va & ~(geo_.page_size() - 1), pfn, nd, tlb_kind::page});
     res.pmd_leaf = w.pmd_leaf;
-    access_frame(pfn);
+    access_frame(res, va, pfn, write, value);
     return res;
+}
+
+hw_access_result machine::device_access(std::uint64_t va, bool write, std::uint64_t value) {
+    hw_access_result res;
+    if (!in_window(va)) {
+        res.fault = hw_fault::none_entry;
+        return res;
+    }
+    const walk_result w = walk(va, false);
+    if (w.fault != hw_fault::ok) {
+        res.fault = w.fault;
+        return res;
+    }
+    const pteval_t d = w.desc;
+    if ((d & PTE_USER) == 0)
+        res.fault = hw_fault::permission;
+    else if ((d & PTE_AF) == 0)
+        res.fault = hw_fault::access_flag;
+    else if (write && (d & PTE_RDONLY) != 0)
+        res.fault = hw_fault::write_protect;
+    if (!res.ok())
+        return res;
+    res.pmd_leaf = w.pmd_leaf;
+    access_frame(res, va, w.pmd_leaf ? pmd_pfn({d}) + geo_.pte_index(va) : pte_pfn({d}), write,
+                 value);
+    return res;
+}
+
+void machine::access_frame(hw_access_result &res, std::uint64_t va, pfn_t pfn, bool write,
+                           std::uint64_t value) {
+    res.pfn = pfn;
+    if (!pfn_valid(pfn))
+        return; // not a data frame: nothing to read or store
+    page_state &ps = page(pfn);
+    if (write && ps.child_map_count != 0)
+        report(violation_id::COW, "write of " + hex(value) + " at va " + hex(va) +
+                                      " reached page " + hex(pfn) + ", which " +
+                                      std::to_string(ps.child_map_count) +
+                                      " mapping(s) of fork() children still hold");
+    else if (write && ps.child_swap_slot != 0)
+        report(violation_id::COW, "write of " + hex(value) + " at va " + hex(va) +
+                                      " reached page " + hex(pfn) +
+                                      ", the swap-cache copy of slot " + hex(ps.child_swap_slot) +
+                                      ", which a fork() child's swap entry still names");
+    if (write)
+        ps.content = value;
+    res.value = ps.content;
 }
 
 /// MIPS's update_mmu_cache_range() (arch/mips/mm/tlb-r4k.c __update_tlb()) walks pgd -> pmd ->

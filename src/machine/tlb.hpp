@@ -5,7 +5,10 @@
 #include "pgtable/handle.hpp"
 #include "pgtable/pte.hpp"
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 namespace mmfuzz {
@@ -22,8 +25,20 @@ enum class hw_fault : std::uint8_t {
     protnone,        ///< translation fault on a PROT_NONE entry
     reserved,        ///< a valid PTE without the page type bit (reserved descriptor encoding)
     permission,      ///< the entry is not user-accessible (AP[1] clear)
-    write_protect,   ///< write to an entry that is neither writable nor DBM-writable
+    write_protect,   ///< write to an entry that is neither writable nor DBM-writable, or
+                     ///< any read-only (AP[2]) one for a walker without hardware dirty state
+    access_flag,     ///< AF clear, for a walker that does not set it (no hardware AF)
 };
+
+/// The fault's name in traces and reports ("fault write_protect").
+constexpr const char *hw_fault_name(int f) {
+    constexpr std::array<const char *, 9> names = {
+        "ok",       "none_entry", "softleaf",      "present_invalid", "protnone",
+        "reserved", "permission", "write_protect", "access_flag"};
+    return f >= 0 && static_cast<std::size_t>(f) < names.size() ? names[f] : "unknown";
+}
+static_assert(hw_fault_name(static_cast<int>(hw_fault::access_flag)) ==
+              std::string_view("access_flag"));
 
 /// Outcome of machine::hw_access().
 struct hw_access_result {

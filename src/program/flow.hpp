@@ -66,9 +66,11 @@ std::string describe_fault_detail(std::uint8_t detail);
 /// The flow op of a kind, or nullptr when this build has none for it.
 const flow_op *find_flow(op_kind kind);
 
-// The groups, one file each: flow_basic.cpp (faults, aging, mprotect, zap, MADV_FREE, fork),
+// The groups, one file each: flow_fault.cpp (anonymous faults, CPU and device accesses with
+// fault handling), flow_basic.cpp (aging, mprotect, zap, MADV_FREE, fork),
 // flow_huge.cpp (THP split, folio split, collapse), flow_swap.cpp (reclaim, swap, migration,
 // softleaves).
+std::span<const flow_op> fault_flows();
 std::span<const flow_op> basic_flows();
 std::span<const flow_op> huge_flows();
 std::span<const flow_op> swap_flows();

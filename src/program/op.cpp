@@ -26,7 +26,7 @@ constexpr op_desc make(op_kind k, std::string_view name, std::initializer_list<f
     return d;
 }
 
-const std::array<op_desc, 34> descs = {
+const std::array<op_desc, 35> descs = {
     make(op_kind::folio_alloc, "folio_alloc",
          {{slot::arg, "order", ft::number, 1, u8max}, {slot::flags, "anon", ft::boolean, 1, 1}}, {},
          "allocate a folio of 2^order pages; later ops name it by allocation index"),
@@ -137,6 +137,13 @@ const std::array<op_desc, 34> descs = {
          "writable entries write-protected per folio batch (wrprotect_ptes) or PMD, swap "
          "entries made shared, migration and device-private entries readable, then "
          "flush_tlb_mm"),
+    make(op_kind::iommu_sva_handle_mm, "iommu_sva_handle_mm",
+         {f_addr,
+          {slot::arg, "write", ft::boolean, 1, 1},
+          {slot::value, "value", ft::number, 8, u64max}},
+         {},
+         "an SVA device's access through an SMMU without HTTU, which sets neither AF nor dirty; "
+         "on a fault, handle_mm_fault() and the access again"),
 };
 
 } // namespace

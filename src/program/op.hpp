@@ -55,6 +55,7 @@ enum class op_kind : std::uint8_t {
     memory_failure = 0x4e,
     migrate_device = 0x4f,
     fork = 0x50,
+    iommu_sva_handle_mm = 0x51,
 };
 
 /// Whether a kind is a core flow (dispatched through program/flow.hpp).

@@ -42,8 +42,8 @@ std::string describe_result(const op_result &r) {
     case result_kind::boolean:
         return r.flag ? "1" : "0";
     case result_kind::access: {
-        std::string s =
-            r.fault == 0 ? "ok value=" + hex(r.value) : "fault " + std::to_string(r.fault);
+        std::string s = r.fault == 0 ? "ok value=" + hex(r.value)
+                                     : std::string("fault ") + hw_fault_name(r.fault);
         if (r.flag) // handle_mm_fault() ran: apply_touch() packs its handler and outcome
             s += " " + describe_fault_detail(r.detail);
         return s;

@@ -357,7 +357,9 @@ bool arm64_contpte_pgtable::contpte_all_subptes_match_access_flags(hw_ptep ptep,
 /// does. The write-bit decision uses the raw target, not the gathered view.
 int arm64_contpte_pgtable::contpte_ptep_set_access_flags(vm_area_struct *vma, std::uint64_t addr,
                                                          hw_ptep ptep, pte_t entry, int dirty) {
-    if (contpte_all_subptes_match_access_flags(ptep, entry))
+    if (canaries.on(canary::set_access_flags_gathered_noop)
+            ? pte_val(pte_mknoncont(ptep_get(ptep))) == pte_val(entry)
+            : contpte_all_subptes_match_access_flags(ptep, entry))
         return 0;
 
     const pte_t orig_pte = pte_mknoncont(__ptep_get(ptep));

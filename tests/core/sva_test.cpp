@@ -1,0 +1,153 @@
+// A device's accesses through an SMMU without HTTU (machine::device_access()) and the SVA fault
+// path (sva_touch()): the walker reads the page's own entry and never sets AF or dirty, so the
+// fault handler's access-flag fix-up must let its retry through, in both worlds.
+#include "arch/registry.hpp"
+#include "core/flows.hpp"
+#include "core/pte_walk.hpp"
+#include "program/codec.hpp"
+#include "program/runner.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mmfuzz {
+namespace {
+
+constexpr std::uint64_t base = machine::window_base;
+
+machine_options opts() {
+    machine_options o;
+    o.window_pmds = 1;
+    return o;
+}
+
+pte_t raw(world &w, std::uint64_t va) {
+    return w.m.peek_pte(*w.m.live_table_for(va), w.geo().pte_index(va));
+}
+
+/// A written mTHP of 16 pages whose entries are then made old and clean.
+void map_old_clean_block(world &w) {
+    ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    const pte_locked pte(w, base);
+    w.ops->clear_young_dirty_ptes(&w.vma, base, *pte, 16, CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY);
+    w.m.flush_tlb_range(base, base + 16 * w.geo().page_size());
+}
+
+class Sva : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Sva, TheDeviceFaultsOnAnOldOrCleanEntryAndWritesNothingItself) {
+    world w(GetParam(), opts());
+    map_old_clean_block(w);
+    const pte_t before = raw(w, base);
+    const std::size_t writes = w.m.write_log().size();
+    EXPECT_EQ(w.m.device_access(base, false).fault, hw_fault::access_flag);
+    EXPECT_EQ(w.m.device_access(base, true, 0x5).fault, hw_fault::access_flag);
+    EXPECT_EQ(raw(w, base), before);
+    EXPECT_EQ(w.m.write_log().size(), writes);
+    EXPECT_EQ(w.m.tlb_nr_entries(), 0U);
+    // The CPU sets AF itself; the device then reads, but a write still finds the entry
+    // read-only (AP[2]) although it is writable-clean (DBM), and faults.
+    ASSERT_TRUE(w.m.hw_access(base + w.geo().page_size(), false, 1).ok());
+    ASSERT_TRUE(pte_young(raw(w, base + w.geo().page_size())));
+    const hw_access_result rd = w.m.device_access(base + w.geo().page_size(), false);
+    EXPECT_TRUE(rd.ok());
+    EXPECT_EQ(rd.value, 0U);
+    EXPECT_EQ(w.m.device_access(base + w.geo().page_size(), true, 0x5).fault,
+              hw_fault::write_protect);
+}
+
+TEST_P(Sva, TheFaultHandlersFixUpLetsTheRetryThrough) {
+    world w(GetParam(), opts());
+    map_old_clean_block(w);
+    const touch_result rd = sva_touch(w, base + 0x3000, false, 0);
+    EXPECT_TRUE(rd.faulted);
+    EXPECT_EQ(rd.path, fault_path::access);
+    EXPECT_EQ(rd.handled, vm_fault::done);
+    EXPECT_TRUE(rd.access.ok());
+    EXPECT_TRUE(pte_young(raw(w, base + 0x3000)));
+
+    const touch_result wr = sva_touch(w, base + 0x3000, true, 0x42);
+    EXPECT_TRUE(wr.faulted);
+    EXPECT_EQ(wr.path, fault_path::access);
+    ASSERT_TRUE(wr.access.ok());
+    const pte_t e = raw(w, base + 0x3000);
+    EXPECT_TRUE(pte_young(e) && pte_dirty(e) && pte_write(e));
+    EXPECT_EQ(w.m.page(pte_pfn(e)).content, 0x42U);
+    EXPECT_FALSE(sva_touch(w, base + 0x3000, true, 0x43).faulted);
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+TEST_P(Sva, AWriteTheVmaDoesNotAllowIsRefused) {
+    world w(GetParam(), opts());
+    map_old_clean_block(w);
+    mprotect_fixup(w, base, 16, VM_READ);
+    const touch_result r = sva_touch(w, base, true, 0x1);
+    EXPECT_EQ(r.handled, vm_fault::sigsegv);
+    EXPECT_EQ(r.access.fault, hw_fault::access_flag);
+    EXPECT_TRUE(sva_touch(w, base, false, 0).access.ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Impls, Sva, ::testing::ValuesIn(pgtable_ops_names()),
+                         [](const auto &info) { return info.param; });
+
+run_result run_text(const std::string &body, const std::string &inject = "") {
+    const program p =
+        parse_text("mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n" + body, "test");
+    run_options o;
+    o.inject = inject;
+    return run_program(p, o);
+}
+
+// The CPU's write through entry 1 of the block dirties that entry in the contpte world and page
+// 0's own entry in the reference; the device's write to page 0 then faults in the contpte world
+// only, and the fix-up makes the two end alike.
+TEST(SvaOracle, OneWorldMayTakeTheAccessFlagFixUpAlone) {
+    const std::string body =
+        "folio_alloc order=4 anon=1\n"
+        "set_ptes addr=0x40000000000 nr=16 folio=0 page=0 prot=rw flags=young\n"
+        "hw_access addr=0x40000000000 write=1 slot=1 value=0x7\n"
+        "iommu_sva_handle_mm addr=0x40000000000 write=1 value=0x9\n"
+        "iommu_sva_handle_mm addr=0x40000000000 write=0 value=0x0\n";
+    const run_result r = run_text(body);
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 5U);
+    const run_result bug = run_text(body, "set_access_flags_gathered_noop");
+    ASSERT_FALSE(bug.passed());
+    EXPECT_EQ(bug.violation->invariant, "EQUIV");
+    EXPECT_EQ(bug.violation->op_index, 3U);
+}
+
+// After a block-wide clear of young (contpte) and uffd-wp, the device's write fails in both
+// worlds, on AF in the contpte world and on the write permission in the reference, where the
+// entry stayed young: the same failure.
+TEST(SvaOracle, AnAccessThatStillFailsMayFailOnAfInOneWorldOnly) {
+    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=0\n"
+                                  "collapse_huge_page addr=0x40000000000 order=6\n"
+                                  "clear_flush_young_ptes addr=0x40000008000 nr=25\n"
+                                  "uffd_writeprotect addr=0x4000001a000 nr=8 enable=1\n"
+                                  "iommu_sva_handle_mm addr=0x4000001a000 write=1 value=0x0\n");
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 5U);
+}
+
+// No op on a NUMA hint: do_numa_page() restores a clean entry, so a device's write would fault a
+// second time, on the dirty state, and the model retries once.
+TEST(SvaOracle, NoDeviceAccessToANumaHint) {
+    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=4\n"
+                                  "clear_young_dirty_ptes addr=0x40000000000 nr=16 flags=dirty\n"
+                                  "hw_access addr=0x40000000000 write=1 slot=0 value=0x0\n"
+                                  "modify_prot addr=0x40000001000 nr=1 prot=none\n"
+                                  "iommu_sva_handle_mm addr=0x40000001000 write=1 value=0x0\n");
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 4U);
+}
+
+// No op on a THP: the device's fault there would take huge_pmd_set_accessed().
+TEST(SvaOracle, NoDeviceAccessToAThp) {
+    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=9\n"
+                                  "iommu_sva_handle_mm addr=0x40000000000 write=0 value=0x0\n");
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 1U);
+}
+
+} // namespace
+} // namespace mmfuzz
