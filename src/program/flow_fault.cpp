@@ -144,7 +144,10 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
     const auto handled = static_cast<vm_fault>(a.detail % 8);
     if (path == fault_path::wp_copy)
         spread_split_pmds(c);
-    if (a.flag && handled == vm_fault::done) {
+    // A swap-in or device-private return maps the page even when the write fault after it
+    // fails (do_wp_page() without memory for the copy).
+    const bool mapped = path == fault_path::swap || path == fault_path::device;
+    if (a.flag && (handled == vm_fault::done || mapped)) {
         ad_interval iv = s.at(page);
         switch (path) {
         case fault_path::anon:

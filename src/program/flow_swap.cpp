@@ -179,8 +179,11 @@ void set_exact_from(flow_context &c, std::uint64_t p) {
         c.chk.spec.set_exact(p, pte_young(*e), pte_dirty(*e));
 }
 
-void update_swapin(flow_context &c, const op &o, const op_result &a, const op_result &) {
-    if (!a.flag)
+/// The entry is present once the swap-in mapped it, even when the write fault that follows in
+/// do_wp_page() fails (no memory for the copy): the legalizer asked for a swap entry.
+void update_swapin(flow_context &c, const op &o, const op_result &, const op_result &) {
+    const auto e = entry_at(c.ref, o[slot::addr]);
+    if (!e || !pte_present(*e))
         return;
     set_exact_from(c, o[slot::addr]);
     // The present entry carries the swap entry's uffd-wp bit.
