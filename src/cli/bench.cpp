@@ -171,10 +171,13 @@ std::string build_kind() {
 } // namespace
 
 std::string markdown_context(const std::vector<std::string> &args, const load_samples &load) {
+    // Relative to the project root when run from there (build/fuzz/mmfuzz); elsewhere a
+    // relative path would not say where it was run from.
     fs::path self = self_dir() / "mmfuzz";
     std::error_code ec;
     const fs::path rel = fs::relative(self, fs::current_path(), ec);
-    if (!ec && !rel.empty() && rel.native().rfind("..", 0) != 0)
+    if (!ec && !rel.empty() && rel.native().rfind("..", 0) != 0 &&
+        fs::exists(fs::current_path() / "CMakePresets.json", ec))
         self = rel;
     std::string cmd = self.string() + " bench";
     for (const std::string &a : args)
