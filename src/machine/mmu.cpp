@@ -1,4 +1,5 @@
-// The MMU: a walker over the simulated tables, hardware AF and DBM-dirty updates, and a TLB.
+// The MMU: a walker over the simulated tables, hardware AF and DBM-dirty updates, and a TLB;
+// and a second walker, an SVA device's SMMU, which updates nothing and caches nothing.
 //
 // What a TLB hit does follows the ARM ARM's hardware management of the access flag and dirty
 // state (FEAT_HAFDBS):
