@@ -42,6 +42,11 @@ bool collapsible(world &w, pte_t pte) {
 /// must be reachable and its PTE lock held. The entry is map_anon_folio_pte_nopf()'s
 /// (mm/memory.c): young, and dirty and writable only where the VMA is writable. The source A/D
 /// bits are discarded.
+/// Of the scan's policy, the model keeps what the mappings decide with khugepaged's defaults
+/// (max_ptes_none 511: one present page is enough; max_ptes_shared 256) and leaves out two
+/// heuristics: the referenced-page requirement (SCAN_LACK_REFERENCED_PAGE, which MADV_COLLAPSE
+/// does not apply either) and the swap-in of up to max_ptes_swap swap entries
+/// (__collapse_huge_page_swapin()): a swap entry in the range refuses the collapse here.
 bool collapse_huge_page(world &w, std::uint64_t addr, unsigned order) {
     const geometry &g = w.geo();
     if (order < 2 || order > g.pmd_order()) // THP_ORDERS_ALL_ANON: no order-1 anon folio
