@@ -235,6 +235,14 @@ std::optional<op> legalize_sva(const op &in, world &ref, const char *&why) {
     const auto e = entry_at(ref, in[slot::addr]);
     if (e && !pte_none(*e) && (!pte_present(*e) || pte_protnone(*e)))
         return no_op(why, "a software leaf or a NUMA hint: the CPU's fault");
+    // An entry a direct set_ptes made to allow what its VMA does not: whether the device faults
+    // at all, and so meets the handler's SIGSEGV, would follow each world's raw AF and dirty.
+    const bool write = in[slot::arg] != 0;
+    const vm_flags_t flags = ref.vm_flags_at(ref.page_va(in[slot::addr]));
+    const bool vma_allows =
+        (flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0 && (!write || (flags & VM_WRITE) != 0);
+    if (!vma_allows && e && pte_present(*e) && (!write || pte_write(*e)))
+        return no_op(why, "the entry allows an access its VMA does not");
     return in;
 }
 

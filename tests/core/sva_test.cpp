@@ -141,6 +141,22 @@ TEST(SvaOracle, NoDeviceAccessToANumaHint) {
     EXPECT_EQ(r.applied, 4U);
 }
 
+// No op where a direct set_ptes made a read-only VMA's entries writable: the device's write
+// succeeds where the contpte world's fix-up of an earlier read left the entry dirty, and meets
+// the handler's SIGSEGV where the reference's entry is still clean.
+TEST(SvaOracle, NoDeviceWriteToAWritableEntryOfAReadOnlyVma) {
+    const run_result r = run_text("folio_alloc order=4 anon=1\n"
+                                  "mprotect addr=0x40000000000 nr=16 prot=ro\n"
+                                  "set_ptes addr=0x40000000000 nr=16 folio=0 page=0 prot=rw "
+                                  "flags=young\n"
+                                  "hw_access addr=0x40000003000 write=1 slot=9 value=0x1234\n"
+                                  "ptep_test_and_clear_young addr=0x40000005000\n"
+                                  "iommu_sva_handle_mm addr=0x40000002000 write=0 value=0x0\n"
+                                  "iommu_sva_handle_mm addr=0x40000008000 write=1 value=0x33\n");
+    ASSERT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 6U);
+}
+
 // No op on a THP: the device's fault there would take huge_pmd_set_accessed().
 TEST(SvaOracle, NoDeviceAccessToAThp) {
     const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=9\n"
