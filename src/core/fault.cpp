@@ -298,28 +298,31 @@ vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *p
     return vm_fault::done;
 }
 
-touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std::uint64_t value) {
+namespace {
+
+/// An access, and on a fault handle_mm_fault() and the access once more.
+template <typename Access>
+touch_result access_with_fault(world &w, std::uint64_t addr, bool write, Access access) {
     touch_result r;
-    r.access = w.m.hw_access(addr, write, slot, value);
+    r.access = access();
     if (r.access.ok())
         return r;
     r.faulted = true;
     r.handled = handle_mm_fault(w, addr, write, &r.path);
     if (r.handled == vm_fault::done)
-        r.access = w.m.hw_access(addr, write, slot, value);
+        r.access = access();
     return r;
 }
 
+} // namespace
+
+touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std::uint64_t value) {
+    return access_with_fault(w, addr, write,
+                             [&] { return w.m.hw_access(addr, write, slot, value); });
+}
+
 touch_result sva_touch(world &w, std::uint64_t addr, bool write, std::uint64_t value) {
-    touch_result r;
-    r.access = w.m.device_access(addr, write, value);
-    if (r.access.ok())
-        return r;
-    r.faulted = true;
-    r.handled = handle_mm_fault(w, addr, write, &r.path);
-    if (r.handled == vm_fault::done)
-        r.access = w.m.device_access(addr, write, value);
-    return r;
+    return access_with_fault(w, addr, write, [&] { return w.m.device_access(addr, write, value); });
 }
 
 } // namespace mmfuzz

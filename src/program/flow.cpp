@@ -21,6 +21,10 @@ const flow_op *find_flow(op_kind kind) {
     return by_tag[static_cast<std::uint8_t>(kind)];
 }
 
+std::pair<std::uint64_t, std::uint64_t> one_page(const op &o) {
+    return {o[slot::addr], 1};
+}
+
 bool spread_prot_batches(flow_context &c, std::uint64_t first, std::uint64_t nr) {
     const auto base = c.ref.pte_lookup(c.ref.page_va(first));
     if (!base)

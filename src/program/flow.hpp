@@ -63,6 +63,8 @@ void spread_split_pmd(flow_context &c, std::uint64_t first);
 /// for traces and reports: "(do_anonymous_page: handled)".
 std::string describe_fault_detail(std::uint8_t detail);
 
+/// The page an op names at `addr`, as a flow_op range: (addr, 1).
+std::pair<std::uint64_t, std::uint64_t> one_page(const op &o);
 /// The flow op of a kind, or nullptr when this build has none for it.
 const flow_op *find_flow(op_kind kind);
 

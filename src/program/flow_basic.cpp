@@ -28,10 +28,6 @@ range_t addr_nr(const op &o) {
     return {o[slot::addr], o[slot::nr]};
 }
 
-range_t addr_one(const op &o) {
-    return {o[slot::addr], 1};
-}
-
 /// The pages [first, end) of a range that runs across page tables: a count past the end of the
 /// window stops there, and a PMD leaf the range reaches is taken whole.
 range_t whole_leaf_range(const op &o, world &ref) {
@@ -393,7 +389,7 @@ void update_fork(flow_context &c, const op &, const op_result &, const op_result
 }
 
 const std::array<flow_op, 5> flows = {
-    flow_op{op_kind::folio_referenced, legalize_referenced, addr_one, apply_referenced,
+    flow_op{op_kind::folio_referenced, legalize_referenced, one_page, apply_referenced,
             check_referenced, update_referenced},
     flow_op{op_kind::mprotect, legalize_mprotect, addr_nr, apply_mprotect, nullptr,
             update_mprotect},

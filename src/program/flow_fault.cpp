@@ -11,10 +11,6 @@ namespace mmfuzz {
 
 namespace {
 
-std::pair<std::uint64_t, std::uint64_t> addr_one(const op &o) {
-    return {o[slot::addr], 1};
-}
-
 // ---- do_anonymous_page --------------------------------------------------------------------
 
 /// The order do_anonymous_page() will map: the highest up to the requested one whose aligned
@@ -111,16 +107,24 @@ std::string describe_touch(const op_result &r) {
            (r.flag ? ", after " + describe_fault_detail(r.detail) : "") + (r.failed ? " oom" : "");
 }
 
-std::optional<finding> check_touch(flow_context &c, const op &o, const op_result &a,
-                                   const op_result &b) {
-    if (a.fault != b.fault || a.value != b.value || a.flag != b.flag || a.detail != b.detail ||
-        a.failed != b.failed)
+/// An access op's verdict once its results are judged `same`: EQUIV if not, else a read checked
+/// against the ideal memory.
+std::optional<finding> check_access(flow_context &c, const op &o, const op_result &a,
+                                    const op_result &b, bool same, const char *what) {
+    if (!same)
         return finding{"EQUIV",
-                       "handle_mm_fault: " + describe_touch(a) + " vs " + describe_touch(b),
+                       std::string(what) + ": " + describe_touch(a) + " vs " + describe_touch(b),
                        {o[slot::addr]}};
     if (a.fault == 0 && o[slot::arg] == 0)
-        return c.chk.check_read(c.content, o[slot::addr], a.value, "handle_mm_fault");
+        return c.chk.check_read(c.content, o[slot::addr], a.value, what);
     return std::nullopt;
+}
+
+std::optional<finding> check_touch(flow_context &c, const op &o, const op_result &a,
+                                   const op_result &b) {
+    const bool same = a.fault == b.fault && a.value == b.value && a.flag == b.flag &&
+                      a.detail == b.detail && a.failed == b.failed;
+    return check_access(c, o, a, b, same, "handle_mm_fault");
 }
 
 /// A write fault on a THP a fork's child shares splits it first (do_huge_pmd_wp_page()) and
@@ -268,21 +272,15 @@ std::optional<finding> check_sva(flow_context &c, const op &o, const op_result &
         same = same && a.detail == b.detail;
     else
         same = same && (a.flag ? a : b).detail == fault_detail(fault_path::access, vm_fault::done);
-    if (!same)
-        return finding{"EQUIV",
-                       "iommu_sva_handle_mm: " + describe_touch(a) + " vs " + describe_touch(b),
-                       {o[slot::addr]}};
-    if (a.fault == 0 && o[slot::arg] == 0)
-        return c.chk.check_read(c.content, o[slot::addr], a.value, "iommu_sva_handle_mm");
-    return std::nullopt;
+    return check_access(c, o, a, b, same, "iommu_sva_handle_mm");
 }
 
 const std::array<flow_op, 3> flows = {
     flow_op{op_kind::do_anonymous_page, legalize_anon, range_anon, apply_anon, nullptr,
             update_anon},
-    flow_op{op_kind::handle_mm_fault, legalize_touch, addr_one, apply_touch, check_touch,
+    flow_op{op_kind::handle_mm_fault, legalize_touch, one_page, apply_touch, check_touch,
             update_touch},
-    flow_op{op_kind::iommu_sva_handle_mm, legalize_sva, addr_one, apply_sva, check_sva,
+    flow_op{op_kind::iommu_sva_handle_mm, legalize_sva, one_page, apply_sva, check_sva,
             update_touch},
 };
 

@@ -34,10 +34,6 @@ std::optional<op> legalize_split_pmd(const op &in, world &ref, const char *&why)
     return no_op(why, "no huge PMD to split there");
 }
 
-std::pair<std::uint64_t, std::uint64_t> range_one(const op &o) {
-    return {o[slot::addr], 1};
-}
-
 op_result apply_split_pmd(world &w, const op &o) {
     const std::uint64_t va = w.page_va(o[slot::addr]);
     split_huge_pmd(w, va);
@@ -144,9 +140,9 @@ void update_collapse(flow_context &c, const op &o, const op_result &a, const op_
 }
 
 const std::array flows = {
-    flow_op{op_kind::split_huge_pmd, legalize_split_pmd, range_one, apply_split_pmd, nullptr,
+    flow_op{op_kind::split_huge_pmd, legalize_split_pmd, one_page, apply_split_pmd, nullptr,
             update_split_pmd},
-    flow_op{op_kind::split_folio, legalize_split_folio, range_one, apply_split_folio, nullptr,
+    flow_op{op_kind::split_folio, legalize_split_folio, one_page, apply_split_folio, nullptr,
             update_split_folio},
     flow_op{op_kind::collapse_huge_page, legalize_collapse, range_collapse, apply_collapse, nullptr,
             update_collapse},

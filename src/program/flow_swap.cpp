@@ -29,9 +29,6 @@ std::optional<unmap::folio_walk> mapped_folio(world &ref, const op &o, const cha
     return fw;
 }
 
-range_t one_page(const op &o) {
-    return {o[slot::addr], 1};
-}
 range_t nr_pages(const op &o) {
     return {o[slot::addr], o[slot::nr]};
 }
