@@ -172,11 +172,15 @@ void session::update_content(const op &o, page_range range, const op_result &a) 
         // (migration or a device move back to RAM maps it). That frame may be mapped at another
         // page too, now or later, and written there: the kernel never builds such an alias,
         // the op language can, and the ideal memory does not follow it (content.hpp).
+        // Any other leaf replaces the data the entry it overwrites held (a swap entry of the
+        // core flows' device): a marker's fault maps a zeroed page, the rest fail or wait.
         const auto kind = static_cast<leaf_kind>(o[slot::arg]);
         if (kind == leaf_kind::device_read || kind == leaf_kind::device_write ||
             kind == leaf_kind::device_exclusive || kind == leaf_kind::migration_read ||
             kind == leaf_kind::migration_read_exclusive || kind == leaf_kind::migration_write)
             orc_->content.untracked(first);
+        else
+            orc_->content.dropped(first);
         break;
     }
     case op_kind::ptep_get_and_clear:
