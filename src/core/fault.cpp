@@ -2,9 +2,10 @@
 // do_numa_page() and the access-flag fix-up, plus a user access that takes them.
 //
 // Simplification: read faults map a zeroed folio as with mm_forbids_zeropage(); the shared zero
-// page is not modelled. Of the faults on PMD leaves only a write to a read-only THP is taken
-// (do_huge_pmd_wp_page(), after fork or a write-protect): PMD THPs are mapped young and dirty,
-// and a PROT_NONE PMD (NUMA hinting) is not modelled.
+// page is not modelled. Of the faults on PMD leaves a write to a read-only THP is taken
+// (do_huge_pmd_wp_page(), after fork or a write-protect), and an old or clean THP's fix-up
+// (huge_pmd_set_accessed(), which only a walker without hardware AF and dirty needs); a
+// PROT_NONE PMD (NUMA hinting) is not modelled.
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
 #include "pgtable/softleaf.hpp"
@@ -179,12 +180,13 @@ vm_fault do_nonpresent(world &w, std::uint64_t addr, pte_t orig, bool write, fau
 
 const char *fault_path_name(fault_path p) {
     static constexpr std::array names = {
-        "no handler",          "do_anonymous_page",
-        "do_swap_page",        "do_swap_page, device-private",
-        "do_numa_page",        "wp_page_reuse",
-        "wp_page_copy",        "ptep_set_access_flags",
-        "do_huge_pmd_wp_page", "do_anonymous_page, uffd-wp marker"};
-    static_assert(names.size() == static_cast<std::size_t>(fault_path::anon_uffd_wp) + 1);
+        "no handler",           "do_anonymous_page",
+        "do_swap_page",         "do_swap_page, device-private",
+        "do_numa_page",         "wp_page_reuse",
+        "wp_page_copy",         "ptep_set_access_flags",
+        "do_huge_pmd_wp_page",  "do_anonymous_page, uffd-wp marker",
+        "huge_pmd_set_accessed"};
+    static_assert(names.size() == static_cast<std::size_t>(fault_path::huge_access) + 1);
     const auto i = static_cast<std::size_t>(p);
     return i < names.size() ? names[i] : "?";
 }
@@ -254,8 +256,14 @@ vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *p
         taken = fault_path::anon;
         return do_anonymous_page(w, addr, 0, write);
     }
-    // __handle_mm_fault(): a write to a read-only THP (hardware sets AF and dirty itself).
-    if (write && pmd_trans_huge(pmd) && !pmd_write(pmd) && !pmd_protnone(pmd)) {
+    // __handle_mm_fault() on a THP: a write to a read-only one goes to wp_huge_pmd(), which may
+    // fall back to the PTE level; any other fault (an old THP, or a write to a clean one, met by
+    // a walker without hardware AF or dirty) to huge_pmd_set_accessed().
+    if (pmd_trans_huge(pmd) && !pmd_protnone(pmd)) {
+        if (!write || pmd_write(pmd)) {
+            taken = fault_path::huge_access;
+            return huge_pmd_set_accessed(w, addr, pmd, write);
+        }
         const vm_fault r = do_huge_pmd_wp_page(w, addr);
         if (r != vm_fault::fallback) {
             taken = r == vm_fault::done ? fault_path::huge_wp_reuse : fault_path::none;
@@ -300,29 +308,37 @@ vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *p
 
 namespace {
 
-/// An access, and on a fault handle_mm_fault() and the access once more.
+/// An access, and while it faults, up to `max_faults` times, handle_mm_fault() and the access
+/// once more if the fault was handled.
 template <typename Access>
-touch_result access_with_fault(world &w, std::uint64_t addr, bool write, Access access) {
+touch_result access_with_fault(world &w, std::uint64_t addr, bool write, unsigned max_faults,
+                               Access access) {
     touch_result r;
     r.access = access();
-    if (r.access.ok())
-        return r;
-    r.faulted = true;
-    r.handled = handle_mm_fault(w, addr, write, &r.path);
-    if (r.handled == vm_fault::done)
+    for (unsigned n = 0; !r.access.ok() && n < max_faults; ++n) {
+        if (r.faulted) {
+            r.earlier_writes.at(r.nr_earlier) = static_cast<std::uint32_t>(w.m.write_log().size());
+            r.earlier.at(r.nr_earlier++) = {r.path, r.handled};
+        }
+        r.faulted = true;
+        r.handled = handle_mm_fault(w, addr, write, &r.path);
+        if (r.handled != vm_fault::done)
+            break;
         r.access = access();
+    }
     return r;
 }
 
 } // namespace
 
 touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std::uint64_t value) {
-    return access_with_fault(w, addr, write,
+    return access_with_fault(w, addr, write, 1,
                              [&] { return w.m.hw_access(addr, write, slot, value); });
 }
 
 touch_result sva_touch(world &w, std::uint64_t addr, bool write, std::uint64_t value) {
-    return access_with_fault(w, addr, write, [&] { return w.m.device_access(addr, write, value); });
+    return access_with_fault(w, addr, write, sva_max_faults,
+                             [&] { return w.m.device_access(addr, write, value); });
 }
 
 } // namespace mmfuzz

@@ -6,6 +6,7 @@
 
 #include "core/world.hpp"
 
+#include <array>
 #include <cstdint>
 
 namespace mmfuzz {
@@ -36,6 +37,7 @@ enum class fault_path : std::uint8_t {
     access,        ///< the access-flag / dirty fix-up with ptep_set_access_flags()
     huge_wp_reuse, ///< do_huge_pmd_wp_page() reuses a THP
     anon_uffd_wp,  ///< a uffd-wp marker: do_anonymous_page() maps the page uffd-wp
+    huge_access,   ///< huge_pmd_set_accessed(): the access-flag / dirty fix-up of a THP
 };
 /// The handler's kernel name and the outcome, for traces: "do_anonymous_page, uffd-wp marker"
 /// (names follow the enums' order).
@@ -48,17 +50,37 @@ vm_fault do_wp_page(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig,
                     fault_path *path = nullptr);
 /// mm/memory.c handle_mm_fault() for a fault hardware reported at addr.
 vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *path = nullptr);
+/// One handle_mm_fault(): the handler it went to and its outcome.
+struct fault_round {
+    fault_path path = fault_path::none;
+    vm_fault handled = vm_fault::done;
+};
+/// The most faults a device's access takes before the op gives up on it (the device itself
+/// would retry for ever): two are the most a correct kernel needs (do_numa_page() restores a
+/// clean entry, whose write then takes the dirty fix-up or do_wp_page()), so the rest show a
+/// fault handler that keeps reporting success while the entry stays as it was.
+constexpr unsigned sva_max_faults = 4;
 /// A user access: the MMU, and on a fault handle_mm_fault() and the access once more.
 struct touch_result {
     hw_access_result access;
-    vm_fault handled = vm_fault::done;
+    vm_fault handled = vm_fault::done; ///< the last fault's outcome
     fault_path path = fault_path::none;
     bool faulted = false;
+    /// sva_touch(): the faults before the last one, oldest first, and the length of the
+    /// machine's write log after each, so that the table as it stood between two faults can
+    /// be rebuilt.
+    std::array<fault_round, sva_max_faults - 1> earlier{};
+    std::array<std::uint32_t, sva_max_faults - 1> earlier_writes{};
+    unsigned nr_earlier = 0;
 };
 touch_result touch(world &w, std::uint64_t addr, bool write, unsigned slot, std::uint64_t value);
 /// An SVA-bound device's access (machine::device_access()), and on a fault the I/O page fault
 /// path, drivers/iommu/iommu-sva.c iommu_sva_handle_mm(): handle_mm_fault() with
-/// FAULT_FLAG_REMOTE (the VMA's permissions checked as for a CPU), then the device's retry.
+/// FAULT_FLAG_REMOTE (the VMA's permissions checked as for a CPU), then the device's retry,
+/// fault after fault while the handler reports one handled (IOMMU_PAGE_RESP_SUCCESS), up to
+/// sva_max_faults. A fault that did nothing (the entry changed, a migration entry or a
+/// userfault to wait for) would also be answered with success, but the device's retry would
+/// find the same entry until another thread acts, so the access ends there.
 touch_result sva_touch(world &w, std::uint64_t addr, bool write, std::uint64_t value);
 
 // ---- aging.cpp, mprotect.cpp, zap.cpp --------------------------------------------------------
@@ -97,6 +119,10 @@ vm_fault do_huge_pmd_anonymous_page(world &w, std::uint64_t addr, bool write);
 /// mm/huge_memory.c do_huge_pmd_wp_page(): a write fault on a read-only THP; reuse of an
 /// exclusive one, or the split and VM_FAULT_FALLBACK to the PTEs for a shared one.
 vm_fault do_huge_pmd_wp_page(world &w, std::uint64_t addr);
+/// mm/huge_memory.c huge_pmd_set_accessed() and touch_pmd(): under the PMD lock, if the PMD is
+/// still `orig`, make it young (and dirty for a write) with pmdp_set_access_flags(), then
+/// update_mmu_cache_pmd() if that changed it.
+vm_fault huge_pmd_set_accessed(world &w, std::uint64_t addr, pmd_t orig, bool write);
 /// mm/huge_memory.c __split_huge_pmd() of the PMD mapping addr (SEMANTICS 4.1).
 void split_huge_pmd(world &w, std::uint64_t addr);
 /// mm/huge_memory.c zap_huge_pmd(): unmap a PMD-mapped THP; the PMD range goes into the

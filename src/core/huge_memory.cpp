@@ -224,6 +224,22 @@ vm_fault do_huge_pmd_wp_page(world &w, std::uint64_t addr) {
     return vm_fault::fallback;
 }
 
+vm_fault huge_pmd_set_accessed(world &w, std::uint64_t addr, pmd_t orig, bool write) {
+    const std::uint64_t haddr = pmd_align_down(w, addr);
+    const hw_pmdp pmdp = w.m.pmd_off(haddr);
+    const spinlock_t ptl = w.m.pmd_lockptr();
+    w.m.spin_lock(ptl);
+    if (pmd_same(w.ops->pmdp_get(pmdp), orig)) {
+        pmd_t entry = pmd_mkyoung(orig);
+        if (write)
+            entry = pmd_mkdirty(entry);
+        if (w.ops->pmdp_set_access_flags(&w.vma, haddr, pmdp, entry, write ? 1 : 0) != 0)
+            w.ops->update_mmu_cache_pmd(&w.vma, addr, pmdp);
+    }
+    w.m.spin_unlock(ptl);
+    return vm_fault::done;
+}
+
 /// mm/huge_memory.c change_huge_pmd() of a present PMD leaf, under the PMD lock. arm64 has no
 /// pmdp_invalidate_ad(), so the generic one is pmdp_invalidate(): the PMD goes present-invalid
 /// and its range is flushed before the new protection is written, which makes a change of

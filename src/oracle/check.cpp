@@ -330,10 +330,11 @@ namespace {
 
 /// checker::foldable() with the caller's cursor on the reference world. It reads the raw
 /// entries: a view differs from them only in young/dirty and PTE_CONT, which it ignores.
-checker::foldability foldable_at(world &ref, entry_cursor &cur, std::uint64_t first) {
+/// Whether the block's raw entries `run` could be folded (CONT_BLOCK's rule, young and dirty
+/// aside).
+checker::foldability foldable_run(world &ref, std::span<const pte_t> run) {
     const std::uint64_t n = ref.geo().cont_ptes();
-    const auto run = cur.raw_run(first, n);
-    if (run.empty())
+    if (run.size() != n)
         return {};
     const pte_t head = run[0];
     if (!pte_present(head) || pte_pfn(head) % n != 0)
@@ -352,6 +353,10 @@ checker::foldability foldable_at(world &ref, entry_cursor &cur, std::uint64_t fi
         valid = valid && pte_valid(p);
     }
     return {valid, true};
+}
+
+checker::foldability foldable_at(world &ref, entry_cursor &cur, std::uint64_t first) {
+    return foldable_run(ref, cur.raw_run(first, ref.geo().cont_ptes()));
 }
 
 } // namespace
@@ -399,6 +404,37 @@ void checker::young_cleared(std::uint64_t first, std::uint64_t nr) {
             spec.relax_young(q);
             spec.mark_stale_old(q);
         }
+    }
+}
+
+void checker::spread_at_write(std::size_t end) {
+    const std::uint64_t n = ref_.geo().cont_ptes();
+    const auto &log = ref_.m.write_log();
+    const auto page_of = [&](const pgtable_write &wr) -> std::optional<std::uint64_t> {
+        const auto va = ref_.m.table_va({wr.table});
+        if (wr.level != pt_level::pte || !va)
+            return std::nullopt;
+        return ((*va - ref_.m.window_start()) >> ref_.geo().page_shift) + wr.index;
+    };
+    std::vector<std::uint64_t> blocks;
+    for (std::size_t i = 0; i < std::min(end, log.size()); ++i)
+        if (const auto p = page_of(log[i]))
+            blocks.push_back(block_of(*p));
+    std::sort(blocks.begin(), blocks.end());
+    blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+    entry_cursor cur(ref_);
+    std::vector<pte_t> run;
+    for (const std::uint64_t b : blocks) {
+        const auto now = cur.raw_run(b, n);
+        run.assign(now.begin(), now.end());
+        if (run.empty())
+            continue;
+        // Undo the later writes, newest first.
+        for (std::size_t i = log.size(); i-- > end;)
+            if (const auto p = page_of(log[i]); p && *p >= b && *p < b + n)
+                run[*p - b] = pte_t{log[i].old_val};
+        if (foldable_run(ref_, run).valid)
+            spec.spread(b, n);
     }
 }
 

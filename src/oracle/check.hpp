@@ -122,6 +122,9 @@ class checker {
     void young_cleared(std::uint64_t first, std::uint64_t nr);
     /// Spread `may` over every foldable block among these pages.
     void spread(const std::vector<std::uint64_t> &pages);
+    /// spread() over the blocks the reference's first `end` writes of this op touched, as it
+    /// would have run had the op ended there: on the table as it then stood.
+    void spread_at_write(std::size_t end);
     [[nodiscard]] std::uint64_t block_of(std::uint64_t page) const {
         return page & ~(std::uint64_t{ref_.geo().cont_ptes()} - 1);
     }

@@ -5,7 +5,7 @@
 namespace mmfuzz {
 
 namespace {
-constexpr std::array<invariant_info, 18> catalogue = {{
+constexpr std::array<invariant_info, 19> catalogue = {{
     {"EQUIV", "both worlds show core code the same entries: exact on all fields but young/dirty, "
               "young/dirty inside the spec interval; op results likewise"},
     {"DIRTY_LOSS", "an entry or op result shows clean where the page is known dirty"},
@@ -34,6 +34,9 @@ constexpr std::array<invariant_info, 18> catalogue = {{
                 "redirtied lazy-free folio) comes back as it was, young and dirty aside"},
     {"CONTENT", "a read returned other than the last value written (zero only where the kernel "
                 "may discard)"},
+    {"FAULT_PROGRESS", "a device's access still faults after every fault on it was reported "
+                       "handled, as many times as a correct kernel could need: the device, "
+                       "which retries, would fault for ever"},
     {"API", "a page-table API call broke its documented preconditions (a batch over entries "
             "that are not consecutive pages of one folio, set_ptes over present entries); the "
             "legalizer makes direct calls legal, so the caller is a core flow or the arch code"},

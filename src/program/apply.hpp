@@ -2,8 +2,11 @@
 // the caller's TLB flush and RSS accounting.
 #pragma once
 
+#include "core/flows.hpp"
 #include "core/world.hpp"
 #include "program/op.hpp"
+
+#include <array>
 
 namespace mmfuzz {
 
@@ -21,6 +24,11 @@ struct op_result {
     /// A flow's own outcome code (the fault path taken, the reclaim result...), compared
     /// between the worlds.
     std::uint8_t detail = 0;
+    /// iommu_sva_handle_mm: the device's faults before the last one, packed as `detail`
+    /// (handler and outcome), oldest first, and the world's write-log length after each.
+    std::array<std::uint8_t, sva_max_faults - 1> earlier{};
+    std::uint8_t nr_earlier = 0;
+    std::array<std::uint32_t, sva_max_faults - 1> earlier_writes{};
 };
 
 op_result apply_op(world &w, const op &o);

@@ -93,6 +93,10 @@ op_result access_result(const touch_result &t) {
     r.flag = t.faulted;
     r.failed = t.handled == vm_fault::oom;
     r.detail = fault_detail(t.path, t.handled);
+    for (unsigned i = 0; i < t.nr_earlier; ++i)
+        r.earlier.at(i) = fault_detail(t.earlier.at(i).path, t.earlier.at(i).handled);
+    r.nr_earlier = static_cast<std::uint8_t>(t.nr_earlier);
+    r.earlier_writes = t.earlier_writes;
     return r;
 }
 
@@ -102,9 +106,15 @@ op_result apply_touch(world &w, const op &o) {
 }
 
 std::string describe_touch(const op_result &r) {
-    return (r.fault == 0 ? "ok value " + std::to_string(r.value)
-                         : std::string("fault ") + hw_fault_name(r.fault)) +
-           (r.flag ? ", after " + describe_fault_detail(r.detail) : "") + (r.failed ? " oom" : "");
+    std::string s = r.fault == 0 ? "ok value " + std::to_string(r.value)
+                                 : std::string("fault ") + hw_fault_name(r.fault);
+    if (r.flag) {
+        s += ", after ";
+        for (unsigned i = 0; i < r.nr_earlier; ++i)
+            s += describe_fault_detail(r.earlier.at(i)) + " ";
+        s += describe_fault_detail(r.detail);
+    }
+    return s + (r.failed ? " oom" : "");
 }
 
 /// An access op's verdict once its results are judged `same`: EQUIV if not, else a read checked
@@ -140,18 +150,19 @@ void spread_split_pmds(flow_context &c) {
         [](const pgtable_write &, std::uint64_t) {});
 }
 
-void update_touch(flow_context &c, const op &o, const op_result &a, const op_result &) {
+/// The spec after one handle_mm_fault() of the reference (`detail`: handler and outcome) for
+/// an access to `page`. Entries are read after the whole op, which later faults of the same
+/// access only make younger or dirtier, as their own updates then say.
+void update_fault(flow_context &c, std::uint64_t page, bool write, std::uint8_t detail) {
     ad_spec &s = c.chk.spec;
-    const std::uint64_t page = o[slot::addr];
-    const bool write = o[slot::arg] != 0;
-    const auto path = static_cast<fault_path>(a.detail / 8);
-    const auto handled = static_cast<vm_fault>(a.detail % 8);
+    const auto path = static_cast<fault_path>(detail / 8);
+    const auto handled = static_cast<vm_fault>(detail % 8);
     if (path == fault_path::wp_copy)
         spread_split_pmds(c);
     // A swap-in or device-private return maps the page even when the write fault after it
     // fails (do_wp_page() without memory for the copy).
     const bool mapped = path == fault_path::swap || path == fault_path::device;
-    if (a.flag && (handled == vm_fault::done || mapped)) {
+    if (handled == vm_fault::done || mapped) {
         ad_interval iv = s.at(page);
         switch (path) {
         case fault_path::anon:
@@ -213,9 +224,38 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
             }
             break;
         }
+        case fault_path::huge_access: {
+            // The whole PMD leaf became young, and dirty for a write.
+            const std::uint64_t n = c.ref.geo().ptrs_per_pte();
+            for (std::uint64_t p = page & ~(n - 1); p < (page & ~(n - 1)) + n; ++p) {
+                ad_interval r = s.at(p);
+                r.must.young = r.may.young = true;
+                if (write)
+                    r.must.dirty = r.may.dirty = true;
+                s.set(p, r);
+                s.keep_flags(p);
+            }
+            break;
+        }
         case fault_path::none:
             break;
         }
+    }
+}
+
+void update_touch(flow_context &c, const op &o, const op_result &a, const op_result &) {
+    ad_spec &s = c.chk.spec;
+    const std::uint64_t page = o[slot::addr];
+    const bool write = o[slot::arg] != 0;
+    if (a.flag) {
+        // A fault after another may undo what the contpte world could fold after the first
+        // (do_numa_page() restores a block, do_wp_page() then replaces one of its pages), so
+        // each earlier fault spreads the spec as the end of an op would have.
+        for (unsigned i = 0; i < a.nr_earlier; ++i) {
+            update_fault(c, page, write, a.earlier.at(i));
+            c.chk.spread_at_write(a.earlier_writes.at(i));
+        }
+        update_fault(c, page, write, a.detail);
     }
     if (a.fault == 0) {
         s.accessed(page, write);
@@ -226,26 +266,17 @@ void update_touch(flow_context &c, const op &o, const op_result &a, const op_res
 
 // ---- iommu_sva_handle_mm ------------------------------------------------------------------
 
-/// A none or an accessible present entry: the device's fault is then an anonymous fault, an
-/// access-flag or dirty fix-up, or a write-protect fault, after which one retry finds the
-/// entry as the device needs it (or both worlds fail alike). A NUMA hint or a swap entry can
-/// take a second fault (the restored or swapped-in entry still clean), which the device would
-/// retry and the model does not; those faults are the CPU's (handle_mm_fault). No op on a PMD
-/// leaf: a THP's fault would take huge_pmd_set_accessed(), which is not modelled (a CPU with
-/// hardware AF and dirty never takes it).
+/// Any entry but one a direct set_ptes made to allow what its VMA does not: whether the device
+/// faults at all there, and so meets the handler's SIGSEGV, would follow each world's raw AF
+/// and dirty. A THP's entry always has its VMA's protection (do_anonymous_page(), collapse and
+/// change_huge_pmd() make it).
 std::optional<op> legalize_sva(const op &in, world &ref, const char *&why) {
-    if (pmd_leaf(ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(in[slot::addr])))))
-        return no_op(why, "the PMD maps a huge page");
-    const auto e = entry_at(ref, in[slot::addr]);
-    if (e && !pte_none(*e) && (!pte_present(*e) || pte_protnone(*e)))
-        return no_op(why, "a software leaf or a NUMA hint: the CPU's fault");
-    // An entry a direct set_ptes made to allow what its VMA does not: whether the device faults
-    // at all, and so meets the handler's SIGSEGV, would follow each world's raw AF and dirty.
     const bool write = in[slot::arg] != 0;
     const vm_flags_t flags = ref.vm_flags_at(ref.page_va(in[slot::addr]));
     const bool vma_allows =
         (flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0 && (!write || (flags & VM_WRITE) != 0);
-    if (!vma_allows && e && pte_present(*e) && (!write || pte_write(*e)))
+    const auto e = entry_at(ref, in[slot::addr]);
+    if (!vma_allows && e && pte_present(*e) && !pte_protnone(*e) && (!write || pte_write(*e)))
         return no_op(why, "the entry allows an access its VMA does not");
     return in;
 }
@@ -254,24 +285,48 @@ op_result apply_sva(world &w, const op &o) {
     return access_result(sva_touch(w, w.page_va(o[slot::addr]), o[slot::arg] != 0, o[slot::value]));
 }
 
+/// A device access's faults but the access-flag fix-ups, oldest first.
+struct sva_faults {
+    std::array<std::uint8_t, sva_max_faults> detail{};
+    unsigned n = 0;
+    explicit sva_faults(const op_result &r) {
+        const std::uint8_t fixup = fault_detail(fault_path::access, vm_fault::done);
+        const auto add = [&](std::uint8_t d) {
+            if (d != fixup)
+                detail.at(n++) = d;
+        };
+        if (!r.flag)
+            return;
+        for (unsigned i = 0; i < r.nr_earlier; ++i)
+            add(r.earlier.at(i));
+        add(r.detail);
+    }
+    friend bool operator==(const sva_faults &, const sva_faults &) = default;
+};
+
 /// The device reads the accessed page's own entry, but in a CONT block the CPU's hardware may
 /// have set AF or dirty on another entry of the block (which a gathered ptep_get() shows), and
 /// a block-wide clear of young may have cleared AF where the reference's stays: one world may
-/// fault where the other does not, and that fault must be the access-flag fix-up; an access
-/// that still fails may do so on AF in one world and on the write permission in the other,
-/// since the walker reports an access-flag fault first. Otherwise both must end alike.
+/// take access-flag fix-ups the other does not, so the two must take the same faults but
+/// those. An access that still fails may do so on AF in one world and on the write permission
+/// in the other, since the walker reports an access-flag fault first. Otherwise both must end
+/// alike. A world whose access still faults after sva_max_faults faults, each handled (a fix-up
+/// that leaves the entry as it was), fails FAULT_PROGRESS.
 std::optional<finding> check_sva(flow_context &c, const op &o, const op_result &a,
                                  const op_result &b) {
+    for (const auto &[r, w] : {std::pair{&a, &c.ref}, std::pair{&b, &c.opt}})
+        if (r->fault != 0 && r->nr_earlier + 1U == sva_max_faults &&
+            static_cast<vm_fault>(r->detail % 8) == vm_fault::done)
+            return finding{"FAULT_PROGRESS",
+                           std::string(w->ops->name()) + ": iommu_sva_handle_mm: " +
+                               describe_touch(*r) + ", every fault handled",
+                           {o[slot::addr]}};
     const auto af_or_wp = [](int f) {
         return f == static_cast<int>(hw_fault::access_flag) ||
                f == static_cast<int>(hw_fault::write_protect);
     };
-    bool same = (a.fault == b.fault || (af_or_wp(a.fault) && af_or_wp(b.fault))) &&
-                a.value == b.value && a.failed == b.failed;
-    if (a.flag == b.flag)
-        same = same && a.detail == b.detail;
-    else
-        same = same && (a.flag ? a : b).detail == fault_detail(fault_path::access, vm_fault::done);
+    const bool same = (a.fault == b.fault || (af_or_wp(a.fault) && af_or_wp(b.fault))) &&
+                      a.value == b.value && a.failed == b.failed && sva_faults(a) == sva_faults(b);
     return check_access(c, o, a, b, same, "iommu_sva_handle_mm");
 }
 

@@ -44,8 +44,11 @@ std::string describe_result(const op_result &r) {
     case result_kind::access: {
         std::string s = r.fault == 0 ? "ok value=" + hex(r.value)
                                      : std::string("fault ") + hw_fault_name(r.fault);
-        if (r.flag) // handle_mm_fault() ran: apply_touch() packs its handler and outcome
+        if (r.flag) { // handle_mm_fault() ran: access_result() packs each handler and outcome
+            for (unsigned i = 0; i < r.nr_earlier; ++i)
+                s += " " + describe_fault_detail(r.earlier.at(i));
             s += " " + describe_fault_detail(r.detail);
+        }
         return s;
     }
     case result_kind::folio:
