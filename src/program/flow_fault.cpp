@@ -162,6 +162,18 @@ void update_fault(flow_context &c, std::uint64_t page, bool write, std::uint8_t 
     // A swap-in or device-private return maps the page even when the write fault after it
     // fails (do_wp_page() without memory for the copy).
     const bool mapped = path == fault_path::swap || path == fault_path::device;
+    // The access-flag fix-up (of the entry, or of the whole PMD leaf): young, and dirty for a
+    // write.
+    const auto fixed_up = [&](std::uint64_t p) {
+        ad_interval r = s.at(p);
+        r.must.young = r.may.young = true;
+        if (write)
+            r.must.dirty = r.may.dirty = true;
+        s.set(p, r);
+        s.keep_flags(p);
+    };
+    const std::uint64_t pmd_pages = c.ref.geo().ptrs_per_pte();
+    const std::uint64_t pmd_first = page & ~(pmd_pages - 1);
     if (handled == vm_fault::done || mapped) {
         ad_interval iv = s.at(page);
         switch (path) {
@@ -209,34 +221,19 @@ void update_fault(flow_context &c, std::uint64_t page, bool write, std::uint8_t 
                 });
             break;
         case fault_path::access:
-            iv.must.young = iv.may.young = true;
-            if (write)
-                iv.must.dirty = iv.may.dirty = true;
-            s.set(page, iv);
-            s.keep_flags(page);
+            fixed_up(page);
             break;
-        case fault_path::huge_wp_reuse: {
+        case fault_path::huge_wp_reuse:
             // The whole PMD leaf became young, dirty and writable.
-            const std::uint64_t n = c.ref.geo().ptrs_per_pte();
-            for (std::uint64_t p = page & ~(n - 1); p < (page & ~(n - 1)) + n; ++p) {
+            for (std::uint64_t p = pmd_first; p < pmd_first + pmd_pages; ++p) {
                 s.set_exact(p, true, true);
                 s.keep_flags(p);
             }
             break;
-        }
-        case fault_path::huge_access: {
-            // The whole PMD leaf became young, and dirty for a write.
-            const std::uint64_t n = c.ref.geo().ptrs_per_pte();
-            for (std::uint64_t p = page & ~(n - 1); p < (page & ~(n - 1)) + n; ++p) {
-                ad_interval r = s.at(p);
-                r.must.young = r.may.young = true;
-                if (write)
-                    r.must.dirty = r.may.dirty = true;
-                s.set(p, r);
-                s.keep_flags(p);
-            }
+        case fault_path::huge_access:
+            for (std::uint64_t p = pmd_first; p < pmd_first + pmd_pages; ++p)
+                fixed_up(p);
             break;
-        }
         case fault_path::none:
             break;
         }

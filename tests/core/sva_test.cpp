@@ -153,6 +153,7 @@ run_result run_text(const std::string &body, const std::string &inject = "") {
         parse_text("mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n" + body, "test");
     run_options o;
     o.inject = inject;
+    o.trace = true;
     return run_program(p, o);
 }
 
@@ -191,23 +192,15 @@ TEST(SvaOracle, AnAccessThatStillFailsMayFailOnAfInOneWorldOnly) {
     EXPECT_EQ(r.applied, 5U);
 }
 
-run_result run_traced(const std::string &body) {
-    const program p =
-        parse_text("mmfuzz v1 granule=4K window=1 bbml2=0 split_ptlocks=1\n" + body, "test");
-    run_options o;
-    o.trace = true;
-    return run_program(p, o);
-}
-
 // A NUMA hint: do_numa_page() restores a clean entry, so the device's write faults a second
 // time, on the dirty state, in both worlds.
 TEST(SvaOracle, TheDeviceRetriesAfterANumaHint) {
-    const run_result r = run_traced("do_anonymous_page addr=0x40000000000 order=4\n"
-                                    "clear_young_dirty_ptes addr=0x40000000000 nr=16 flags=dirty\n"
-                                    "hw_access addr=0x40000000000 write=1 slot=0 value=0x0\n"
-                                    "modify_prot addr=0x40000001000 nr=1 prot=none\n"
-                                    "iommu_sva_handle_mm addr=0x40000001000 write=1 value=0x5\n"
-                                    "iommu_sva_handle_mm addr=0x40000001000 write=0 value=0x0\n");
+    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=4\n"
+                                  "clear_young_dirty_ptes addr=0x40000000000 nr=16 flags=dirty\n"
+                                  "hw_access addr=0x40000000000 write=1 slot=0 value=0x0\n"
+                                  "modify_prot addr=0x40000001000 nr=1 prot=none\n"
+                                  "iommu_sva_handle_mm addr=0x40000001000 write=1 value=0x5\n"
+                                  "iommu_sva_handle_mm addr=0x40000001000 write=0 value=0x0\n");
     ASSERT_TRUE(r.passed()) << r.violation->report;
     EXPECT_EQ(r.applied, 6U);
     EXPECT_NE(r.trace.find("(do_numa_page: handled) (ptep_set_access_flags: handled)"),
@@ -234,13 +227,13 @@ TEST(SvaOracle, NoDeviceWriteToAWritableEntryOfAReadOnlyVma) {
 // An old THP: the device's faults take huge_pmd_set_accessed() in both worlds, and the young
 // PMD reads back as the ideal memory says.
 TEST(SvaOracle, TheDeviceAccessesAnOldThp) {
-    const run_result r = run_traced("do_anonymous_page addr=0x40000000000 order=9\n"
-                                    "hw_access addr=0x40000003000 write=1 slot=0 value=0x31\n"
-                                    "folio_referenced addr=0x40000000000\n"
-                                    "iommu_sva_handle_mm addr=0x40000003000 write=0 value=0x0\n"
-                                    "folio_referenced addr=0x40000000000\n"
-                                    "iommu_sva_handle_mm addr=0x40000004000 write=1 value=0x32\n"
-                                    "hw_access addr=0x40000004000 write=0 slot=1 value=0x0\n");
+    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=9\n"
+                                  "hw_access addr=0x40000003000 write=1 slot=0 value=0x31\n"
+                                  "folio_referenced addr=0x40000000000\n"
+                                  "iommu_sva_handle_mm addr=0x40000003000 write=0 value=0x0\n"
+                                  "folio_referenced addr=0x40000000000\n"
+                                  "iommu_sva_handle_mm addr=0x40000004000 write=1 value=0x32\n"
+                                  "hw_access addr=0x40000004000 write=0 slot=1 value=0x0\n");
     ASSERT_TRUE(r.passed()) << r.violation->report;
     EXPECT_EQ(r.applied, 7U);
     EXPECT_NE(r.trace.find("huge_pmd_set_accessed: handled"), std::string::npos) << r.trace;
