@@ -183,6 +183,13 @@ constexpr std::array catalogue = {
                 "HTTU, a CPU without hardware dirty state) faults on it forever (fixed in 2026 by "
                 "\"arm64: contpte: fix set_access_flags() no-op check for SMMU/ATS faults\")",
                 false},
+    canary_info{canary::thp_access_fault_ignored, "thp_access_fault_ignored",
+                "handle_mm_fault() calls an access-flag fault on an old THP handled without "
+                "making the PMD young, as before Linux 3.8, where only a write to a read-only THP "
+                "reached pmd_mkyoung(): a walker without hardware AF (ARM then, an SMMU without "
+                "HTTU now) faults on it forever (fixed in 2012 by \"mm: thp: set the accessed "
+                "flag for old pages on access fault\", which added huge_pmd_set_accessed())",
+                true},
 };
 } // namespace
 

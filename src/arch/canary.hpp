@@ -44,6 +44,7 @@ enum class canary : std::uint8_t {
     fork_keeps_swp_exclusive,
     lazyfree_batch_ignores_write,
     set_access_flags_gathered_noop,
+    thp_access_fault_ignored,
 };
 
 struct canary_info {

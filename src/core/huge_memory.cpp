@@ -229,7 +229,7 @@ vm_fault huge_pmd_set_accessed(world &w, std::uint64_t addr, pmd_t orig, bool wr
     const hw_pmdp pmdp = w.m.pmd_off(haddr);
     const spinlock_t ptl = w.m.pmd_lockptr();
     w.m.spin_lock(ptl);
-    if (pmd_same(w.ops->pmdp_get(pmdp), orig)) {
+    if (pmd_same(w.ops->pmdp_get(pmdp), orig) && !w.canaries.on(canary::thp_access_fault_ignored)) {
         pmd_t entry = pmd_mkyoung(orig);
         if (write)
             entry = pmd_mkdirty(entry);
