@@ -328,10 +328,8 @@ void checker::touched(std::uint64_t first, std::uint64_t nr, bool whole_blocks,
 
 namespace {
 
-/// checker::foldable() with the caller's cursor on the reference world. It reads the raw
-/// entries: a view differs from them only in young/dirty and PTE_CONT, which it ignores.
-/// Whether the block's raw entries `run` could be folded (CONT_BLOCK's rule, young and dirty
-/// aside).
+/// Whether the block's raw entries `run` (of the reference world) could be folded: CONT_BLOCK's
+/// rule, young and dirty aside.
 checker::foldability foldable_run(world &ref, std::span<const pte_t> run) {
     const std::uint64_t n = ref.geo().cont_ptes();
     if (run.size() != n)
@@ -355,6 +353,8 @@ checker::foldability foldable_run(world &ref, std::span<const pte_t> run) {
     return {valid, true};
 }
 
+/// checker::foldable() with the caller's cursor on the reference world. It reads the raw
+/// entries: a view differs from them only in young/dirty and PTE_CONT, which it ignores.
 checker::foldability foldable_at(world &ref, entry_cursor &cur, std::uint64_t first) {
     return foldable_run(ref, cur.raw_run(first, ref.geo().cont_ptes()));
 }
