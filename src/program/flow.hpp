@@ -59,9 +59,10 @@ std::vector<std::uint64_t> written_pages(world &w);
 /// the PMD's young and dirty, so each page's interval becomes the gather over the PMD's pages.
 void spread_split_pmd(flow_context &c, std::uint64_t first);
 
-/// handle_mm_fault()'s handler and outcome as apply_touch() packs them in op_result::detail,
-/// for traces and reports: "(do_anonymous_page: handled)".
-std::string describe_fault_detail(std::uint8_t detail);
+/// The faults an access op took, each handler and outcome as access_result() packs them in
+/// op_result::earlier and ::detail, oldest first, for traces and reports:
+/// "(do_numa_page: handled) (ptep_set_access_flags: handled)".
+std::string describe_faults(const op_result &r);
 
 /// The page an op names at `addr`, as a flow_op range: (addr, 1).
 std::pair<std::uint64_t, std::uint64_t> one_page(const op &o);

@@ -79,7 +79,7 @@ std::optional<op> legalize_touch(const op &in, world &ref, const char *&) {
     return o;
 }
 
-/// handle_mm_fault()'s handler and outcome, packed as describe_fault_detail() unpacks them.
+/// handle_mm_fault()'s handler and outcome, packed as describe_faults() unpacks them.
 std::uint8_t fault_detail(fault_path path, vm_fault handled) {
     return static_cast<std::uint8_t>(static_cast<unsigned>(path) * 8 +
                                      static_cast<unsigned>(handled));
@@ -108,12 +108,8 @@ op_result apply_touch(world &w, const op &o) {
 std::string describe_touch(const op_result &r) {
     std::string s = r.fault == 0 ? "ok value " + std::to_string(r.value)
                                  : std::string("fault ") + hw_fault_name(r.fault);
-    if (r.flag) {
-        s += ", after ";
-        for (unsigned i = 0; i < r.nr_earlier; ++i)
-            s += describe_fault_detail(r.earlier.at(i)) + " ";
-        s += describe_fault_detail(r.detail);
-    }
+    if (r.flag)
+        s += ", after " + describe_faults(r);
     return s + (r.failed ? " oom" : "");
 }
 
@@ -342,9 +338,14 @@ std::span<const flow_op> fault_flows() {
     return flows;
 }
 
-std::string describe_fault_detail(std::uint8_t detail) {
-    return std::string("(") + fault_path_name(static_cast<fault_path>(detail / 8)) + ": " +
-           vm_fault_name(static_cast<vm_fault>(detail % 8)) + ")";
+std::string describe_faults(const op_result &r) {
+    std::string s;
+    for (unsigned i = 0; i <= r.nr_earlier; ++i) {
+        const std::uint8_t d = i < r.nr_earlier ? r.earlier.at(i) : r.detail;
+        s += std::string(i == 0 ? "(" : " (") + fault_path_name(static_cast<fault_path>(d / 8)) +
+             ": " + vm_fault_name(static_cast<vm_fault>(d % 8)) + ")";
+    }
+    return s;
 }
 
 } // namespace mmfuzz

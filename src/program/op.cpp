@@ -143,7 +143,8 @@ const std::array<op_desc, 35> descs = {
           {slot::value, "value", ft::number, 8, u64max}},
          {},
          "an SVA device's access through an SMMU without HTTU, which sets neither AF nor dirty; "
-         "on a fault, handle_mm_fault() and the access again"),
+         "on each fault, handle_mm_fault() and, if handled, the access again, up to four "
+         "faults"),
 };
 
 } // namespace

@@ -44,11 +44,8 @@ std::string describe_result(const op_result &r) {
     case result_kind::access: {
         std::string s = r.fault == 0 ? "ok value=" + hex(r.value)
                                      : std::string("fault ") + hw_fault_name(r.fault);
-        if (r.flag) { // handle_mm_fault() ran: access_result() packs each handler and outcome
-            for (unsigned i = 0; i < r.nr_earlier; ++i)
-                s += " " + describe_fault_detail(r.earlier.at(i));
-            s += " " + describe_fault_detail(r.detail);
-        }
+        if (r.flag) // handle_mm_fault() ran
+            s += " " + describe_faults(r);
         return s;
     }
     case result_kind::folio:
