@@ -77,7 +77,7 @@ void machine::aligned_free::operator()(void *p) const {
 
 machine::machine(const machine_options &opts)
     : geo_(geometry_of(opts.gran)), opts_(opts),
-      nr_tables_(static_cast<std::size_t>(opts.window_pmds) * 4 + 8),
+      nr_tables_(2 * (static_cast<std::size_t>(opts.window_pmds) * 4 + 8) + 1),
       data_base_(geometry_of(opts.gran).ptrs_per_pte()),
       nr_frames_(static_cast<std::uint64_t>(opts.window_pmds + 2) *
                  geometry_of(opts.gran).ptrs_per_pte()),
@@ -138,7 +138,7 @@ staged_ptep machine::pte_offset_staged(pgtable_t table, std::uint64_t addr) {
 }
 
 pgtable_t machine::pte_alloc_one() {
-    for (std::size_t i = 0; i < nr_tables_; ++i) {
+    for (std::size_t i = 1; i < nr_tables_; i += 2) {
         if (!table_allocated_[i]) {
             table_allocated_[i] = 1;
             const pgtable_t t{first_table_pfn + i};

@@ -193,7 +193,7 @@ class machine {
         return is_table_page(table.pfn) && table_pmd_slot_[table_slot(table.pfn)] >= 0;
     }
     [[nodiscard]] bool is_table_page(pfn_t pfn) const {
-        return pfn >= first_table_pfn && pfn < first_table_pfn + nr_tables_;
+        return pfn >= first_table_pfn && !is_guard_slot(table_slot(pfn));
     }
     [[nodiscard]] pgtable_t table_of(hw_ptep ptep) const;
     [[nodiscard]] pgtable_t table_of(staged_ptep ptep) const;
@@ -209,6 +209,7 @@ class machine {
     [[nodiscard]] std::size_t pmd_index(std::uint64_t addr) const {
         return static_cast<std::size_t>((addr - window_base) >> geo_.pmd_shift());
     }
+    /// Table page slots, the guard slots between them included (is_guard_slot()).
     [[nodiscard]] std::size_t nr_table_pages() const { return nr_tables_; }
 
     // ---- entry access: the only code that opens handles ----------------------------------------
@@ -399,13 +400,22 @@ class machine {
     void note(std::string_view id, std::string detail) const;
     // liveness (monitors.cpp)
     void check_live(const pte_t *p, const char *what) const {
-        if (table_pmd_slot_[ptr_table_slot(p)] < 0) [[unlikely]]
+        const std::size_t slot = ptr_table_slot(p);
+        if (is_guard_slot(slot) || table_pmd_slot_[slot] < 0) [[unlikely]]
             liveness_violation(p, what, true);
     }
     void check_staged(const pte_t *p, const char *what) const {
-        if (table_pmd_slot_[ptr_table_slot(p)] >= 0) [[unlikely]]
+        const std::size_t slot = ptr_table_slot(p);
+        if (is_guard_slot(slot) || table_pmd_slot_[slot] >= 0) [[unlikely]]
             liveness_violation(p, what, false);
     }
+    /// Table pages take the odd slots; the even ones, never handed out, stand for the memory
+    /// around a page-table page, which in the kernel is no other table: a handle moved past
+    /// either end of its table lands in one (api_misuse) instead of in the next table's entries.
+    [[nodiscard]] bool is_guard_slot(std::size_t slot) const {
+        return slot >= nr_tables_ || slot % 2 == 0;
+    }
+    /// Throws api_misuse for a handle in a guard slot; notes LIVENESS otherwise.
     void liveness_violation(const pte_t *p, const char *what, bool live_handle) const;
     [[nodiscard]] std::size_t ptr_table_slot(const pte_t *p) const {
         return static_cast<std::size_t>(p - tables_.get()) >> geo_.pte_index_bits;

@@ -9,6 +9,10 @@
 namespace mmfuzz {
 
 void machine::liveness_violation(const pte_t *p, const char *what, bool live_handle) const {
+    if (is_guard_slot(ptr_table_slot(p)))
+        throw api_misuse(std::string(what) +
+                         " through an entry handle outside any page table: pointer arithmetic "
+                         "took it past the first or last entry of its table");
     const pgtable_t t = table_of_ptr(p);
     const auto idx = static_cast<std::size_t>(p - table_ptr(t));
     note(violation_id::LIVENESS,

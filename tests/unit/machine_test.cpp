@@ -23,6 +23,22 @@ TEST_P(MachineTest, HandlesIndexTheirTableLikeTheKernel) {
     EXPECT_EQ(w.m.table_of(w.ptep(7)), w.table);
 }
 
+// Page-table pages are not adjacent in the kernel: a handle moved past either end of its
+// table, into what would be the next table in this memory, is a misuse, not that table's entry.
+TEST_P(MachineTest, AHandleMovedPastItsTableIsAMisuse) {
+    test_world w(GetParam());
+    const pgtable_t next = w.m.pte_alloc_one();
+    const auto n = static_cast<std::ptrdiff_t>(w.geo().ptrs_per_pte());
+    EXPECT_NO_THROW((void)w.m.read(w.ptep(0)));
+    EXPECT_THROW((void)w.m.read(hw_pte_add(w.ptep(0), -1)), api_misuse);
+    EXPECT_THROW((void)w.m.read(hw_pte_add(w.ptep(0), n)), api_misuse);
+    EXPECT_THROW(w.m.write(hw_pte_add(w.ptep(0), n), pte_t{}), api_misuse);
+    const staged_ptep staged = w.m.pte_offset_staged(next, w.addr(0));
+    EXPECT_NO_THROW((void)w.m.read(staged));
+    EXPECT_NE(w.m.table_of(hw_pte_add(w.ptep(0), n)), next);
+    w.m.pte_free(next);
+}
+
 TEST_P(MachineTest, PmdPopulateMakesATableLiveAndClearingDetachesIt) {
     test_world w(GetParam());
     EXPECT_TRUE(w.m.table_is_live(w.table));
