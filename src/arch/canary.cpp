@@ -190,6 +190,13 @@ constexpr std::array catalogue = {
                 "HTTU now) faults on it forever (fixed in 2012 by \"mm: thp: set the accessed "
                 "flag for old pages on access fault\", which added huge_pmd_set_accessed())",
                 true},
+    canary_info{canary::numa_rebuild_crosses_table, "numa_rebuild_crosses_table",
+                "numa_rebuild_large_mapping() bounds the entries it restores by the folio and "
+                "the VMA only, as when mTHP NUMA balancing came in (Linux 6.10-rc), so for a "
+                "large folio mapped across a PMD boundary it steps the faulting entry's handle "
+                "out of its page table (fixed in 2024 by \"mm: fix possible OOB in "
+                "numa_rebuild_large_mapping()\")",
+                true},
 };
 } // namespace
 

@@ -45,6 +45,7 @@ enum class canary : std::uint8_t {
     lazyfree_batch_ignores_write,
     set_access_flags_gathered_noop,
     thp_access_fault_ignored,
+    numa_rebuild_crosses_table,
 };
 
 struct canary_info {

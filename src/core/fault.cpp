@@ -89,15 +89,19 @@ void numa_rebuild_single_mapping(world &w, std::uint64_t addr, hw_ptep ptep, boo
 
 /// mm/memory.c numa_rebuild_large_mapping(): every PROT_NONE entry that maps a page of the
 /// folio, within the VMA (the run of pages with addr's flags) and the page table, is rebuilt
-/// one by one in address order.
+/// one by one in address order. The page-table bound came with "mm: fix possible OOB in
+/// numa_rebuild_large_mapping()": a folio may be mapped across a PMD boundary (mremap).
 void numa_rebuild_large_mapping(world &w, std::uint64_t addr, hw_ptep ptep, const folio &f,
                                 pte_t fault_pte) {
     const std::uint64_t ps = w.geo().page_size();
     const std::uint64_t below = (pte_pfn(fault_pte) - f.pfn) * ps;
-    const std::uint64_t pt_start = addr & ~(w.geo().pmd_size() - 1);
+    // Canary: the range bounded by the VMA (the window) only, not by the page table.
+    const bool whole_vma = w.canaries.on(canary::numa_rebuild_crosses_table);
+    const std::uint64_t pt_start =
+        whole_vma ? w.m.window_start() : addr & ~(w.geo().pmd_size() - 1);
+    const std::uint64_t pt_end = whole_vma ? w.m.window_end() : pt_start + w.geo().pmd_size();
     const std::uint64_t lo = std::max(addr - std::min(below, addr - pt_start), pt_start);
-    const std::uint64_t hi =
-        std::min(addr - below + f.nr_pages() * ps, pt_start + w.geo().pmd_size());
+    const std::uint64_t hi = std::min(addr - below + f.nr_pages() * ps, pt_end);
     const vm_flags_t flags = w.vm_flags_at(addr);
     std::uint64_t start = addr;
     while (start > lo && w.vm_flags_at(start - ps) == flags)
