@@ -94,6 +94,13 @@ bool folio_referenced(world &w, std::uint64_t addr);
 /// __split_huge_pmd() of one it covers in part, and change_pte_range() over the part of the
 /// table in the VMA.
 void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t prot);
+/// mm/mempolicy.c change_prot_numa() over [addr, addr + nr pages) of one accessible VMA, as
+/// task_numa_work() scans it: change_protection() with MM_CP_PROT_NUMA under one mmu_gather,
+/// which makes the present entries of each folio it may migrate PROT_NONE NUMA hints (the VMA's
+/// flags stay) and, as any change_protection(), write migration and device-private entries
+/// read-only. The next access takes do_numa_page(). PMD leaves are left alone (a PMD NUMA
+/// hint, change_huge_pmd() with MM_CP_PROT_NUMA, is not modelled).
+void change_prot_numa(world &w, std::uint64_t addr, std::uint64_t nr);
 /// mm/memory.c unmap_page_range() over [addr, addr + nr pages) as MADV_DONTNEED calls it: one
 /// mmu_gather for the range; per PMD, zap_huge_pmd() for a leaf the range covers whole, else
 /// zap_pte_range() over the part of the table in the range, which unlinks and frees a table it

@@ -33,17 +33,41 @@ void change_softleaf_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) 
     w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
 }
 
+/// mm/mempolicy.c folio_can_map_prot_numa() for a private anonymous VMA of an mm with several
+/// threads (so no folio is passed over for sitting on the scanning CPU's node), normal NUMA
+/// balancing and one memory tier: not for an entry with no folio (a special one), a shared
+/// copy-on-write folio (folio_maybe_mapped_shared(): a fork child maps a page of it) or a
+/// dirty file folio, which asynchronous migration may be unable to move.
+bool folio_can_map_prot_numa(world &w, pte_t pte) {
+    const folio *f = pte_special(pte) ? nullptr : w.m.pfn_folio(pte_pfn(pte));
+    if (f == nullptr)
+        return false;
+    for (std::uint64_t i = 0; i < f->nr_pages(); ++i)
+        if (w.mapcount(f->pfn + i) > 1)
+            return false;
+    return f->anon || !f->dirty;
+}
+
 /// change_protection() over [addr, end), pages of one VMA whose flags have been set: per PMD,
 /// change_pmd_range()'s choice between change_huge_pmd() and a split, then change_pte_range().
-void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint64_t end) {
+/// With prot_numa (MM_CP_PROT_NUMA) the new protection is PAGE_NONE and nothing is made
+/// writable; change_pte_range() leaves an entry that is PROT_NONE already and passes over a
+/// folio batch folio_can_map_prot_numa() refuses (mprotect_folio_pte_batch() with no flags).
+/// PMD leaves are not reached then (the op's legalizer stops before them).
+void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint64_t end,
+                       bool prot_numa = false) {
     const std::uint64_t ps = w.geo().page_size();
     // vma_wants_manual_pte_write_upgrade(): a private writable mapping gets PAGE_READONLY and
     // change_pte_range() upgrades what may be written (MM_CP_TRY_CHANGE_WRITABLE).
-    const bool try_writable = (w.vm_flags_at(addr) & VM_WRITE) != 0;
+    const bool try_writable = !prot_numa && (w.vm_flags_at(addr) & VM_WRITE) != 0;
     for (std::uint64_t a = addr; a < end;) {
         const std::uint64_t room = std::min(table_room(w, a), (end - a) / ps);
         // change_pmd_range(): a PMD leaf is changed whole or split first.
         if (pmd_trans_huge(w.ops->pmdp_get(w.m.pmd_off(a)))) {
+            if (prot_numa) {
+                a += room * ps;
+                continue;
+            }
             if (room == w.geo().ptrs_per_pte()) {
                 change_huge_pmd(w, tlb, a, try_writable);
                 a += room * ps;
@@ -66,11 +90,19 @@ void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint6
                 ++i;
                 continue;
             }
-            const unsigned n =
-                folio_pte_batch(w, ptep, old, static_cast<unsigned>(room - i), FPB_RESPECT_WRITE);
+            const auto max = static_cast<unsigned>(room - i);
+            if (prot_numa && pte_protnone(old)) {
+                ++i;
+                continue;
+            }
+            if (prot_numa && !folio_can_map_prot_numa(w, old)) {
+                i += folio_pte_batch(w, ptep, old, max);
+                continue;
+            }
+            const unsigned n = folio_pte_batch(w, ptep, old, max, FPB_RESPECT_WRITE);
             const pte_t oldpte = w.ops->modify_prot_start_ptes(&w.vma, va, ptep, n);
-            commit_prot_batch(w, va, ptep, oldpte, pte_modify(oldpte, w.vm_page_prot(va)), n,
-                              try_writable);
+            const pgprot_t newprot = prot_numa ? PAGE_NONE : w.vm_page_prot(va);
+            commit_prot_batch(w, va, ptep, oldpte, pte_modify(oldpte, newprot), n, try_writable);
             tlb.remove_tlb_entries(va, n); // arm64 has no pte_needs_flush(): always
             i += n;
         }
@@ -100,6 +132,12 @@ void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t p
     }
     if (!w.canaries.on(canary::mprotect_no_flush))
         tlb.finish_mmu();
+}
+
+void change_prot_numa(world &w, std::uint64_t addr, std::uint64_t nr) {
+    mmu_gather tlb(w.m);
+    change_protection(w, tlb, addr, addr + nr * w.geo().page_size(), true);
+    tlb.finish_mmu();
 }
 
 } // namespace mmfuzz

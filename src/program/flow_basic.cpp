@@ -207,6 +207,42 @@ void update_mprotect(flow_context &c, const op &o, const op_result &, const op_r
     }
 }
 
+// ---- change_prot_numa ---------------------------------------------------------------------
+
+/// A range of one VMA as task_numa_work() hands it to change_prot_numa(): an accessible VMA
+/// (vma_is_accessible(); a PROT_NONE VMA's entries would pass for hints), a count past the end
+/// of the window stopping there, cut where the pages' flags change (a VMA ends there) and
+/// before the first PMD leaf (a PMD NUMA hint is not modelled).
+std::optional<op> legalize_numa_scan(const op &in, world &ref, const char *&why) {
+    op o = in;
+    const std::uint64_t per = per_table(ref);
+    const std::uint64_t first = o[slot::addr];
+    std::uint64_t end = first + std::clamp<std::uint64_t>(o[slot::nr], 1, ref.nr_pages() - first);
+    const vm_flags_t flags = ref.vm_flags_at(ref.page_va(first));
+    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
+        return no_op(why, "task_numa_work() passes over an inaccessible VMA");
+    for (std::uint64_t p = first + 1; p < end; ++p)
+        if (ref.vm_flags_at(ref.page_va(p)) != flags) {
+            end = p;
+            break;
+        }
+    for (std::uint64_t p = first; p < end; p = (p | (per - 1)) + 1)
+        if (pmd_is_leaf(ref, p)) {
+            end = p;
+            break;
+        }
+    if (end == first)
+        return no_op(why, "a PMD NUMA hint (change_huge_pmd() with MM_CP_PROT_NUMA) is not "
+                          "modelled");
+    o[slot::nr] = end - first;
+    return o;
+}
+
+op_result apply_numa_scan(world &w, const op &o) {
+    change_prot_numa(w, w.page_va(o[slot::addr]), o[slot::nr]);
+    return {};
+}
+
 // ---- zap_pte_range ------------------------------------------------------------------------
 
 /// A range across page tables as zap_pmd_range() walks them with one mmu_gather; a count past
@@ -388,10 +424,13 @@ void update_fork(flow_context &c, const op &, const op_result &, const op_result
         });
 }
 
-const std::array<flow_op, 5> flows = {
+const std::array<flow_op, 6> flows = {
     flow_op{op_kind::folio_referenced, legalize_referenced, one_page, apply_referenced,
             check_referenced, update_referenced},
     flow_op{op_kind::mprotect, legalize_mprotect, addr_nr, apply_mprotect, nullptr,
+            update_mprotect},
+    // The scan's change_pte_range() is mprotect's: the same batches, flags and software leaves.
+    flow_op{op_kind::change_prot_numa, legalize_numa_scan, addr_nr, apply_numa_scan, nullptr,
             update_mprotect},
     flow_op{op_kind::zap_pte_range, legalize_zap, addr_nr, apply_zap, nullptr, update_zap},
     flow_op{op_kind::madvise_free, legalize_free, addr_nr, apply_free, nullptr, update_free},

@@ -15,9 +15,11 @@ std::uint64_t random_field(const rand_fn &rnd, const program_header &h, const op
         // Mostly the first few blocks, sometimes anywhere in the window.
         return rnd(4) == 0 ? rnd(window_pages(h)) : rnd(4 * n);
     case slot::nr:
-        // A zap or mprotect sometimes runs on across page tables: a THP and the PTEs after it
-        // in one gather, or whole tables, which MADV_DONTNEED frees.
-        if ((d.kind == op_kind::zap_pte_range || d.kind == op_kind::mprotect) && rnd(4) == 0)
+        // A zap, mprotect or NUMA scan sometimes runs on across page tables: a THP and the PTEs
+        // after it in one gather, or whole tables, which MADV_DONTNEED frees.
+        if ((d.kind == op_kind::zap_pte_range || d.kind == op_kind::mprotect ||
+             d.kind == op_kind::change_prot_numa) &&
+            rnd(4) == 0)
             return rnd(2) == 0 ? 1 + rnd(window_pages(h))
                                : g.ptrs_per_pte() * (1 + rnd(h.options.window_pmds));
         return rnd(3) == 0 ? n : 1 + rnd(2 * n);

@@ -26,7 +26,7 @@ constexpr op_desc make(op_kind k, std::string_view name, std::initializer_list<f
     return d;
 }
 
-const std::array<op_desc, 35> descs = {
+const std::array<op_desc, 36> descs = {
     make(op_kind::folio_alloc, "folio_alloc",
          {{slot::arg, "order", ft::number, 1, u8max}, {slot::flags, "anon", ft::boolean, 1, 1}}, {},
          "allocate a folio of 2^order pages; later ops name it by allocation index"),
@@ -145,6 +145,10 @@ const std::array<op_desc, 35> descs = {
          "an SVA device's access through an SMMU without HTTU, which sets neither AF nor dirty; "
          "on each fault, handle_mm_fault() and, if handled, the access again, up to four "
          "faults"),
+    make(op_kind::change_prot_numa, "change_prot_numa", {f_addr, f_nr}, {},
+         "NUMA balancing's scan (task_numa_work()): change_protection() with MM_CP_PROT_NUMA "
+         "over a range of one accessible VMA, the entries of each folio it may migrate made "
+         "PROT_NONE hints a folio batch at a time, one deferred flush"),
 };
 
 } // namespace

@@ -56,6 +56,7 @@ enum class op_kind : std::uint8_t {
     migrate_device = 0x4f,
     fork = 0x50,
     iommu_sva_handle_mm = 0x51,
+    change_prot_numa = 0x52,
 };
 
 /// Whether a kind is a core flow (dispatched through program/flow.hpp).

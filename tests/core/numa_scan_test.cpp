@@ -1,0 +1,128 @@
+// NUMA balancing's scan, change_prot_numa(): which entries become PROT_NONE hints in each
+// world, what it passes over, and the hinting fault that restores them.
+#include "arch/registry.hpp"
+#include "core/flows.hpp"
+#include "pgtable/softleaf.hpp"
+#include "program/codec.hpp"
+#include "program/runner.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mmfuzz {
+namespace {
+
+constexpr std::uint64_t base = machine::window_base;
+constexpr std::uint64_t page = 0x1000;
+
+machine_options opts() {
+    machine_options o;
+    o.gran = granule::k4;
+    o.window_pmds = 1;
+    return o;
+}
+
+pte_t entry(world &w, std::uint64_t va) {
+    return w.ops->ptep_get(*w.pte_lookup(va));
+}
+
+class NumaScan : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(NumaScan, HintsEachFolioAndTheFaultRestoresIt) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    ASSERT_EQ(do_anonymous_page(w, base + 16 * page, 0, true), vm_fault::done);
+    ASSERT_TRUE(touch(w, base + 3 * page, true, 0, 0x42).access.ok());
+    change_prot_numa(w, base, 32);
+    for (std::uint64_t i = 0; i < 17; ++i) {
+        const pte_t p = entry(w, base + i * page);
+        EXPECT_TRUE(pte_protnone(p)) << i;
+        EXPECT_TRUE(pte_young(p)) << i; // pte_modify() keeps young and dirty
+    }
+    EXPECT_TRUE(pte_dirty(entry(w, base + 3 * page)));
+    EXPECT_EQ(w.vm_flags_at(base), VM_READ | VM_WRITE); // the VMA's flags stay
+    // The hint is in the TLB too: the next access faults and do_numa_page() restores the
+    // whole folio, writable again (exclusive anon), the data kept.
+    const touch_result t = touch(w, base + 3 * page, false, 0, 0);
+    EXPECT_EQ(t.path, fault_path::numa);
+    ASSERT_TRUE(t.access.ok());
+    EXPECT_EQ(t.access.value, 0x42U);
+    for (std::uint64_t i = 0; i < 16; ++i)
+        EXPECT_TRUE(pte_write(entry(w, base + i * page))) << i;
+    EXPECT_TRUE(pte_protnone(entry(w, base + 16 * page))); // another folio
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+// folio_can_map_prot_numa(): a folio a fork child shares is left as it is, as are special
+// entries (no folio) and software leaves but for their write permission.
+TEST_P(NumaScan, PassesOverSharedFoliosAndSpecialEntries) {
+    world w(GetParam(), opts());
+    ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    copy_page_range(w);
+    ASSERT_EQ(do_anonymous_page(w, base + 16 * page, 0, true), vm_fault::done);
+    folio *f = w.m.folio_alloc(0, true);
+    {
+        const hw_ptep p = *w.pte_lookup(base + 17 * page);
+        w.m.spin_lock(w.ptl(base));
+        w.ops->set_ptes(&w.m.mm, base + 17 * page, p,
+                        pte_mkspecial(pfn_pte(f->pfn, w.vm_page_prot(base))), 1);
+        w.ops->set_ptes(&w.m.mm, base + 18 * page, hw_pte_add(p, 1),
+                        softleaf_to_pte(make_writable_migration_entry(f->pfn)), 1);
+        w.m.spin_unlock(w.ptl(base));
+    }
+    change_prot_numa(w, base, 32);
+    for (std::uint64_t i = 0; i < 16; ++i)
+        EXPECT_FALSE(pte_protnone(entry(w, base + i * page))) << i;
+    EXPECT_TRUE(pte_protnone(entry(w, base + 16 * page)));
+    EXPECT_FALSE(pte_protnone(entry(w, base + 17 * page)));
+    const softleaf_t l = softleaf_from_pte(entry(w, base + 18 * page));
+    EXPECT_TRUE(softleaf_is_migration(l) && !softleaf_is_migration_write(l));
+    EXPECT_TRUE(w.m.violations().empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Impls, NumaScan, ::testing::ValuesIn(pgtable_ops_names()),
+                         [](const auto &info) { return info.param; });
+
+run_result run_text(const std::string &body, const std::string &header = "window=1") {
+    const program p =
+        parse_text("mmfuzz v1 granule=4K " + header + " bbml2=0 split_ptlocks=1\n" + body, "test");
+    run_options o;
+    o.trace = true;
+    return run_program(p, o);
+}
+
+TEST(NumaScanOracle, ACpuAndADeviceTakeTheHintsOfAScan) {
+    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=4\n"
+                                  "handle_mm_fault addr=0x40000003000 write=1 slot=0 value=0x42\n"
+                                  "change_prot_numa addr=0x40000000000 nr=16\n"
+                                  "hw_access addr=0x40000003000 write=0 slot=0 value=0x0\n"
+                                  "iommu_sva_handle_mm addr=0x40000005000 write=1 value=0x7\n"
+                                  "change_prot_numa addr=0x40000000000 nr=16\n"
+                                  "handle_mm_fault addr=0x40000003000 write=0 slot=0 value=0x0\n");
+    EXPECT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.applied, 7U);
+    EXPECT_NE(r.trace.find("fault protnone"), std::string::npos) << r.trace;
+    EXPECT_NE(r.trace.find("ok value=0x42 (do_numa_page: handled)"), std::string::npos) << r.trace;
+}
+
+// task_numa_work() skips a PROT_NONE VMA; the scan stops where the VMA ends and before a THP.
+TEST(NumaScanOracle, TheLegalizerKeepsToOneAccessibleVmaOfPtes) {
+    const run_result r = run_text("do_anonymous_page addr=0x40000200000 order=9\n"
+                                  "mprotect addr=0x40000000000 nr=4 prot=none\n"
+                                  "mprotect addr=0x40000008000 nr=4 prot=ro\n"
+                                  "change_prot_numa addr=0x40000000000 nr=8\n"
+                                  "change_prot_numa addr=0x40000004000 nr=600\n"
+                                  "change_prot_numa addr=0x4000000c000 nr=600\n"
+                                  "change_prot_numa addr=0x40000200000 nr=16\n",
+                                  "window=2");
+    EXPECT_TRUE(r.passed()) << r.violation->report;
+    EXPECT_EQ(r.noops, 2U) << r.trace;
+    EXPECT_NE(r.trace.find("passes over an inaccessible VMA"), std::string::npos) << r.trace;
+    EXPECT_NE(r.trace.find("change_prot_numa addr=0x40000004000 nr=4\n"), std::string::npos)
+        << r.trace;
+    EXPECT_NE(r.trace.find("change_prot_numa addr=0x4000000c000 nr=500\n"), std::string::npos)
+        << r.trace;
+    EXPECT_NE(r.trace.find("PMD NUMA hint"), std::string::npos) << r.trace;
+}
+
+} // namespace
+} // namespace mmfuzz
