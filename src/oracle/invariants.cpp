@@ -38,7 +38,8 @@ constexpr std::array<invariant_info, 19> catalogue = {{
                        "handled, as many times as a correct kernel could need: the device, "
                        "which retries, would fault for ever"},
     {"API", "a page-table API call broke its documented preconditions (a batch over entries "
-            "that are not consecutive pages of one folio, set_ptes over present entries); the "
+            "that are not consecutive pages of one folio, set_ptes over present entries, an "
+            "entry handle moved past either end of its page table); the "
             "legalizer makes direct calls legal, so the caller is a core flow or the arch code"},
 }};
 } // namespace
