@@ -2,6 +2,7 @@
 // change_pmd_range() and change_pte_range().
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
+#include "core/unmap.hpp"
 #include "machine/tlb.hpp"
 #include "pgtable/softleaf.hpp"
 
@@ -40,12 +41,7 @@ void change_softleaf_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) 
 /// dirty file folio, which asynchronous migration may be unable to move.
 bool folio_can_map_prot_numa(world &w, pte_t pte) {
     const folio *f = pte_special(pte) ? nullptr : w.m.pfn_folio(pte_pfn(pte));
-    if (f == nullptr)
-        return false;
-    for (std::uint64_t i = 0; i < f->nr_pages(); ++i)
-        if (w.mapcount(f->pfn + i) > 1)
-            return false;
-    return f->anon || !f->dirty;
+    return f != nullptr && !unmap::maybe_mapped_shared(w, *f) && (f->anon || !f->dirty);
 }
 
 /// change_protection() over [addr, end), pages of one VMA whose flags have been set: per PMD,

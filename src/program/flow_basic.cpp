@@ -41,6 +41,16 @@ range_t whole_leaf_range(const op &o, world &ref) {
     return {first, end};
 }
 
+/// The end of the VMA that page `first` lies in, at most `end`: the window keeps flags per
+/// page, standing for the VMAs mprotect split off, so a VMA ends where the flags change.
+std::uint64_t vma_end(const world &ref, std::uint64_t first, std::uint64_t end) {
+    const vm_flags_t flags = ref.vm_flags_at(ref.page_va(first));
+    for (std::uint64_t p = first + 1; p < end; ++p)
+        if (ref.vm_flags_at(ref.page_va(p)) != flags)
+            return p;
+    return end;
+}
+
 std::uint64_t page_of(const world &w, std::uint64_t va) {
     return (va - w.m.window_start()) >> w.geo().page_shift;
 }
@@ -152,11 +162,7 @@ std::optional<op> legalize_mprotect(const op &in, world &ref, const char *&why) 
     const vm_flags_t old = ref.vm_flags_at(ref.page_va(first));
     if ((old & (VM_READ | VM_WRITE | VM_EXEC)) == flags)
         return no_op(why, "the VMA already has this protection: mprotect_fixup() changes nothing");
-    for (std::uint64_t p = first + 1; p < end; ++p)
-        if (ref.vm_flags_at(ref.page_va(p)) != old) {
-            end = p;
-            break;
-        }
+    end = vma_end(ref, first, end);
     for (std::uint64_t p = first; p < end;) {
         const std::uint64_t next = std::min(end, (p | (per - 1)) + 1);
         const bool leaf = pmd_is_leaf(ref, p);
@@ -217,15 +223,10 @@ std::optional<op> legalize_numa_scan(const op &in, world &ref, const char *&why)
     op o = in;
     const std::uint64_t per = per_table(ref);
     const std::uint64_t first = o[slot::addr];
-    std::uint64_t end = first + std::clamp<std::uint64_t>(o[slot::nr], 1, ref.nr_pages() - first);
-    const vm_flags_t flags = ref.vm_flags_at(ref.page_va(first));
-    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
+    if ((ref.vm_flags_at(ref.page_va(first)) & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
         return no_op(why, "task_numa_work() passes over an inaccessible VMA");
-    for (std::uint64_t p = first + 1; p < end; ++p)
-        if (ref.vm_flags_at(ref.page_va(p)) != flags) {
-            end = p;
-            break;
-        }
+    std::uint64_t end = vma_end(
+        ref, first, first + std::clamp<std::uint64_t>(o[slot::nr], 1, ref.nr_pages() - first));
     for (std::uint64_t p = first; p < end; p = (p | (per - 1)) + 1)
         if (pmd_is_leaf(ref, p)) {
             end = p;

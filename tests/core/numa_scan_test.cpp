@@ -3,8 +3,7 @@
 #include "arch/registry.hpp"
 #include "core/flows.hpp"
 #include "pgtable/softleaf.hpp"
-#include "program/codec.hpp"
-#include "program/runner.hpp"
+#include "world_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,13 +13,6 @@ namespace {
 constexpr std::uint64_t base = machine::window_base;
 constexpr std::uint64_t page = 0x1000;
 
-machine_options opts() {
-    machine_options o;
-    o.gran = granule::k4;
-    o.window_pmds = 1;
-    return o;
-}
-
 pte_t entry(world &w, std::uint64_t va) {
     return w.ops->ptep_get(*w.pte_lookup(va));
 }
@@ -28,7 +20,7 @@ pte_t entry(world &w, std::uint64_t va) {
 class NumaScan : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(NumaScan, HintsEachFolioAndTheFaultRestoresIt) {
-    world w(GetParam(), opts());
+    world w(GetParam(), test::opts4k(1));
     ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
     ASSERT_EQ(do_anonymous_page(w, base + 16 * page, 0, true), vm_fault::done);
     ASSERT_TRUE(touch(w, base + 3 * page, true, 0, 0x42).access.ok());
@@ -49,13 +41,13 @@ TEST_P(NumaScan, HintsEachFolioAndTheFaultRestoresIt) {
     for (std::uint64_t i = 0; i < 16; ++i)
         EXPECT_TRUE(pte_write(entry(w, base + i * page))) << i;
     EXPECT_TRUE(pte_protnone(entry(w, base + 16 * page))); // another folio
-    EXPECT_TRUE(w.m.violations().empty());
+    test::expect_no_violations(w);
 }
 
 // folio_can_map_prot_numa(): a folio a fork child shares is left as it is, as are special
 // entries (no folio) and software leaves but for their write permission.
 TEST_P(NumaScan, PassesOverSharedFoliosAndSpecialEntries) {
-    world w(GetParam(), opts());
+    world w(GetParam(), test::opts4k(1));
     ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
     copy_page_range(w);
     ASSERT_EQ(do_anonymous_page(w, base + 16 * page, 0, true), vm_fault::done);
@@ -76,22 +68,20 @@ TEST_P(NumaScan, PassesOverSharedFoliosAndSpecialEntries) {
     EXPECT_FALSE(pte_protnone(entry(w, base + 17 * page)));
     const softleaf_t l = softleaf_from_pte(entry(w, base + 18 * page));
     EXPECT_TRUE(softleaf_is_migration(l) && !softleaf_is_migration_write(l));
-    EXPECT_TRUE(w.m.violations().empty());
+    test::expect_no_violations(w);
 }
 
 INSTANTIATE_TEST_SUITE_P(Impls, NumaScan, ::testing::ValuesIn(pgtable_ops_names()),
                          [](const auto &info) { return info.param; });
 
-run_result run_text(const std::string &body, const std::string &header = "window=1") {
-    const program p =
-        parse_text("mmfuzz v1 granule=4K " + header + " bbml2=0 split_ptlocks=1\n" + body, "test");
-    run_options o;
-    o.trace = true;
-    return run_program(p, o);
+/// A program on the 4K granule with a window of `pmds` PMDs, run with the oracle and a trace.
+run_result run_body(const std::string &body, unsigned pmds = 1) {
+    return test::run_text("mmfuzz v1 granule=4K window=" + std::to_string(pmds) +
+                          " bbml2=0 split_ptlocks=1\n" + body);
 }
 
 TEST(NumaScanOracle, ACpuAndADeviceTakeTheHintsOfAScan) {
-    const run_result r = run_text("do_anonymous_page addr=0x40000000000 order=4\n"
+    const run_result r = run_body("do_anonymous_page addr=0x40000000000 order=4\n"
                                   "handle_mm_fault addr=0x40000003000 write=1 slot=0 value=0x42\n"
                                   "change_prot_numa addr=0x40000000000 nr=16\n"
                                   "hw_access addr=0x40000003000 write=0 slot=0 value=0x0\n"
@@ -106,14 +96,14 @@ TEST(NumaScanOracle, ACpuAndADeviceTakeTheHintsOfAScan) {
 
 // task_numa_work() skips a PROT_NONE VMA; the scan stops where the VMA ends and before a THP.
 TEST(NumaScanOracle, TheLegalizerKeepsToOneAccessibleVmaOfPtes) {
-    const run_result r = run_text("do_anonymous_page addr=0x40000200000 order=9\n"
+    const run_result r = run_body("do_anonymous_page addr=0x40000200000 order=9\n"
                                   "mprotect addr=0x40000000000 nr=4 prot=none\n"
                                   "mprotect addr=0x40000008000 nr=4 prot=ro\n"
                                   "change_prot_numa addr=0x40000000000 nr=8\n"
                                   "change_prot_numa addr=0x40000004000 nr=600\n"
                                   "change_prot_numa addr=0x4000000c000 nr=600\n"
                                   "change_prot_numa addr=0x40000200000 nr=16\n",
-                                  "window=2");
+                                  2);
     EXPECT_TRUE(r.passed()) << r.violation->report;
     EXPECT_EQ(r.noops, 2U) << r.trace;
     EXPECT_NE(r.trace.find("passes over an inaccessible VMA"), std::string::npos) << r.trace;
