@@ -15,6 +15,12 @@
 // count: one the same input also shows at the same op without it is passed over.
 //
 // At a violation it prints the CPU time its search took (program/detection.hpp).
+//
+// The corpus folders after the first (libFuzzer writes new inputs to the first only; the others,
+// corpus/seeds in the README's commands, are read) are read once more at start-up: the custom
+// mutator starts one mutation in eight or so from one of their programs (program/mutate.hpp).
+// libFuzzer's fork mode (`mmfuzz campaign`) hands its jobs no folders, so they mutate their
+// inputs only.
 #include "program/codec.hpp"
 #include "program/detection.hpp"
 #include "program/mutate.hpp"
@@ -24,6 +30,8 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -40,10 +48,41 @@ mmfuzz::run_options without_canary;
 /// own_cpu_seconds() at the first input (libFuzzer's empty one): what came before is the
 /// process's start-up, libFuzzer's own (about 20 MB of tables to clear) included.
 double search_began = -1;
+#ifndef MMFUZZ_BYTE_MUTATION_ONLY
+/// The programs of the read-only corpus folders, for the mutator.
+std::vector<mmfuzz::program> seed_programs;
+
+/// Every file under the corpus folders named after the first, decoded as the fuzzer runs it.
+/// A file over 1 MiB is passed over: no seed is that large.
+void read_seed_programs(int argc, char **argv) {
+    namespace fs = std::filesystem;
+    bool first = true;
+    for (int i = 1; i < argc; ++i) {
+        if (argv[i][0] == '-')
+            continue;
+        if (std::exchange(first, false))
+            continue;
+        std::error_code ec;
+        for (fs::recursive_directory_iterator it(argv[i], ec), end; !ec && it != end;
+             it.increment(ec)) {
+            if (!it->is_regular_file(ec) || it->file_size(ec) > (std::uintmax_t{1} << 20))
+                continue;
+            std::ifstream in(it->path(), std::ios::binary);
+            const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), {}};
+            seed_programs.push_back(mmfuzz::decode_fuzzer_input(bytes));
+        }
+    }
+}
+#endif
 
 } // namespace
 
-extern "C" int LLVMFuzzerInitialize(int * /*argc*/, char *** /*argv*/) {
+extern "C" int LLVMFuzzerInitialize([[maybe_unused]] int *argc, [[maybe_unused]] char ***argv) {
+#ifndef MMFUZZ_BYTE_MUTATION_ONLY
+    read_seed_programs(*argc, *argv);
+    std::fprintf(stderr, "INFO: mm_diff_fuzzer: %zu seed programs for the mutator\n",
+                 seed_programs.size());
+#endif
     std::vector<std::string> known;
     try {
         if (const char *k = std::getenv("MMFUZZ_KNOWN")) {
@@ -87,7 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 #ifndef MMFUZZ_BYTE_MUTATION_ONLY
 extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t *data, std::size_t size,
                                                std::size_t max_size, unsigned int seed) {
-    return mmfuzz::mutate_program(data, size, max_size, seed, LLVMFuzzerMutate);
+    return mmfuzz::mutate_program(data, size, max_size, seed, LLVMFuzzerMutate, seed_programs);
 }
 
 extern "C" std::size_t LLVMFuzzerCustomCrossOver(const std::uint8_t *data1, std::size_t size1,

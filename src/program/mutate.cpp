@@ -51,7 +51,8 @@ void tweak_field(const rand_fn &rnd, program &p, op &o) {
 } // namespace
 
 std::size_t mutate_program(std::uint8_t *data, std::size_t size, std::size_t max_size,
-                           unsigned seed, const byte_mutator &fallback) {
+                           unsigned seed, const byte_mutator &fallback,
+                           std::span<const program> seeds) {
     const rand_fn rnd = seeded_rand(seed);
     program p = decode_any({data, size});
     const auto pos = [&](std::size_t extra) { return rnd(p.ops.size() + extra); };
@@ -61,6 +62,10 @@ std::size_t mutate_program(std::uint8_t *data, std::size_t size, std::size_t max
     // halved the canaries' total time against one in sixteen, at the same coverage).
     if (rnd(4) == 0)
         return emit(random_program(rnd, p.header, 8 + rnd(24)), data, max_size);
+    if (!seeds.empty() && rnd(8) == 0) {
+        size = emit(seeds[rnd(seeds.size())], data, max_size);
+        p = decode_any({data, size});
+    }
     switch (p.ops.empty() ? 0 : rnd(10)) {
     case 0:
     case 1: {

@@ -6,8 +6,9 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
+#include <algorithm>
 #include <random>
+#include <span>
 #include <string>
 
 namespace mmfuzz {
@@ -81,7 +82,7 @@ TEST(Mutate, ATextInputKeepsItsGranule) {
         std::string s(reinterpret_cast<const char *>(d), size);
         s.replace(s.find("granule=4K"), 10, "granule=64K");
         const std::size_t n = std::min(s.size(), max);
-        std::memcpy(d, s.data(), n);
+        std::copy_n(s.data(), n, d);
         return n;
     };
     std::vector<std::uint8_t> buf(text.begin(), text.end());
@@ -96,6 +97,32 @@ TEST(Mutate, ATextInputKeepsItsGranule) {
     }
     // Some of the 200 went through the byte mutator (the ops unchanged, the header rewritten).
     EXPECT_GT(mutated, 0U);
+}
+
+// With seed programs given, some mutants are edits of a seed rather than of the input; without
+// them, none.
+TEST(Mutate, SomeMutationsStartFromASeed) {
+    op marked{op_kind::ptep_get, {}};
+    marked[slot::addr] = 5;
+    program seed;
+    seed.ops.assign(10, marked);
+    const std::vector<program> seeds{seed};
+    const byte_mutator none;
+    const auto from_seed = [&](std::span<const program> given) {
+        std::size_t edits = 0;
+        for (unsigned i = 0; i < 2000; ++i) {
+            std::vector<std::uint8_t> buf = seed_input(granule::k4, i);
+            const std::size_t size = buf.size();
+            buf.resize(max_len);
+            const std::size_t n = mutate_program(buf.data(), size, max_len, i, none, given);
+            const program q = decode_any({buf.data(), n});
+            const auto kept = std::count(q.ops.begin(), q.ops.end(), marked);
+            edits += kept >= 8 && q.ops != seed.ops ? 1 : 0;
+        }
+        return edits;
+    };
+    EXPECT_GT(from_seed(seeds), 100U);
+    EXPECT_EQ(from_seed({}), 0U);
 }
 
 TEST_P(MutateTest, CrossoverTakesTheFirstHeaderAndOpsOfBoth) {
