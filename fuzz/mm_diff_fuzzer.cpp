@@ -16,11 +16,11 @@
 //
 // At a violation it prints the CPU time its search took (program/detection.hpp).
 //
-// The corpus folders after the first (libFuzzer writes new inputs to the first only; the others,
-// corpus/seeds in the README's commands, are read) are read once more at start-up: the custom
-// mutator starts one mutation in eight or so from one of their programs (program/mutate.hpp).
-// libFuzzer's fork mode (`mmfuzz campaign`) hands its jobs no folders, so they mutate their
-// inputs only.
+// Seed programs for the custom mutator, which starts about one mutation in ten from one of
+// them (program/mutate.hpp): the files of the corpus folders after the first (libFuzzer writes
+// new inputs to the first only; the others, corpus/seeds in the README's commands, are read) and
+// of the folders in MMFUZZ_SEEDS (':' between them). libFuzzer's fork mode hands its jobs no
+// folders, so 'mmfuzz campaign' names its seeds in MMFUZZ_SEEDS.
 #include "program/codec.hpp"
 #include "program/detection.hpp"
 #include "program/mutate.hpp"
@@ -32,6 +32,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -52,18 +54,28 @@ double search_began = -1;
 /// The programs of the read-only corpus folders, for the mutator.
 std::vector<mmfuzz::program> seed_programs;
 
-/// Every file under the corpus folders named after the first, decoded as the fuzzer runs it.
-/// A file over 1 MiB is passed over: no seed is that large.
+/// Every file under the corpus folders named after the first and under those of MMFUZZ_SEEDS,
+/// each folder once, decoded as the fuzzer runs it. A file over 1 MiB is passed over: no seed is
+/// that large.
 void read_seed_programs(int argc, char **argv) {
     namespace fs = std::filesystem;
+    std::vector<std::string> dirs;
     bool first = true;
-    for (int i = 1; i < argc; ++i) {
-        if (argv[i][0] == '-')
-            continue;
-        if (std::exchange(first, false))
-            continue;
+    for (int i = 1; i < argc; ++i)
+        if (argv[i][0] != '-' && !std::exchange(first, false))
+            dirs.emplace_back(argv[i]);
+    if (const char *env = std::getenv("MMFUZZ_SEEDS")) {
+        std::stringstream list(env);
+        for (std::string dir; std::getline(list, dir, ':');)
+            if (!dir.empty())
+                dirs.push_back(dir);
+    }
+    std::set<fs::path> seen;
+    for (const std::string &dir : dirs) {
         std::error_code ec;
-        for (fs::recursive_directory_iterator it(argv[i], ec), end; !ec && it != end;
+        if (!seen.insert(fs::weakly_canonical(dir, ec)).second)
+            continue;
+        for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
              it.increment(ec)) {
             if (!it->is_regular_file(ec) || it->file_size(ec) > (std::uintmax_t{1} << 20))
                 continue;

@@ -257,9 +257,12 @@ int cmd_campaign(const std::vector<std::string> &args) {
             seeds = on.string();
         }
     }
-    if (fs::exists(seeds))
-        argv.push_back(seeds);
     std::vector<std::string> env;
+    if (fs::exists(seeds)) {
+        argv.push_back(seeds);
+        // The jobs of fork mode see no corpus folders: the mutator finds the seeds here.
+        env.push_back("MMFUZZ_SEEDS=" + fs::absolute(seeds).string());
+    }
     if (!inject.empty())
         env.push_back("MMFUZZ_INJECT=" + inject);
     run_options opts;
