@@ -1,5 +1,9 @@
 #include "core/unmap.hpp"
 
+#include "core/pte_walk.hpp"
+
+#include <algorithm>
+
 namespace mmfuzz::unmap {
 
 std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr) {
@@ -98,6 +102,28 @@ void swap_put(world &w, std::uint64_t off) {
 
 pgprot_t base_prot(pte_t pte) {
     return pte_pgprot(pte_mknoncont(pte_mkold(pte_mkclean(pte_wrprotect(pte_clear_uffd_wp(pte))))));
+}
+
+std::vector<unsigned> lazyfree_batches(world &w, const folio_walk &fw) {
+    const bool uffd_wp = std::any_of(fw.pages.begin(), fw.pages.end(), [&](const auto &p) {
+        return pte_uffd_wp(w.ops->ptep_get(p.ptep));
+    });
+    std::vector<unsigned> batches;
+    for (std::size_t k = 0; k < fw.pages.size();) {
+        const mapped_page &p = fw.pages[k];
+        const vm_flags_t flags = w.vm_flags_at(p.addr);
+        unsigned max = 1;
+        while (!uffd_wp && k + max < fw.pages.size() && fw.pages[k + max].index == p.index + max &&
+               w.vm_flags_at(fw.pages[k + max].addr) == flags)
+            ++max;
+        // Canary: the batch before 2026's fix, blind to the write bit, so the restore gives
+        // every entry of a mixed batch the first one's.
+        const fpb_t fpb =
+            w.canaries.on(canary::lazyfree_batch_ignores_write) ? 0 : FPB_RESPECT_WRITE;
+        batches.push_back(folio_pte_batch(w, p.ptep, w.ops->ptep_get(p.ptep), max, fpb));
+        k += batches.back();
+    }
+    return batches;
 }
 
 } // namespace mmfuzz::unmap

@@ -48,6 +48,14 @@ struct folio_walk {
 /// child's mappings are on the walk too; the flows that take it handle them.
 std::optional<folio_walk> walk_folio(world &w, std::uint64_t addr);
 
+/// How try_to_unmap_one() takes a lazy-free folio, in the order of fw.pages: the length of each
+/// batch. folio_unmap_pte_batch() is a folio_pte_batch_flags() that respects the write bit
+/// (FPB_RESPECT_WRITE, since "mm/rmap: fix incorrect pte restoration for lazyfree folios"; the
+/// soft-dirty bit it also respects is not modelled), inside the table and the VMA, and a single
+/// entry in a VMA registered for uffd-wp ("if (userfaultfd_wp(vma)) return 1"): the window has
+/// no registration, so a folio with a uffd-wp entry stands for one.
+std::vector<unsigned> lazyfree_batches(world &w, const folio_walk &fw);
+
 /// folio_maybe_mapped_shared(): a page of the folio is mapped by another mm too (a fork's
 /// child).
 bool maybe_mapped_shared(const world &w, const folio &f);

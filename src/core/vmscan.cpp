@@ -3,45 +3,26 @@
 #include "core/pte_walk.hpp"
 #include "core/unmap.hpp"
 
-#include <algorithm>
-
 namespace mmfuzz {
 
 namespace {
 
 using unmap::folio_walk;
 
-/// try_to_unmap_one() for a lazy-free (MADV_FREE, !swapbacked) folio, in address order, a batch
-/// at a time: folio_unmap_pte_batch() is a folio_pte_batch_flags() that respects the write bit
-/// (FPB_RESPECT_WRITE, since "mm/rmap: fix incorrect pte restoration for lazyfree folios"; the
-/// soft-dirty bit it also respects is not modelled), inside the table and the VMA, and a single
-/// entry in a VMA registered for uffd-wp ("if (userfaultfd_wp(vma)) return 1"): the window has no
-/// registration, so a folio with a uffd-wp entry stands for one. get_and_clear_ptes() clears a
-/// batch and the range is flushed (mm/rmap.c).
-/// Dirt found in a batch goes to the folio (folio_mark_dirty()). While the folio is clean its
-/// pages are discarded (their entries stay none, their data is gone by design); once it is
-/// redirtied, the batch just cleared is mapped again with the value read (set_ptes()), the
+/// try_to_unmap_one() for a lazy-free (MADV_FREE, !swapbacked) folio, a batch at a time
+/// (lazyfree_batches()); get_and_clear_ptes() clears a batch and the range is flushed
+/// (mm/rmap.c). Dirt found in a batch goes to the folio (folio_mark_dirty()). While the folio is
+/// clean its pages are discarded (their entries stay none, their data is gone by design); once
+/// it is redirtied, the batch just cleared is mapped again with the value read (set_ptes()), the
 /// folio becomes swap-backed again (folio_set_swapbacked()) so reclaim keeps it, and the walk
 /// stops (walk_abort): batches discarded before stay discarded, the ones after stay mapped.
 reclaim_result reclaim_lazyfree(world &w, folio_walk &fw) {
     mm_struct *mm = &w.m.mm;
     folio &f = *fw.f;
     const std::uint64_t psz = w.geo().page_size();
-    const bool uffd_wp = std::any_of(fw.pages.begin(), fw.pages.end(), [&](const auto &p) {
-        return pte_uffd_wp(w.ops->ptep_get(p.ptep));
-    });
-    for (std::size_t k = 0; k < fw.pages.size();) {
+    std::size_t k = 0;
+    for (const unsigned nr : unmap::lazyfree_batches(w, fw)) {
         const unmap::mapped_page &p = fw.pages[k];
-        const vm_flags_t flags = w.vm_flags_at(p.addr);
-        unsigned max = 1;
-        while (!uffd_wp && k + max < fw.pages.size() && fw.pages[k + max].index == p.index + max &&
-               w.vm_flags_at(fw.pages[k + max].addr) == flags)
-            ++max;
-        // Canary: the batch before 2026's fix, blind to the write bit, so the restore below
-        // gives every entry of a mixed batch the first one's.
-        const fpb_t fpb =
-            w.canaries.on(canary::lazyfree_batch_ignores_write) ? 0 : FPB_RESPECT_WRITE;
-        const unsigned nr = folio_pte_batch(w, p.ptep, w.ops->ptep_get(p.ptep), max, fpb);
         const pte_t pteval = w.ops->get_and_clear_full_ptes(mm, p.addr, p.ptep, nr, 0);
         w.m.flush_tlb_range(p.addr, p.addr + nr * psz);
         if (pte_dirty(pteval))
