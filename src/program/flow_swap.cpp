@@ -50,6 +50,27 @@ bool child_mapped(const world &ref, const folio &f) {
 
 // ---- shrink_folio ---------------------------------------------------------------------------
 
+/// Whether reclaim of the clean lazy-free folio would discard its first batch and keep a later
+/// one, dirty. The two worlds need not agree there: arm64 gathers the dirty bits of a
+/// contiguous block into every entry when it unfolds it (contpte_convert(),
+/// arch/arm64/mm/contpte.c), so an entry the generic world has clean may read dirty, and
+/// try_to_unmap_one() decides batch by batch whether the folio is dirty. A folio reclaimed in
+/// one batch, or dirty in its first, goes the same way in both.
+bool discards_part(world &ref, const unmap::folio_walk &fw) {
+    std::size_t k = 0;
+    bool first = true;
+    for (const unsigned nr : unmap::lazyfree_batches(ref, fw)) {
+        bool dirty = false;
+        for (unsigned i = 0; i < nr; ++i)
+            dirty = dirty || pte_dirty(ref.ops->ptep_get(fw.pages[k + i].ptep));
+        if (dirty)
+            return !first;
+        first = false;
+        k += nr;
+    }
+    return false;
+}
+
 std::optional<op> legalize_shrink(const op &in, world &ref, const char *&why) {
     const auto fw = mapped_folio(ref, in, why);
     if (!fw)
@@ -59,6 +80,9 @@ std::optional<op> legalize_shrink(const op &in, world &ref, const char *&why) {
     if (fw->f->lazyfree && child_mapped(ref, *fw->f))
         return no_op(why, "a lazy-free folio a fork child maps: the child's entries' dirty bits "
                           "decide, which are not modelled");
+    if (fw->f->lazyfree && !fw->f->dirty && discards_part(ref, *fw))
+        return no_op(why, "a lazy-free folio clean in its first batch and dirty in a later one: "
+                          "which batches are discarded differs between the worlds");
     return in;
 }
 
