@@ -55,7 +55,7 @@ bool child_mapped(const world &ref, const folio &f) {
 /// contiguous block into every entry when it unfolds it (contpte_convert(),
 /// arch/arm64/mm/contpte.c), so an entry the generic world has clean may read dirty, and
 /// try_to_unmap_one() decides batch by batch whether the folio is dirty. A folio reclaimed in
-/// one batch, or dirty in its first, goes the same way in both.
+/// one batch, or dirty in its first, is kept or dropped whole (the canary's mixed batch is one).
 bool discards_part(world &ref, const unmap::folio_walk &fw) {
     std::size_t k = 0;
     bool first = true;
