@@ -125,7 +125,7 @@ void numa_rebuild_large_mapping(world &w, std::uint64_t addr, hw_ptep ptep, cons
 /// entry, or on every hinting entry of a large folio.
 vm_fault do_numa_page(world &w, std::uint64_t addr, hw_ptep ptep) {
     const pte_t orig = w.ops->ptep_get(ptep);
-    const folio *f = pte_special(orig) ? nullptr : w.m.pfn_folio(pte_pfn(orig));
+    const folio *f = w.vm_normal_folio(orig);
     if (f != nullptr && f->order > 0)
         numa_rebuild_large_mapping(w, addr, ptep, *f, orig);
     else

@@ -50,7 +50,7 @@ void copy_nonpresent_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t orig)
 /// entries are write-protected together (wrprotect_ptes()); the child maps the batch old and
 /// read-only, without uffd-wp (its VMA has none registered). Returns the batch's length.
 unsigned copy_present_ptes(world &w, std::uint64_t addr, hw_ptep ptep, pte_t pte, unsigned max) {
-    const folio *f = pte_special(pte) ? nullptr : w.m.pfn_folio(pte_pfn(pte));
+    const folio *f = w.vm_normal_folio(pte);
     const unsigned nr = f != nullptr && f->order > 0 && max != 1
                             ? folio_pte_batch(w, ptep, pte, max, FPB_RESPECT_DIRTY)
                             : 1;

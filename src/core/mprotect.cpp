@@ -40,7 +40,7 @@ void change_softleaf_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) 
 /// copy-on-write folio (folio_maybe_mapped_shared(): a fork child maps a page of it) or a
 /// dirty file folio, which asynchronous migration may be unable to move.
 bool folio_can_map_prot_numa(world &w, pte_t pte) {
-    const folio *f = pte_special(pte) ? nullptr : w.m.pfn_folio(pte_pfn(pte));
+    const folio *f = w.vm_normal_folio(pte);
     return f != nullptr && !unmap::maybe_mapped_shared(w, *f) && (f->anon || !f->dirty);
 }
 

@@ -109,6 +109,14 @@ class world {
         const folio *f = m.pfn_folio(pfn);
         return f != nullptr && f->anon && !page_child_held(pfn);
     }
+    /// vm_normal_folio() (mm/memory.c): the folio a present entry maps; none for a special entry,
+    /// which has no struct page behind it as far as core code is concerned.
+    [[nodiscard]] folio *vm_normal_folio(pte_t pte) {
+        return pte_present(pte) && !pte_special(pte) ? m.pfn_folio(pte_pfn(pte)) : nullptr;
+    }
+    [[nodiscard]] const folio *vm_normal_folio(pte_t pte) const {
+        return pte_present(pte) && !pte_special(pte) ? m.pfn_folio(pte_pfn(pte)) : nullptr;
+    }
 
   private:
     recycled_vector<int> mapcount_;

@@ -162,7 +162,7 @@ void madvise_free(world &w, std::uint64_t addr, std::uint64_t nr) {
                 ++i;
                 continue;
             }
-            folio *f = pte_special(old) ? nullptr : w.m.pfn_folio(pte_pfn(old));
+            folio *f = w.vm_normal_folio(old);
             if (f == nullptr) {
                 ++i;
                 continue;

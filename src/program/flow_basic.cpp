@@ -242,8 +242,7 @@ std::optional<op> legalize_numa_scan(const op &in, world &ref, const char *&why)
                           "modelled");
     for (std::uint64_t p = first; p < end; ++p) {
         const auto e = entry_at(ref, p);
-        const folio *f =
-            e && pte_present(*e) && !pte_special(*e) ? ref.m.pfn_folio(pte_pfn(*e)) : nullptr;
+        const folio *f = e ? ref.vm_normal_folio(*e) : nullptr;
         if (f != nullptr && !f->anon) {
             end = p;
             break;
@@ -328,8 +327,7 @@ void update_free(flow_context &c, const op &o, const op_result &, const op_resul
             ++p;
             continue;
         }
-        const folio *f =
-            pte_present(e) && !pte_special(e) ? c.ref.m.pfn_folio(pte_pfn(e)) : nullptr;
+        const folio *f = c.ref.vm_normal_folio(e);
         if (f == nullptr) {
             ++p;
             continue;
