@@ -57,15 +57,11 @@ bool child_mapped(const world &ref, const folio &f) {
 /// try_to_unmap_one() decides batch by batch whether the folio is dirty. A folio reclaimed in
 /// one batch, or dirty in its first, is kept or dropped whole (the canary's mixed batch is one).
 bool discards_part(world &ref, const unmap::folio_walk &fw) {
-    std::size_t k = 0;
-    bool first = true;
+    std::size_t k = 0; // the first page of the batch
     for (const unsigned nr : unmap::lazyfree_batches(ref, fw)) {
-        bool dirty = false;
         for (unsigned i = 0; i < nr; ++i)
-            dirty = dirty || pte_dirty(ref.ops->ptep_get(fw.pages[k + i].ptep));
-        if (dirty)
-            return !first;
-        first = false;
+            if (pte_dirty(ref.ops->ptep_get(fw.pages[k + i].ptep)))
+                return k != 0;
         k += nr;
     }
     return false;
