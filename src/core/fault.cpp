@@ -4,8 +4,8 @@
 // Simplification: read faults map a zeroed folio as with mm_forbids_zeropage(); the shared zero
 // page is not modelled. Of the faults on PMD leaves a write to a read-only THP is taken
 // (do_huge_pmd_wp_page(), after fork or a write-protect), and an old or clean THP's fix-up
-// (huge_pmd_set_accessed(), which only a walker without hardware AF and dirty needs); a
-// PROT_NONE PMD (NUMA hinting) is not modelled.
+// (huge_pmd_set_accessed(), which only a walker without hardware AF and dirty needs), and a
+// PMD NUMA hint's (do_huge_pmd_numa_page()).
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
 #include "pgtable/softleaf.hpp"
@@ -183,14 +183,19 @@ vm_fault do_nonpresent(world &w, std::uint64_t addr, pte_t orig, bool write, fau
 } // namespace
 
 const char *fault_path_name(fault_path p) {
-    static constexpr std::array names = {
-        "no handler",           "do_anonymous_page",
-        "do_swap_page",         "do_swap_page, device-private",
-        "do_numa_page",         "wp_page_reuse",
-        "wp_page_copy",         "ptep_set_access_flags",
-        "do_huge_pmd_wp_page",  "do_anonymous_page, uffd-wp marker",
-        "huge_pmd_set_accessed"};
-    static_assert(names.size() == static_cast<std::size_t>(fault_path::huge_access) + 1);
+    static constexpr std::array names = {"no handler",
+                                         "do_anonymous_page",
+                                         "do_swap_page",
+                                         "do_swap_page, device-private",
+                                         "do_numa_page",
+                                         "wp_page_reuse",
+                                         "wp_page_copy",
+                                         "ptep_set_access_flags",
+                                         "do_huge_pmd_wp_page",
+                                         "do_anonymous_page, uffd-wp marker",
+                                         "huge_pmd_set_accessed",
+                                         "do_huge_pmd_numa_page"};
+    static_assert(names.size() == static_cast<std::size_t>(fault_path::huge_numa) + 1);
     const auto i = static_cast<std::size_t>(p);
     return i < names.size() ? names[i] : "?";
 }
@@ -260,10 +265,15 @@ vm_fault handle_mm_fault(world &w, std::uint64_t addr, bool write, fault_path *p
         taken = fault_path::anon;
         return do_anonymous_page(w, addr, 0, write);
     }
-    // __handle_mm_fault() on a THP: a write to a read-only one goes to wp_huge_pmd(), which may
-    // fall back to the PTE level; any other fault (an old THP, or a write to a clean one, met by
-    // a walker without hardware AF or dirty) to huge_pmd_set_accessed().
-    if (pmd_trans_huge(pmd) && !pmd_protnone(pmd)) {
+    // __handle_mm_fault() on a THP: a NUMA hint goes to do_huge_pmd_numa_page() (the VMA is
+    // accessible, checked above); a write to a read-only one to wp_huge_pmd(), which may fall
+    // back to the PTE level; any other fault (an old THP, or a write to a clean one, met by a
+    // walker without hardware AF or dirty) to huge_pmd_set_accessed().
+    if (pmd_trans_huge(pmd) && pmd_protnone(pmd)) {
+        taken = fault_path::huge_numa;
+        return do_huge_pmd_numa_page(w, addr, pmd);
+    }
+    if (pmd_trans_huge(pmd)) {
         if (!write || pmd_write(pmd)) {
             taken = fault_path::huge_access;
             return huge_pmd_set_accessed(w, addr, pmd, write);

@@ -38,6 +38,7 @@ enum class fault_path : std::uint8_t {
     huge_wp_reuse, ///< do_huge_pmd_wp_page() reuses a THP
     anon_uffd_wp,  ///< a uffd-wp marker: do_anonymous_page() maps the page uffd-wp
     huge_access,   ///< huge_pmd_set_accessed(): the access-flag / dirty fix-up of a THP
+    huge_numa,     ///< do_huge_pmd_numa_page() of a PROT_NONE PMD leaf
 };
 /// The handler's kernel name and the outcome, for traces: "do_anonymous_page, uffd-wp marker"
 /// (names follow the enums' order).
@@ -89,17 +90,24 @@ bool folio_referenced(world &w, std::uint64_t addr);
 /// mm/mprotect.c do_mprotect_pkey() over [addr, addr + nr pages) with `prot` (VM_READ,
 /// VM_WRITE, VM_EXEC) and one mmu_gather: mprotect_fixup() for each VMA in the range (a run of
 /// pages with equal flags, as the window keeps flags per page), which leaves one whose flags
-/// do not change alone ("newflags == oldflags") and otherwise sets them and runs
-/// change_protection(): per PMD, change_huge_pmd() for a leaf the VMA covers whole,
-/// __split_huge_pmd() of one it covers in part, and change_pte_range() over the part of the
-/// table in the VMA.
+/// do not change alone ("newflags == oldflags") and otherwise splits a PMD leaf across either
+/// end of it (__split_vma() -> vma_adjust_trans_huge(), before the flags change), sets them and
+/// runs change_protection(): per PMD, change_huge_pmd() for a leaf, change_pte_range() over the
+/// part of the table in the VMA.
 void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t prot);
+/// mm/mempolicy.c folio_can_map_prot_numa() for a private anonymous VMA of an mm with several
+/// threads (so no folio is passed over for sitting on the scanning CPU's node), normal NUMA
+/// balancing and one memory tier: not for an entry with no folio (nullptr: a special one), a
+/// shared copy-on-write folio (folio_maybe_mapped_shared(): a fork child maps a page of it) or
+/// a dirty file folio, which asynchronous migration may be unable to move.
+bool folio_can_map_prot_numa(const world &w, const folio *f);
 /// mm/mempolicy.c change_prot_numa() over [addr, addr + nr pages) of one accessible VMA, as
 /// task_numa_work() scans it: change_protection() with MM_CP_PROT_NUMA under one mmu_gather,
 /// which makes the present entries of each folio it may migrate PROT_NONE NUMA hints (the VMA's
 /// flags stay) and, as any change_protection(), write migration and device-private entries
-/// read-only. The next access takes do_numa_page(). PMD leaves are left alone (a PMD NUMA
-/// hint, change_huge_pmd() with MM_CP_PROT_NUMA, is not modelled).
+/// read-only. A PMD leaf the range covers whole becomes a PROT_NONE hint through
+/// change_huge_pmd(); one it covers in part is split first. The next access takes
+/// do_numa_page() or do_huge_pmd_numa_page().
 void change_prot_numa(world &w, std::uint64_t addr, std::uint64_t nr);
 /// mm/memory.c unmap_page_range() over [addr, addr + nr pages) as MADV_DONTNEED calls it: one
 /// mmu_gather for the range; per PMD, zap_huge_pmd() for a leaf the range covers whole, else
@@ -135,9 +143,13 @@ void split_huge_pmd(world &w, std::uint64_t addr);
 /// mm/huge_memory.c zap_huge_pmd(): unmap a PMD-mapped THP; the PMD range goes into the
 /// caller's gather (tlb_remove_pmd_tlb_entry()), flushed at its tlb_finish_mmu().
 void zap_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr);
-/// mm/huge_memory.c change_huge_pmd(): the PMD leaf mapping addr takes the VMA's protection;
-/// the PMD range goes into the caller's gather.
-void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_writable);
+/// mm/huge_memory.c change_huge_pmd(): the PMD leaf mapping addr takes the VMA's protection,
+/// or with prot_numa (MM_CP_PROT_NUMA) PAGE_NONE; the PMD range goes into the caller's gather.
+void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_writable,
+                     bool prot_numa = false);
+/// mm/huge_memory.c do_huge_pmd_numa_page(): the fault on a PMD NUMA hint, `orig` as the fault
+/// read it; restores the VMA's protection.
+vm_fault do_huge_pmd_numa_page(world &w, std::uint64_t addr, pmd_t orig);
 /// mm/huge_memory.c split_folio_to_order() of the folio mapped at addr; false if it cannot.
 bool split_folio(world &w, std::uint64_t addr, unsigned new_order);
 /// mm/khugepaged.c collapse_huge_page() of the 2^order pages around addr (SEMANTICS 4.2).

@@ -17,15 +17,19 @@ std::uint64_t pmd_align_down(const world &w, std::uint64_t addr) {
     return addr & ~(w.geo().pmd_size() - 1);
 }
 
-/// The PTE that maps page `pfn` with the protection and write/young/dirty/uffd-wp of a present
-/// PMD leaf (the kernel rebuilds it from vm_page_prot and those bits; the model's VMA has no
-/// per-mapping protection, so the PMD's own is used).
-pte_t pte_from_pmd(pmd_t pmd, pfn_t pfn, bool dirty) {
-    pte_t entry = pte_mkold(pte_mkclean(pfn_pte(pfn, pmd_pgprot_as_pte(pmd))));
-    if (pmd_young(pmd))
-        entry = pte_mkyoung(entry);
+/// The PTE a split gives every page of a present PMD leaf at haddr (__split_huge_pmd_locked()):
+/// mk_pte() with the VMA's vm_page_prot, then write, young, dirty and uffd-wp as the PMD had
+/// them. A NUMA hint (PROT_NONE in an accessible VMA) is not carried over.
+pte_t pte_from_pmd(const world &w, std::uint64_t haddr, pmd_t pmd, bool dirty) {
+    pte_t entry = pfn_pte(pmd_pfn(pmd), w.vm_page_prot(haddr));
+    if (pmd_write(pmd))
+        entry = pte_mkwrite_novma(entry);
+    if (!pmd_young(pmd))
+        entry = pte_mkold(entry);
     if (dirty)
         entry = pte_mkdirty(entry);
+    if (pmd_uffd_wp(pmd))
+        entry = pte_mkuffd_wp(entry);
     return entry;
 }
 
@@ -144,7 +148,7 @@ void split_huge_pmd(world &w, std::uint64_t addr) {
                             staged_pte_add(pte, static_cast<std::ptrdiff_t>(i)),
                             split_softleaf(old_pmd, i), 1);
     } else {
-        w.ops->set_ptes(mm, haddr, pte, pte_from_pmd(old_pmd, pmd_pfn(old_pmd), dirty),
+        w.ops->set_ptes(mm, haddr, pte, pte_from_pmd(w, haddr, old_pmd, dirty),
                         static_cast<unsigned>(nr));
     }
     if (!early)
@@ -245,14 +249,19 @@ vm_fault huge_pmd_set_accessed(world &w, std::uint64_t addr, pmd_t orig, bool wr
 /// and its range is flushed before the new protection is written, which makes a change of
 /// execute permission break-before-make. pmd_modify() keeps young, dirty and uffd-wp; with
 /// MM_CP_TRY_CHANGE_WRITABLE an exclusive anonymous PMD becomes writable at once. arm64 has no
-/// huge_pmd_needs_flush(), so the PMD range always goes into the gather.
-void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_writable) {
+/// huge_pmd_needs_flush(), so the PMD range always goes into the gather. With prot_numa the new
+/// protection is PAGE_NONE, and a PMD that is PROT_NONE already or whose folio
+/// folio_can_map_prot_numa() refuses is left as it is (the huge zero page is not modelled).
+void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_writable,
+                     bool prot_numa) {
     const std::uint64_t haddr = pmd_align_down(w, addr);
     const hw_pmdp pmdp = w.m.pmd_off(haddr);
     const spinlock_t ptl = w.m.pmd_lockptr();
     w.m.spin_lock(ptl);
     const pmd_t cur = w.ops->pmdp_get(pmdp);
-    if (!pmd_trans_huge(cur)) {
+    if (!pmd_trans_huge(cur) ||
+        (prot_numa &&
+         (pmd_protnone(cur) || !folio_can_map_prot_numa(w, w.m.pfn_folio(pmd_pfn(cur)))))) {
         w.m.spin_unlock(ptl);
         return;
     }
@@ -260,12 +269,39 @@ void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_wri
     const pmd_t oldpmd = w.canaries.on(canary::change_huge_pmd_in_place)
                              ? cur
                              : w.ops->pmdp_invalidate(&w.vma, haddr, pmdp);
-    pmd_t entry = pmd_modify(oldpmd, w.vm_page_prot(haddr));
+    pmd_t entry = pmd_modify(oldpmd, prot_numa ? PAGE_NONE : w.vm_page_prot(haddr));
     if (try_writable && !pmd_write(entry) && can_change_pmd_writable(w, entry))
         entry = pmd_mkwrite_novma(entry);
     w.ops->set_pmd_at(&w.m.mm, haddr, pmdp, entry);
     tlb.remove_pmd_tlb_entry(haddr);
     w.m.spin_unlock(ptl);
+}
+
+/// mm/huge_memory.c do_huge_pmd_numa_page(): nothing is migrated (numa_migrate_check() finds
+/// no better node in the model), so out_map restores the PMD under its lock: pmd_modify() with
+/// the VMA's protection, young, and writable where the VMA wants manual write upgrades (a
+/// private writable one) and can_change_pmd_writable() allows it; set_pmd_at() from
+/// present-invalid (no break-before-make), update_mmu_cache_pmd(). A PMD no longer `orig` is
+/// left to the retried access.
+vm_fault do_huge_pmd_numa_page(world &w, std::uint64_t addr, pmd_t orig) {
+    const std::uint64_t haddr = pmd_align_down(w, addr);
+    const hw_pmdp pmdp = w.m.pmd_off(haddr);
+    const spinlock_t ptl = w.m.pmd_lockptr();
+    w.m.spin_lock(ptl);
+    if (!pmd_same(w.ops->pmdp_get(pmdp), orig)) {
+        w.m.spin_unlock(ptl);
+        return vm_fault::done;
+    }
+    pmd_t pmd = pmd_modify(orig, w.vm_page_prot(haddr));
+    const bool writable = pmd_write(pmd) || ((w.vm_flags_at(haddr) & VM_WRITE) != 0 &&
+                                             can_change_pmd_writable(w, pmd));
+    pmd = pmd_mkyoung(pmd);
+    if (writable)
+        pmd = pmd_mkwrite_novma(pmd);
+    w.ops->set_pmd_at(&w.m.mm, haddr, pmdp, pmd);
+    w.ops->update_mmu_cache_pmd(&w.vma, addr, pmdp);
+    w.m.spin_unlock(ptl);
+    return vm_fault::done;
 }
 
 /// mm/huge_memory.c split_folio_to_order() -> __folio_split() for an anonymous, PTE-mapped

@@ -34,22 +34,12 @@ void change_softleaf_pte(world &w, std::uint64_t addr, hw_ptep ptep, pte_t old) 
     w.ops->set_pte_at(&w.m.mm, addr, ptep, pte);
 }
 
-/// mm/mempolicy.c folio_can_map_prot_numa() for a private anonymous VMA of an mm with several
-/// threads (so no folio is passed over for sitting on the scanning CPU's node), normal NUMA
-/// balancing and one memory tier: not for an entry with no folio (a special one), a shared
-/// copy-on-write folio (folio_maybe_mapped_shared(): a fork child maps a page of it) or a
-/// dirty file folio, which asynchronous migration may be unable to move.
-bool folio_can_map_prot_numa(world &w, pte_t pte) {
-    const folio *f = w.vm_normal_folio(pte);
-    return f != nullptr && !unmap::maybe_mapped_shared(w, *f) && (f->anon || !f->dirty);
-}
-
 /// change_protection() over [addr, end), pages of one VMA whose flags have been set: per PMD,
 /// change_pmd_range()'s choice between change_huge_pmd() and a split, then change_pte_range().
 /// With prot_numa (MM_CP_PROT_NUMA) the new protection is PAGE_NONE and nothing is made
 /// writable; change_pte_range() leaves an entry that is PROT_NONE already and passes over a
-/// folio batch folio_can_map_prot_numa() refuses (mprotect_folio_pte_batch() with no flags).
-/// PMD leaves are not reached then (the op's legalizer stops before them).
+/// folio batch folio_can_map_prot_numa() refuses (mprotect_folio_pte_batch() with no flags),
+/// and change_huge_pmd() does the same for a PMD leaf.
 void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint64_t end,
                        bool prot_numa = false) {
     const std::uint64_t ps = w.geo().page_size();
@@ -60,12 +50,8 @@ void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint6
         const std::uint64_t room = std::min(table_room(w, a), (end - a) / ps);
         // change_pmd_range(): a PMD leaf is changed whole or split first.
         if (pmd_trans_huge(w.ops->pmdp_get(w.m.pmd_off(a)))) {
-            if (prot_numa) {
-                a += room * ps;
-                continue;
-            }
             if (room == w.geo().ptrs_per_pte()) {
-                change_huge_pmd(w, tlb, a, try_writable);
+                change_huge_pmd(w, tlb, a, try_writable, prot_numa);
                 a += room * ps;
                 continue;
             }
@@ -91,7 +77,7 @@ void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint6
                 ++i;
                 continue;
             }
-            if (prot_numa && !folio_can_map_prot_numa(w, old)) {
+            if (prot_numa && !folio_can_map_prot_numa(w, w.vm_normal_folio(old))) {
                 i += folio_pte_batch(w, ptep, old, max);
                 continue;
             }
@@ -108,6 +94,10 @@ void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint6
 
 } // namespace
 
+bool folio_can_map_prot_numa(const world &w, const folio *f) {
+    return f != nullptr && !unmap::maybe_mapped_shared(w, *f) && (f->anon || !f->dirty);
+}
+
 void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t prot) {
     const std::uint64_t ps = w.geo().page_size();
     const std::uint64_t end = addr + nr * ps;
@@ -120,6 +110,15 @@ void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t p
             vma_end += ps;
         const vm_flags_t newflags = (oldflags & ~prot_mask) | (prot & prot_mask);
         if (newflags != oldflags) {
+            // vma_adjust_trans_huge(): a THP across a new VMA boundary is split while the
+            // pages still have their old flags, so every PTE takes the old protection.
+            for (const std::uint64_t at : {a, vma_end}) {
+                if ((at & (w.geo().pmd_size() - 1)) == 0 || !w.m.in_window(at))
+                    continue;
+                const pmd_t pmd = w.ops->pmdp_get(w.m.pmd_off(at));
+                if (!pmd_none(pmd) && !pmd_table(pmd))
+                    split_huge_pmd(w, at);
+            }
             for (std::uint64_t p = a; p < vma_end; p += ps)
                 w.set_vm_flags(p, newflags);
             change_protection(w, tlb, a, vma_end);

@@ -370,9 +370,4 @@ constexpr bool pmd_protnone(pmd_t p) {
     return pte_protnone(pmd_pte(p));
 }
 
-/// The protection of a PMD leaf as a PTE protection (table bit restored), as split uses it.
-constexpr pgprot_t pmd_pgprot_as_pte(pmd_t p) {
-    return {(pmd_val(p) & ~PTE_ADDR_MASK) | (pmd_valid(p) ? PTE_TABLE_BIT : 0)};
-}
-
 } // namespace mmfuzz

@@ -147,8 +147,7 @@ std::uint64_t first_exec_change(world &ref, std::uint64_t p, std::uint64_t next,
 /// (change_huge_pmd()): the kernel would split one it covers in part (__split_huge_pmd()), which
 /// split_huge_pmd and an mprotect within the table already reach. The range is cut before the
 /// first valid PTE whose execute permission the new protection would change (a live UXN change
-/// needs break-before-make, which change_pte_range() does not do), and, for PROT_NONE, before
-/// the first PMD leaf (a PROT_NONE PMD, NUMA hinting's, is not modelled). It is one VMA that
+/// needs break-before-make, which change_pte_range() does not do). It is one VMA that
 /// changes: cut where the pages' flags change (a VMA ends there), a no-op when they already
 /// are the new ones (mprotect_fixup() returns at once), so the spec sees only entries the flow
 /// rewrote.
@@ -165,12 +164,8 @@ std::optional<op> legalize_mprotect(const op &in, world &ref, const char *&why) 
     end = vma_end(ref, first, end);
     for (std::uint64_t p = first; p < end;) {
         const std::uint64_t next = std::min(end, (p | (per - 1)) + 1);
-        const bool leaf = pmd_is_leaf(ref, p);
-        std::uint64_t cut = next;
-        if (leaf && flags == 0)
-            cut = p;
-        else if (!leaf && flags != 0)
-            cut = first_exec_change(ref, p, next, exec);
+        const std::uint64_t cut =
+            !pmd_is_leaf(ref, p) && flags != 0 ? first_exec_change(ref, p, next, exec) : next;
         if (cut < next) {
             end = cut;
             break;
@@ -178,8 +173,7 @@ std::optional<op> legalize_mprotect(const op &in, world &ref, const char *&why) 
         p = next;
     }
     if (end == first)
-        return no_op(why, flags == 0 ? "mprotect(PROT_NONE) of a PMD-mapped THP is not modelled"
-                                     : "the first entry's execute permission would change");
+        return no_op(why, "the first entry's execute permission would change");
     o[slot::addr] = first;
     o[slot::nr] = end - first;
     return o;
@@ -217,29 +211,20 @@ void update_mprotect(flow_context &c, const op &o, const op_result &, const op_r
 
 /// A range of one VMA as task_numa_work() hands it to change_prot_numa(): an accessible VMA
 /// (vma_is_accessible(); a PROT_NONE VMA's entries would pass for hints), a count past the end
-/// of the window stopping there, cut where the pages' flags change (a VMA ends there), before
-/// the first PMD leaf (a PMD NUMA hint is not modelled) and before the first page of a file
-/// folio. The scan passes over a dirty file folio (folio_test_dirty()), and that flag is not
-/// the same in both worlds: zap_present_folio_ptes() marks a file folio dirty from the entries
-/// it clears (mm/memory.c), and arm64's clear of one entry of a contiguous block returns the
-/// block's gathered dirty bit (arch/arm64/mm/contpte.c), so zapping a clean page beside a
-/// written one dirties the folio on arm64 only. Both kernels are right; the hint differs.
+/// of the window stopping there, a PMD leaf it reaches taken whole (change_huge_pmd(); the
+/// split of one covered in part is split_huge_pmd's), cut where the pages' flags change (a VMA
+/// ends there) and before the first page of a file folio. The scan passes over a dirty file
+/// folio (folio_test_dirty()), and that flag is not the same in both worlds:
+/// zap_present_folio_ptes() marks a file folio dirty from the entries it clears (mm/memory.c),
+/// and arm64's clear of one entry of a contiguous block returns the block's gathered dirty bit
+/// (arch/arm64/mm/contpte.c), so zapping a clean page beside a written one dirties the folio on
+/// arm64 only. Both kernels are right; the hint differs.
 std::optional<op> legalize_numa_scan(const op &in, world &ref, const char *&why) {
     op o = in;
-    const std::uint64_t per = per_table(ref);
-    const std::uint64_t first = o[slot::addr];
+    auto [first, end] = whole_leaf_range(o, ref);
     if ((ref.vm_flags_at(ref.page_va(first)) & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
         return no_op(why, "task_numa_work() passes over an inaccessible VMA");
-    std::uint64_t end = vma_end(
-        ref, first, first + std::clamp<std::uint64_t>(o[slot::nr], 1, ref.nr_pages() - first));
-    for (std::uint64_t p = first; p < end; p = (p | (per - 1)) + 1)
-        if (pmd_is_leaf(ref, p)) {
-            end = p;
-            break;
-        }
-    if (end == first)
-        return no_op(why, "a PMD NUMA hint (change_huge_pmd() with MM_CP_PROT_NUMA) is not "
-                          "modelled");
+    end = vma_end(ref, first, end);
     for (std::uint64_t p = first; p < end; ++p) {
         const auto e = entry_at(ref, p);
         const folio *f = e ? ref.vm_normal_folio(*e) : nullptr;
@@ -251,6 +236,7 @@ std::optional<op> legalize_numa_scan(const op &in, world &ref, const char *&why)
     if (end == first)
         return no_op(why, "a file folio's dirty flag, which the scan reads, may differ between "
                           "the worlds");
+    o[slot::addr] = first;
     o[slot::nr] = end - first;
     return o;
 }

@@ -230,6 +230,16 @@ void update_fault(flow_context &c, std::uint64_t page, bool write, std::uint8_t 
             for (std::uint64_t p = pmd_first; p < pmd_first + pmd_pages; ++p)
                 fixed_up(p);
             break;
+        case fault_path::huge_numa:
+            // The whole PMD leaf gets its protection back, young; dirty as it was, and from
+            // the retried access.
+            for (std::uint64_t p = pmd_first; p < pmd_first + pmd_pages; ++p) {
+                ad_interval r = s.at(p);
+                r.must.young = r.may.young = true;
+                s.set(p, r);
+                s.keep_flags(p);
+            }
+            break;
         case fault_path::none:
             break;
         }

@@ -175,8 +175,11 @@ TEST(PmdHelpers, LeafTableAndInvalid) {
     EXPECT_FALSE(pmd_write(pmd_wrprotect(huge)));
     EXPECT_FALSE(pmd_young(pmd_mkold(huge)));
     EXPECT_TRUE(pmd_none(pmd_t{0}));
-    // The PTE protection a split derives from a PMD leaf is a page protection again.
-    EXPECT_EQ(pfn_pte(512, pmd_pgprot_as_pte(huge)), pfn_pte(512, PAGE_SHARED));
+    // A NUMA hint on a block: PROT_NONE, still a leaf, young and dirty kept.
+    const pmd_t hint = pmd_modify(pmd_mkdirty(huge), PAGE_NONE);
+    EXPECT_TRUE(pmd_protnone(hint) && pmd_trans_huge(hint) && !pmd_valid(hint));
+    EXPECT_TRUE(pmd_young(hint) && pmd_dirty(hint));
+    EXPECT_FALSE(pmd_protnone(pmd_modify(hint, PAGE_READONLY)));
 }
 
 } // namespace
