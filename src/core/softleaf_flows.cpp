@@ -55,9 +55,10 @@ void madvise_guard_remove(world &w, std::uint64_t addr, std::uint64_t nr) {
 ///   respected): modify_prot_start_ptes(), pte_mkuffd_wp() (which write-protects) or
 ///   pte_clear_uffd_wp(), modify_prot_commit_ptes(). Resolving in a writable private VMA asks
 ///   for writable entries (MM_CP_TRY_CHANGE_WRITABLE, vma_wants_manual_pte_write_upgrade()):
-///   an exclusive anon batch becomes writable again (can_change_pte_writable()). The
-///   protection is otherwise unchanged, where the kernel applies vm_page_prot: the window's
-///   VMA has per-entry protections;
+///   an exclusive anon batch becomes writable again (can_change_pte_writable()). The kernel
+///   applies vm_page_prot (pte_modify()); here only a NUMA hint (PROT_NONE in an accessible
+///   VMA) takes it, which ends the hint, and other entries keep their protection, as direct
+///   ops may have given one the VMA does not;
 /// - software leaves: a write migration entry becomes read(-exclusive for anon), a write
 ///   device-private entry read, then pte_swp_mkuffd_wp() / pte_swp_clear_uffd_wp(); poison and
 ///   guard markers are skipped, a uffd-wp marker is dropped on resolve;
@@ -82,8 +83,9 @@ void uffd_writeprotect(world &w, std::uint64_t addr, std::uint64_t nr, bool enab
                 const unsigned n =
                     folio_pte_batch(w, p, oldpte, static_cast<unsigned>(nr - i), FPB_RESPECT_WRITE);
                 const pte_t old = w.ops->modify_prot_start_ptes(&w.vma, va, p, n);
+                const pte_t prot = pte_protnone(old) ? pte_modify(old, w.vm_page_prot(va)) : old;
                 commit_prot_batch(w, va, p, old,
-                                  enable ? pte_mkuffd_wp(old) : pte_clear_uffd_wp(old), n,
+                                  enable ? pte_mkuffd_wp(prot) : pte_clear_uffd_wp(prot), n,
                                   !enable && (w.vm_flags_at(va) & VM_WRITE) != 0);
                 i += n - 1;
                 continue;

@@ -71,6 +71,24 @@ TEST_P(NumaScan, PassesOverSharedFoliosAndSpecialEntries) {
     test::expect_no_violations(w);
 }
 
+// UFFDIO_WRITEPROTECT rebuilds an entry from vm_page_prot (change_pte_range()), which ends a
+// NUMA hint: the pages are readable again without a hinting fault.
+TEST_P(NumaScan, AUffdWriteProtectEndsAHint) {
+    world w(GetParam(), test::opts4k(1));
+    ASSERT_EQ(do_anonymous_page(w, base, 4, true), vm_fault::done);
+    change_prot_numa(w, base, 16);
+    ASSERT_TRUE(pte_protnone(entry(w, base + 5 * page)));
+    uffd_writeprotect(w, base, 8, true);
+    for (std::uint64_t i = 0; i < 16; ++i) {
+        const pte_t p = entry(w, base + i * page);
+        EXPECT_EQ(pte_protnone(p), i >= 8) << i;
+        EXPECT_EQ(pte_uffd_wp(p), i < 8) << i;
+        EXPECT_FALSE(pte_write(p)) << i;
+    }
+    EXPECT_EQ(w.m.hw_access(base + 5 * page, false).fault, hw_fault::ok);
+    test::expect_no_violations(w);
+}
+
 pmd_t pmd_of(world &w) {
     return w.ops->pmdp_get(w.m.pmd_off(base));
 }
