@@ -143,10 +143,14 @@ void split_huge_pmd(world &w, std::uint64_t addr);
 /// mm/huge_memory.c zap_huge_pmd(): unmap a PMD-mapped THP; the PMD range goes into the
 /// caller's gather (tlb_remove_pmd_tlb_entry()), flushed at its tlb_finish_mmu().
 void zap_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr);
+/// What change_protection() was asked for, of its cp_flags: the VMA's protection (mprotect),
+/// MM_CP_PROT_NUMA, MM_CP_UFFD_WP or MM_CP_UFFD_WP_RESOLVE.
+enum class prot_change : std::uint8_t { vma, numa, uffd_wp, uffd_wp_resolve };
 /// mm/huge_memory.c change_huge_pmd(): the PMD leaf mapping addr takes the VMA's protection,
-/// or with prot_numa (MM_CP_PROT_NUMA) PAGE_NONE; the PMD range goes into the caller's gather.
+/// PAGE_NONE for a NUMA hint, and uffd-wp set or cleared; the PMD range goes into the caller's
+/// gather.
 void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_writable,
-                     bool prot_numa = false);
+                     prot_change how = prot_change::vma);
 /// mm/huge_memory.c do_huge_pmd_numa_page(): the fault on a PMD NUMA hint, `orig` as the fault
 /// read it; restores the VMA's protection.
 vm_fault do_huge_pmd_numa_page(world &w, std::uint64_t addr, pmd_t orig);

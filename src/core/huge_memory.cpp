@@ -249,11 +249,14 @@ vm_fault huge_pmd_set_accessed(world &w, std::uint64_t addr, pmd_t orig, bool wr
 /// and its range is flushed before the new protection is written, which makes a change of
 /// execute permission break-before-make. pmd_modify() keeps young, dirty and uffd-wp; with
 /// MM_CP_TRY_CHANGE_WRITABLE an exclusive anonymous PMD becomes writable at once. arm64 has no
-/// huge_pmd_needs_flush(), so the PMD range always goes into the gather. With prot_numa the new
-/// protection is PAGE_NONE, and a PMD that is PROT_NONE already or whose folio
+/// huge_pmd_needs_flush(), so the PMD range always goes into the gather. For a NUMA hint the
+/// new protection is PAGE_NONE, and a PMD that is PROT_NONE already or whose folio
 /// folio_can_map_prot_numa() refuses is left as it is (the huge zero page is not modelled).
+/// UFFDIO_WRITEPROTECT sets uffd-wp with pmd_mkuffd_wp(), which write-protects, or clears it,
+/// leaving the write bit to the fault unless MM_CP_TRY_CHANGE_WRITABLE upgrades it.
 void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_writable,
-                     bool prot_numa) {
+                     prot_change how) {
+    const bool prot_numa = how == prot_change::numa;
     const std::uint64_t haddr = pmd_align_down(w, addr);
     const hw_pmdp pmdp = w.m.pmd_off(haddr);
     const spinlock_t ptl = w.m.pmd_lockptr();
@@ -270,6 +273,10 @@ void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_wri
                              ? cur
                              : w.ops->pmdp_invalidate(&w.vma, haddr, pmdp);
     pmd_t entry = pmd_modify(oldpmd, prot_numa ? PAGE_NONE : w.vm_page_prot(haddr));
+    if (how == prot_change::uffd_wp)
+        entry = pmd_mkuffd_wp(entry);
+    else if (how == prot_change::uffd_wp_resolve)
+        entry = pmd_clear_uffd_wp(entry);
     if (try_writable && !pmd_write(entry) && can_change_pmd_writable(w, entry))
         entry = pmd_mkwrite_novma(entry);
     w.ops->set_pmd_at(&w.m.mm, haddr, pmdp, entry);

@@ -51,7 +51,8 @@ void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint6
         // change_pmd_range(): a PMD leaf is changed whole or split first.
         if (pmd_trans_huge(w.ops->pmdp_get(w.m.pmd_off(a)))) {
             if (room == w.geo().ptrs_per_pte()) {
-                change_huge_pmd(w, tlb, a, try_writable, prot_numa);
+                change_huge_pmd(w, tlb, a, try_writable,
+                                prot_numa ? prot_change::numa : prot_change::vma);
                 a += room * ps;
                 continue;
             }

@@ -3,6 +3,7 @@
 #include "core/flows.hpp"
 #include "core/pte_walk.hpp"
 #include "core/unmap.hpp"
+#include "machine/tlb.hpp"
 
 namespace mmfuzz {
 
@@ -65,8 +66,19 @@ void madvise_guard_remove(world &w, std::uint64_t addr, std::uint64_t nr) {
 /// - none entries: left none. The kernel installs uffd-wp markers there only where
 ///   userfaultfd_wp_use_markers() (shmem/hugetlb, or UFFD_FEATURE_WP_UNPOPULATED), not for
 ///   this anonymous VMA.
-/// Then the range flush.
+/// Then the range flush. A PMD leaf (change_pmd_range()) the range covers whole goes through
+/// change_huge_pmd() and its own gather; one it covers in part is split first.
 void uffd_writeprotect(world &w, std::uint64_t addr, std::uint64_t nr, bool enable) {
+    if (pmd_trans_huge(w.ops->pmdp_get(w.m.pmd_off(addr)))) {
+        if ((addr & (w.geo().pmd_size() - 1)) == 0 && nr == w.geo().ptrs_per_pte()) {
+            mmu_gather tlb(w.m);
+            change_huge_pmd(w, tlb, addr, !enable && (w.vm_flags_at(addr) & VM_WRITE) != 0,
+                            enable ? prot_change::uffd_wp : prot_change::uffd_wp_resolve);
+            tlb.finish_mmu();
+            return;
+        }
+        split_huge_pmd(w, addr);
+    }
     const auto first = w.pte_lookup(addr);
     if (!first)
         return;

@@ -360,6 +360,9 @@ constexpr pmd_t pmd_mkinvalid(pmd_t p) {
 constexpr pmd_t pmd_mkuffd_wp(pmd_t p) {
     return pte_pmd(pte_mkuffd_wp(pmd_pte(p)));
 }
+constexpr pmd_t pmd_clear_uffd_wp(pmd_t p) {
+    return pte_pmd(pte_clear_uffd_wp(pmd_pte(p)));
+}
 
 /// pmd_modify() (arm64 pgtable.h): pte_modify() of the PMD; its mask leaves the table bit, so a
 /// block stays a block.

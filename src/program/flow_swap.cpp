@@ -346,13 +346,21 @@ void update_guard(flow_context &c, const op &o, const op_result &, const op_resu
     }
 }
 
+/// A range within one page table; a PMD leaf it reaches is taken whole (change_huge_pmd()), as
+/// the kernel would split one it covers in part, which split_huge_pmd already reaches.
 std::optional<op> legalize_uffd(const op &in, world &ref, const char *&why) {
     op o = in;
     o[slot::flags] = o[slot::flags] != 0 ? 1 : 0;
+    const std::uint64_t per = ref.geo().ptrs_per_pte();
+    if (pmd_leaf(ref.ops->pmdp_get(ref.m.pmd_off(ref.page_va(o[slot::addr]))))) {
+        o[slot::addr] &= ~(per - 1);
+        o[slot::nr] = per;
+        return o;
+    }
     const std::uint64_t index = o[slot::addr];
     o[slot::nr] = fold_count(o[slot::nr], room_in_table(ref, index));
     if (!ref.pte_lookup(ref.page_va(index)))
-        return no_op(why, "no page table there (none, or a PMD mapping)");
+        return no_op(why, "no page table there");
     return o;
 }
 

@@ -1,6 +1,6 @@
-// mprotect over PMD-mapped THPs: change_huge_pmd() for a PMD the range covers whole, the split
-// of one it covers in part, a range across page tables in one gather, and the in-place variant
-// the break-before-make monitor must catch.
+// mprotect and UFFDIO_WRITEPROTECT over PMD-mapped THPs: change_huge_pmd() for a PMD the range
+// covers whole, the split of one it covers in part, a range across page tables in one gather,
+// and the in-place variant the break-before-make monitor must catch.
 #include "core/flows.hpp"
 #include "world_helpers.hpp"
 
@@ -127,6 +127,65 @@ TEST(ChangeHugePmd, APartialMprotectSplitsWithTheOldProtection) {
         EXPECT_TRUE(w.m.hw_access(base + 3 * ps, false).ok()) << impl;
         expect_no_violations(w);
     }
+}
+
+// UFFDIO_WRITEPROTECT of a whole THP keeps the PMD: write-protected and uffd-wp, so a write
+// goes to the monitor (do_huge_pmd_wp_page() gives up); resolving makes the exclusive THP
+// writable again at once (MM_CP_TRY_CHANGE_WRITABLE). Part of one is split first, and the
+// PTEs carry the bit where the range was.
+TEST(ChangeHugePmd, UffdWriteProtectOfAThp) {
+    for (const char *impl : impls) {
+        world w(impl, opts4k(1));
+        const std::uint64_t base = w.m.window_start();
+        const std::uint64_t ps = w.geo().page_size();
+        const std::uint64_t per = w.geo().ptrs_per_pte();
+        ASSERT_EQ(do_huge_pmd_anonymous_page(w, base, true), vm_fault::done);
+        ASSERT_TRUE(w.m.hw_access(base + 7 * ps, true, 0, 0x77).ok());
+        w.m.clear_logs();
+        uffd_writeprotect(w, base, per, true);
+        pmd_t pmd = pmd_at(w, base);
+        ASSERT_TRUE(pmd_trans_huge(pmd)) << impl;
+        EXPECT_TRUE(pmd_uffd_wp(pmd) && !pmd_write(pmd) && pmd_dirty(pmd)) << impl;
+        EXPECT_EQ(w.m.flush_log().size(), 2U) << impl; // pmdp_invalidate(), then the gather
+        EXPECT_EQ(w.m.hw_access(base + 7 * ps, true, 0, 1).fault, hw_fault::write_protect);
+        const touch_result t = touch(w, base + 7 * ps, true, 0, 1);
+        EXPECT_FALSE(t.access.ok()) << impl;
+        EXPECT_TRUE(pmd_uffd_wp(pmd_at(w, base))) << impl;
+
+        uffd_writeprotect(w, base, per, false);
+        pmd = pmd_at(w, base);
+        EXPECT_TRUE(pmd_trans_huge(pmd) && !pmd_uffd_wp(pmd) && pmd_write(pmd)) << impl;
+        EXPECT_TRUE(w.m.hw_access(base + 7 * ps, true, 0, 2).ok()) << impl;
+
+        uffd_writeprotect(w, base + 16 * ps, 16, true);
+        ASSERT_TRUE(pmd_table(pmd_at(w, base))) << impl;
+        for (std::uint64_t i = 0; i < 48; ++i) {
+            const pte_t pte = w.ops->ptep_get(*w.pte_lookup(base + i * ps));
+            EXPECT_EQ(pte_uffd_wp(pte), i >= 16 && i < 32) << impl << " " << i;
+            EXPECT_EQ(pte_write(pte), i < 16 || i >= 32) << impl << " " << i;
+        }
+        expect_no_violations(w);
+    }
+}
+
+// Through the oracle: the legalizer takes a THP whole, and a split carries uffd-wp to the PTEs.
+TEST(ChangeHugePmd, UffdWriteProtectOfAThpThroughTheOracle) {
+    const std::string text = header2 +
+                             "do_anonymous_page addr=0x40000200000 order=9\n"
+                             "hw_access addr=0x40000201000 write=1 slot=0 value=0x3\n"
+                             "uffd_writeprotect addr=0x40000210000 nr=4 enable=1\n"
+                             "handle_mm_fault addr=0x40000201000 write=1 slot=0 value=0x4\n"
+                             "split_huge_pmd addr=0x40000200000\n"
+                             "uffd_writeprotect addr=0x40000200000 nr=16 enable=0\n"
+                             "handle_mm_fault addr=0x40000201000 write=1 slot=0 value=0x5\n"
+                             "handle_mm_fault addr=0x40000211000 write=0 slot=0 value=0x0\n";
+    const run_result r = run_text(text);
+    ASSERT_TRUE(r.passed()) << verdict(r);
+    ASSERT_EQ(r.legalized.ops.size(), 8U);
+    EXPECT_EQ(r.legalized.ops[2][slot::addr], 512U);
+    EXPECT_EQ(r.legalized.ops[2][slot::nr], 512U);
+    EXPECT_EQ(r.applied, 8U) << r.trace;
+    EXPECT_NE(r.trace.find("ok value=0x5"), std::string::npos) << r.trace;
 }
 
 // In place, a change of write permission is safe on a live block; one of execute permission
