@@ -151,6 +151,11 @@ enum class prot_change : std::uint8_t { vma, numa, uffd_wp, uffd_wp_resolve };
 /// gather.
 void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_writable,
                      prot_change how = prot_change::vma);
+/// mm/mprotect.c change_pmd_range() at the PMD mapping addr, over nr pages from addr: a PMD
+/// leaf the range covers whole goes to change_huge_pmd() (true: nothing is left to do there);
+/// one it covers in part is split first (__split_huge_pmd()), leaving the PTEs to the caller.
+bool change_pmd_range(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint64_t nr,
+                      bool try_writable, prot_change how);
 /// mm/huge_memory.c do_huge_pmd_numa_page(): the fault on a PMD NUMA hint, `orig` as the fault
 /// read it; restores the VMA's protection.
 vm_fault do_huge_pmd_numa_page(world &w, std::uint64_t addr, pmd_t orig);

@@ -284,6 +284,18 @@ void change_huge_pmd(world &w, mmu_gather &tlb, std::uint64_t addr, bool try_wri
     w.m.spin_unlock(ptl);
 }
 
+bool change_pmd_range(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint64_t nr,
+                      bool try_writable, prot_change how) {
+    if (!pmd_trans_huge(w.ops->pmdp_get(w.m.pmd_off(addr))))
+        return false;
+    if (pmd_align_down(w, addr) == addr && nr == w.geo().ptrs_per_pte()) {
+        change_huge_pmd(w, tlb, addr, try_writable, how);
+        return true;
+    }
+    split_huge_pmd(w, addr);
+    return false;
+}
+
 /// mm/huge_memory.c do_huge_pmd_numa_page(): nothing is migrated (numa_migrate_check() finds
 /// no better node in the model), so out_map restores the PMD under its lock: pmd_modify() with
 /// the VMA's protection, young, and writable where the VMA wants manual write upgrades (a

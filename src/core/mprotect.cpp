@@ -48,17 +48,9 @@ void change_protection(world &w, mmu_gather &tlb, std::uint64_t addr, std::uint6
     const bool try_writable = !prot_numa && (w.vm_flags_at(addr) & VM_WRITE) != 0;
     for (std::uint64_t a = addr; a < end;) {
         const std::uint64_t room = std::min(table_room(w, a), (end - a) / ps);
-        // change_pmd_range(): a PMD leaf is changed whole or split first.
-        if (pmd_trans_huge(w.ops->pmdp_get(w.m.pmd_off(a)))) {
-            if (room == w.geo().ptrs_per_pte()) {
-                change_huge_pmd(w, tlb, a, try_writable,
-                                prot_numa ? prot_change::numa : prot_change::vma);
-                a += room * ps;
-                continue;
-            }
-            split_huge_pmd(w, a);
-        }
-        if (!w.pte_lookup(a)) {
+        if (change_pmd_range(w, tlb, a, room, try_writable,
+                             prot_numa ? prot_change::numa : prot_change::vma) ||
+            !w.pte_lookup(a)) {
             a += room * ps;
             continue;
         }
@@ -111,7 +103,8 @@ void mprotect_fixup(world &w, std::uint64_t addr, std::uint64_t nr, vm_flags_t p
             vma_end += ps;
         const vm_flags_t newflags = (oldflags & ~prot_mask) | (prot & prot_mask);
         if (newflags != oldflags) {
-            // vma_adjust_trans_huge(): a THP across a new VMA boundary is split while the
+            // __split_vma() -> vma_adjust_trans_huge() (mm/vma.c, mm/huge_memory.c): a THP across
+            // a new VMA boundary is split while the
             // pages still have their old flags, so every PTE takes the old protection.
             for (const std::uint64_t at : {a, vma_end}) {
                 if ((at & (w.geo().pmd_size() - 1)) == 0 || !w.m.in_window(at))

@@ -69,15 +69,14 @@ void madvise_guard_remove(world &w, std::uint64_t addr, std::uint64_t nr) {
 /// Then the range flush. A PMD leaf (change_pmd_range()) the range covers whole goes through
 /// change_huge_pmd() and its own gather; one it covers in part is split first.
 void uffd_writeprotect(world &w, std::uint64_t addr, std::uint64_t nr, bool enable) {
-    if (pmd_trans_huge(w.ops->pmdp_get(w.m.pmd_off(addr)))) {
-        if ((addr & (w.geo().pmd_size() - 1)) == 0 && nr == w.geo().ptrs_per_pte()) {
-            mmu_gather tlb(w.m);
-            change_huge_pmd(w, tlb, addr, !enable && (w.vm_flags_at(addr) & VM_WRITE) != 0,
-                            enable ? prot_change::uffd_wp : prot_change::uffd_wp_resolve);
-            tlb.finish_mmu();
+    {
+        mmu_gather tlb(w.m);
+        const bool whole =
+            change_pmd_range(w, tlb, addr, nr, !enable && (w.vm_flags_at(addr) & VM_WRITE) != 0,
+                             enable ? prot_change::uffd_wp : prot_change::uffd_wp_resolve);
+        tlb.finish_mmu();
+        if (whole)
             return;
-        }
-        split_huge_pmd(w, addr);
     }
     const auto first = w.pte_lookup(addr);
     if (!first)

@@ -108,6 +108,9 @@ std::vector<unsigned> lazyfree_batches(world &w, const folio_walk &fw) {
     const bool uffd_wp = std::any_of(fw.pages.begin(), fw.pages.end(), [&](const auto &p) {
         return pte_uffd_wp(w.ops->ptep_get(p.ptep));
     });
+    // Canary: the batch before 2026's fix, blind to the write bit, so the restore gives every
+    // entry of a mixed batch the first one's.
+    const fpb_t fpb = w.canaries.on(canary::lazyfree_batch_ignores_write) ? 0 : FPB_RESPECT_WRITE;
     std::vector<unsigned> batches;
     for (std::size_t k = 0; k < fw.pages.size();) {
         const mapped_page &p = fw.pages[k];
@@ -116,10 +119,6 @@ std::vector<unsigned> lazyfree_batches(world &w, const folio_walk &fw) {
         while (!uffd_wp && k + max < fw.pages.size() && fw.pages[k + max].index == p.index + max &&
                w.vm_flags_at(fw.pages[k + max].addr) == flags)
             ++max;
-        // Canary: the batch before 2026's fix, blind to the write bit, so the restore gives
-        // every entry of a mixed batch the first one's.
-        const fpb_t fpb =
-            w.canaries.on(canary::lazyfree_batch_ignores_write) ? 0 : FPB_RESPECT_WRITE;
         batches.push_back(folio_pte_batch(w, p.ptep, w.ops->ptep_get(p.ptep), max, fpb));
         k += batches.back();
     }

@@ -158,15 +158,22 @@ void update_fault(flow_context &c, std::uint64_t page, bool write, std::uint8_t 
     // A swap-in or device-private return maps the page even when the write fault after it
     // fails (do_wp_page() without memory for the copy).
     const bool mapped = path == fault_path::swap || path == fault_path::device;
+    // An entry rewritten young, its other bits and flags kept.
+    const auto made_young = [&](std::uint64_t p) {
+        ad_interval r = s.at(p);
+        r.must.young = r.may.young = true;
+        s.set(p, r);
+        s.keep_flags(p);
+    };
     // The access-flag fix-up (of the entry, or of the whole PMD leaf): young, and dirty for a
     // write.
     const auto fixed_up = [&](std::uint64_t p) {
-        ad_interval r = s.at(p);
-        r.must.young = r.may.young = true;
-        if (write)
+        made_young(p);
+        if (write) {
+            ad_interval r = s.at(p);
             r.must.dirty = r.may.dirty = true;
-        s.set(p, r);
-        s.keep_flags(p);
+            s.set(p, r);
+        }
     };
     const std::uint64_t pmd_pages = c.ref.geo().ptrs_per_pte();
     const std::uint64_t pmd_first = page & ~(pmd_pages - 1);
@@ -202,18 +209,12 @@ void update_fault(flow_context &c, std::uint64_t page, bool write, std::uint8_t 
             // read-only faults again (the access below), dirty comes only from that access.
             // For a large folio every other PROT_NONE entry of it in the table is restored too
             // (numa_rebuild_large_mapping()): the pages the reference rewrote from PROT_NONE.
-            iv.must.young = iv.may.young = true;
-            s.set(page, iv);
-            s.keep_flags(page);
+            made_young(page);
             for_each_write(
                 c.ref, [](const pgtable_write &) {},
                 [&](const pgtable_write &wr, std::uint64_t p) {
-                    if (p == page || !pte_protnone(pte_t{wr.old_val}))
-                        return;
-                    ad_interval r = s.at(p);
-                    r.must.young = r.may.young = true;
-                    s.set(p, r);
-                    s.keep_flags(p);
+                    if (p != page && pte_protnone(pte_t{wr.old_val}))
+                        made_young(p);
                 });
             break;
         case fault_path::access:
@@ -233,12 +234,8 @@ void update_fault(flow_context &c, std::uint64_t page, bool write, std::uint8_t 
         case fault_path::huge_numa:
             // The whole PMD leaf gets its protection back, young; dirty as it was, and from
             // the retried access.
-            for (std::uint64_t p = pmd_first; p < pmd_first + pmd_pages; ++p) {
-                ad_interval r = s.at(p);
-                r.must.young = r.may.young = true;
-                s.set(p, r);
-                s.keep_flags(p);
-            }
+            for (std::uint64_t p = pmd_first; p < pmd_first + pmd_pages; ++p)
+                made_young(p);
             break;
         case fault_path::none:
             break;
